@@ -1,0 +1,633 @@
+//! Manifests: finding the files, reading them with positions, checking them
+//! offline. Nothing here talks to the API: a manifest set that fails these
+//! checks never reaches it.
+
+pub mod model;
+pub mod yaml;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use model::*;
+pub use yaml::{Doc, Pos};
+
+/// Largest manifest file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// One problem found in the manifests, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub pos: Pos,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.pos.line,
+            self.pos.col,
+            self.message
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the problems of a manifest set.
+#[derive(Debug, Clone)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "error: {d}")?;
+        }
+        write!(
+            f,
+            "{} error{} in the manifests; nothing was sent to the API",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A manifest object with the document it came from, so that later stages
+/// can still point at `file:line` for any of its fields.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub spec: T,
+    pub file: PathBuf,
+    pub doc: Arc<Doc>,
+}
+
+impl<T> Located<T> {
+    /// `file:line` of a field path inside this object's document.
+    pub fn at(&self, path: &str) -> String {
+        let p = self.doc.pos(path);
+        format!("{}:{}", self.file.display(), p.line)
+    }
+}
+
+/// A loaded, validated manifest set.
+#[derive(Debug, Clone)]
+pub struct ManifestSet {
+    pub project: Located<ProjectSpec>,
+    pub flags: Vec<Located<FlagSpec>>,
+}
+
+const KINDS: &[&str] = &["Project", "Flag"];
+const API_VERSION: &str = "ampx/v1";
+
+/// Finds manifest files: files named directly, and `*.yaml` / `*.yml` under
+/// directories (recursively, skipping hidden directories), in a stable order.
+pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out, &mut errors);
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            errors.push(diag(p, Pos::default(), "no such file or directory", None));
+        }
+    }
+    if errors.is_empty() && out.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        errors.push(diag(
+            paths
+                .first()
+                .map(PathBuf::as_path)
+                .unwrap_or(Path::new(".")),
+            Pos::default(),
+            &format!("no *.yaml or *.yml manifests found in {}", shown.join(", ")),
+            Some("pass the directory or files that hold your manifests".into()),
+        ));
+    }
+    if errors.is_empty() {
+        out.sort();
+        out.dedup();
+        Ok(out)
+    } else {
+        Err(Diagnostics(errors))
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Diagnostic>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(diag(
+                dir,
+                Pos::default(),
+                &format!("cannot read directory: {e}"),
+                None,
+            ));
+            return;
+        }
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out, errors);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(path);
+        }
+    }
+}
+
+fn diag(file: &Path, pos: Pos, message: &str, hint: Option<String>) -> Diagnostic {
+    Diagnostic {
+        file: file.to_path_buf(),
+        pos,
+        message: message.to_string(),
+        hint,
+    }
+}
+
+/// Loads and validates the manifests under `paths`. Every problem is
+/// reported, not only the first.
+pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
+    let files = find_files(paths)?;
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match read_file(&file) {
+            Ok(text) => sources.push((file, text)),
+            Err(d) => errors.push(d),
+        }
+    }
+    match load_sources(&sources) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(Diagnostics(errors)),
+        Err(Diagnostics(more)) => {
+            errors.extend(more);
+            Err(Diagnostics(errors))
+        }
+    }
+}
+
+fn read_file(file: &Path) -> Result<String, Diagnostic> {
+    let meta = std::fs::metadata(file).map_err(|e| {
+        diag(
+            file,
+            Pos::default(),
+            &format!("cannot read file: {e}"),
+            None,
+        )
+    })?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(diag(
+            file,
+            Pos::default(),
+            &format!(
+                "file is {} bytes; manifests larger than {} bytes are refused",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+            Some("split the manifests into several files".into()),
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| {
+        diag(
+            file,
+            Pos::default(),
+            &format!("cannot read file: {e}"),
+            None,
+        )
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| diag(file, Pos::default(), "file is not valid UTF-8 text", None))
+}
+
+/// Loads manifests from in-memory sources (file name, text).
+pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagnostics> {
+    let mut errors = Vec::new();
+    let mut projects: Vec<Located<ProjectSpec>> = Vec::new();
+    let mut flags: Vec<Located<FlagSpec>> = Vec::new();
+
+    for (file, text) in sources {
+        let docs = match yaml::parse_documents(text) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(diag(
+                    file,
+                    e.pos,
+                    &format!("invalid YAML: {}", e.message),
+                    None,
+                ));
+                continue;
+            }
+        };
+        for doc in docs {
+            let doc = Arc::new(doc);
+            let Value::Object(map) = &doc.value else {
+                errors.push(diag(
+                    file,
+                    doc.start,
+                    "a manifest document must be a mapping",
+                    None,
+                ));
+                continue;
+            };
+            match map.get("apiVersion") {
+                Some(Value::String(v)) if v == API_VERSION => {}
+                Some(other) => errors.push(diag(
+                    file,
+                    doc.pos("apiVersion"),
+                    &format!("unsupported apiVersion {other}"),
+                    Some(format!("use `apiVersion: {API_VERSION}`")),
+                )),
+                None => errors.push(diag(
+                    file,
+                    doc.start,
+                    "missing `apiVersion`",
+                    Some(format!("add `apiVersion: {API_VERSION}`")),
+                )),
+            }
+            let kind = match map.get("kind") {
+                Some(Value::String(k)) => k.clone(),
+                _ => {
+                    errors.push(diag(
+                        file,
+                        doc.pos("kind"),
+                        "missing or non-string `kind`",
+                        Some(format!("one of: {}", KINDS.join(", "))),
+                    ));
+                    continue;
+                }
+            };
+            let mut body = map.clone();
+            body.remove("apiVersion");
+            body.remove("kind");
+            let body = Value::Object(body);
+            match kind.as_str() {
+                "Project" => {
+                    if let Some(spec) = typed::<ProjectSpec>(file, &doc, body, &mut errors) {
+                        projects.push(Located {
+                            spec,
+                            file: file.clone(),
+                            doc,
+                        });
+                    }
+                }
+                "Flag" => {
+                    if let Some(spec) = typed::<FlagSpec>(file, &doc, body, &mut errors) {
+                        flags.push(Located {
+                            spec,
+                            file: file.clone(),
+                            doc,
+                        });
+                    }
+                }
+                other => errors.push(diag(
+                    file,
+                    doc.pos("kind"),
+                    &format!("unknown kind `{other}`"),
+                    Some(match nearest(other, KINDS) {
+                        Some(n) => format!("did you mean `{n}`? known kinds: {}", KINDS.join(", ")),
+                        None => format!("known kinds: {}", KINDS.join(", ")),
+                    }),
+                )),
+            }
+        }
+    }
+
+    if projects.len() > 1 {
+        for p in &projects[1..] {
+            errors.push(diag(
+                &p.file,
+                p.doc.start,
+                &format!(
+                    "a second `kind: Project` document (the first is at {})",
+                    projects[0].at(".")
+                ),
+                Some("a manifest set describes exactly one project".into()),
+            ));
+        }
+    }
+    for f in &flags {
+        validate_flag(f, &mut errors);
+    }
+    let mut seen: HashMap<&str, &Located<FlagSpec>> = HashMap::new();
+    for f in &flags {
+        if let Some(first) = seen.get(f.spec.key.as_str()) {
+            errors.push(diag(
+                &f.file,
+                f.doc.pos("key"),
+                &format!(
+                    "duplicate flag key `{}` (first defined at {})",
+                    f.spec.key,
+                    first.at("key")
+                ),
+                None,
+            ));
+        } else {
+            seen.insert(&f.spec.key, f);
+        }
+    }
+    let project = projects.into_iter().next();
+    if project.is_none() && errors.is_empty() {
+        let first = sources.first().map(|s| s.0.clone()).unwrap_or_default();
+        errors.push(diag(
+            &first,
+            Pos { line: 1, col: 1 },
+            "no `kind: Project` document in the manifests",
+            Some(
+                "add a document with `apiVersion: ampx/v1`, `kind: Project` and the project `id`"
+                    .into(),
+            ),
+        ));
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| {
+            (&a.file, a.pos.line, a.pos.col).cmp(&(&b.file, b.pos.line, b.pos.col))
+        });
+        return Err(Diagnostics(errors));
+    }
+    let project = project.expect("checked above");
+    Ok(ManifestSet { project, flags })
+}
+
+fn typed<T: DeserializeOwned>(
+    file: &Path,
+    doc: &Doc,
+    body: Value,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(body) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let (path, hint) = match unknown_field(&inner) {
+                Some((field, expected)) => {
+                    let p = if path == "." {
+                        field.clone()
+                    } else if path == field || path.ends_with(&format!(".{field}")) {
+                        path.clone()
+                    } else {
+                        format!("{path}.{field}")
+                    };
+                    let hint = match nearest(
+                        &field,
+                        &expected.iter().map(String::as_str).collect::<Vec<_>>(),
+                    ) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("known fields: {}", expected.join(", ")),
+                    };
+                    (p, Some(hint))
+                }
+                None => (path, None),
+            };
+            let where_ = if path == "." {
+                String::new()
+            } else {
+                format!("`{path}`: ")
+            };
+            errors.push(diag(
+                file,
+                doc.pos(&path),
+                &format!("{where_}{inner}"),
+                hint,
+            ));
+            None
+        }
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected one of `a`, `b`" message.
+fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let end = rest.find('`')?;
+    let field = rest[..end].to_string();
+    let expected = rest[end..]
+        .split('`')
+        .skip(2)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((field, expected))
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (levenshtein(&word.to_lowercase(), &c.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn check_percentage(
+    f: &Located<FlagSpec>,
+    path: &str,
+    value: Option<i64>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if let Some(v) = value {
+        if !(0..=100).contains(&v) {
+            errors.push(diag(
+                &f.file,
+                f.doc.pos(path),
+                &format!("`{path}` is {v}; a percentage must be between 0 and 100"),
+                None,
+            ));
+        }
+    }
+}
+
+fn check_weights(
+    f: &Located<FlagSpec>,
+    path: &str,
+    weights: Option<&BTreeMap<String, i64>>,
+    variant_keys: Option<&HashSet<&str>>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let Some(weights) = weights else { return };
+    for (k, w) in weights {
+        let p = format!("{path}.{k}");
+        if *w < 0 {
+            errors.push(diag(
+                &f.file,
+                f.doc.pos(&p),
+                &format!("`{p}` is {w}; weights must not be negative"),
+                None,
+            ));
+        }
+        if let Some(keys) = variant_keys {
+            if !keys.contains(k.as_str()) {
+                let mut known: Vec<&str> = keys.iter().copied().collect();
+                known.sort_unstable();
+                errors.push(diag(
+                    &f.file,
+                    f.doc.pos(&p),
+                    &format!(
+                        "`{path}` names `{k}`, which is not a variant of flag `{}`",
+                        f.spec.key
+                    ),
+                    Some(format!("variants: {}", known.join(", "))),
+                ));
+            }
+        }
+    }
+}
+
+fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
+    let s = &f.spec;
+    if s.key.trim().is_empty() {
+        errors.push(diag(
+            &f.file,
+            f.doc.pos("key"),
+            "`key` must not be empty",
+            None,
+        ));
+    }
+    check_percentage(f, "rolloutPercentage", s.rollout_percentage, errors);
+    let variant_keys: Option<HashSet<&str>> = s
+        .variants
+        .as_ref()
+        .map(|vs| vs.iter().map(|v| v.key.as_str()).collect());
+    if let Some(variants) = &s.variants {
+        let mut seen = HashSet::new();
+        let mut renamed = HashSet::new();
+        for (i, v) in variants.iter().enumerate() {
+            let p = format!("variants[{i}]");
+            if v.key.is_empty() {
+                errors.push(diag(
+                    &f.file,
+                    f.doc.pos(&format!("{p}.key")),
+                    "a variant key must not be empty",
+                    None,
+                ));
+            }
+            if !seen.insert(v.key.as_str()) {
+                errors.push(diag(
+                    &f.file,
+                    f.doc.pos(&format!("{p}.key")),
+                    &format!("duplicate variant key `{}` in flag `{}`", v.key, s.key),
+                    None,
+                ));
+            }
+            if let Some(from) = &v.renamed_from {
+                let rp = format!("{p}.renamedFrom");
+                if variant_keys
+                    .as_ref()
+                    .is_some_and(|k| k.contains(from.as_str()))
+                {
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(&rp),
+                        &format!("`renamedFrom: {from}` names a variant that the manifest also keeps"),
+                        Some("remove `renamedFrom` once the rename is applied, or remove the other variant".into()),
+                    ));
+                }
+                if !renamed.insert(from.as_str()) {
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(&rp),
+                        &format!("two variants are renamed from `{from}`"),
+                        None,
+                    ));
+                }
+            }
+            if let Some(inc) = &v.inclusions {
+                let unique: HashSet<&String> = inc.iter().collect();
+                if unique.len() > MAX_INCLUSIONS {
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(&format!("{p}.inclusions")),
+                        &format!(
+                            "variant `{}` has {} inclusions; the API keeps at most {MAX_INCLUSIONS} per variant",
+                            v.key,
+                            unique.len()
+                        ),
+                        Some("target a cohort or a user property in a segment instead".into()),
+                    ));
+                }
+            }
+        }
+    }
+    check_weights(
+        f,
+        "rolloutWeights",
+        s.rollout_weights.as_ref(),
+        variant_keys.as_ref(),
+        errors,
+    );
+    if let Some(segments) = &s.target_segments {
+        for (i, seg) in segments.iter().enumerate() {
+            let p = format!("targetSegments[{i}]");
+            check_percentage(f, &format!("{p}.percentage"), seg.percentage, errors);
+            check_weights(
+                f,
+                &format!("{p}.rolloutWeights"),
+                seg.rollout_weights.as_ref(),
+                variant_keys.as_ref(),
+                errors,
+            );
+            for (j, c) in seg.conditions.iter().enumerate() {
+                let cp = format!("{p}.conditions[{j}]");
+                if !OPS.contains(&c.op.as_str()) {
+                    let hint = match nearest(&c.op, OPS) {
+                        Some(n) => format!("did you mean `{n}`? valid ops: {}", OPS.join(", ")),
+                        None => format!("valid ops: {}", OPS.join(", ")),
+                    };
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(&format!("{cp}.op")),
+                        &format!("unknown condition op `{}`", c.op),
+                        Some(hint),
+                    ));
+                }
+                if let Some(t) = &c.kind {
+                    if t != "property" {
+                        errors.push(diag(
+                            &f.file,
+                            f.doc.pos(&format!("{cp}.type")),
+                            &format!("condition type `{t}` is not supported; only `property`"),
+                            Some("cohorts go on a variant, not in a segment".into()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

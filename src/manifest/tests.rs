@@ -1,0 +1,121 @@
+use super::*;
+
+fn load_str(text: &str) -> Result<ManifestSet, Diagnostics> {
+    load_sources(&[(PathBuf::from("m.yaml"), text.to_string())])
+}
+
+const PROJECT: &str = "apiVersion: ampx/v1\nkind: Project\nid: 100001\n---\n";
+
+#[test]
+fn loads_a_flag_with_every_field() {
+    let set = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1
+kind: Flag
+key: checkout
+name: Checkout
+description: New
+enabled: true
+evaluationMode: local
+bucketingKey: device_id
+bucketingUnit: User
+bucketingSalt: abc
+tags: [a, b]
+deployments: [web-production]
+variants:
+  - key: on
+    name: On
+    payload: {{layout: one-page}}
+    inclusions: [alice, 1234567]
+  - key: off
+    renamedFrom: disabled
+    payload: null
+rolloutPercentage: 25
+rolloutWeights: {{on: 1, off: 0}}
+targetSegments:
+  - name: US
+    conditions:
+      - prop: country
+        op: is
+        values: [United States]
+    percentage: 100
+    rolloutWeights: {{on: 1}}
+archived: false
+"
+    ))
+    .unwrap();
+    assert_eq!(set.project.spec.id, "100001");
+    let f = &set.flags[0].spec;
+    let vs = f.variants.as_ref().unwrap();
+    assert_eq!(vs[0].key, "on");
+    assert_eq!(vs[1].key, "off");
+    assert_eq!(vs[0].inclusions.as_ref().unwrap(), &["alice", "1234567"]);
+    assert_eq!(vs[1].payload, Some(Value::Null));
+    assert_eq!(vs[0].description, None);
+    assert_eq!(f.rollout_weights.as_ref().unwrap()["on"], 1);
+    assert_eq!(f.evaluation_mode, Some(EvaluationMode::Local));
+}
+
+#[test]
+fn errors_carry_file_line_and_hints() {
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1
+kind: Flag
+key: f
+nmae: typo
+---
+apiVersion: ampx/v1
+kind: Flag
+key: g
+rolloutPercentage: 150
+variants: [{{key: a}}]
+rolloutWeights: {{b: -1}}
+targetSegments:
+  - name: s
+    conditions: [{{prop: x, op: equals, values: [1]}}]
+"
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("m.yaml:8:1: `nmae`: unknown field `nmae`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `name`?"), "{text}");
+    assert!(
+        text.contains("m.yaml:13:1: `rolloutPercentage` is 150"),
+        "{text}"
+    );
+    assert!(text.contains("between 0 and 100"), "{text}");
+    assert!(text.contains("must not be negative"), "{text}");
+    assert!(text.contains("names `b`, which is not a variant"), "{text}");
+    assert!(text.contains("unknown condition op `equals`"), "{text}");
+    assert!(text.contains("valid ops: is, is not"), "{text}");
+}
+
+#[test]
+fn missing_project_and_duplicate_keys() {
+    let err = load_str("apiVersion: ampx/v1\nkind: Flag\nkey: a\n").unwrap_err();
+    assert!(err.to_string().contains("no `kind: Project`"));
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flag\nkey: a\n---\napiVersion: ampx/v1\nkind: Flag\nkey: a\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("duplicate flag key `a` (first defined at m.yaml:7)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn too_many_inclusions_and_unknown_kind() {
+    let ids: Vec<String> = (0..2001).map(|i| format!("u{i}")).collect();
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flgа\nkey: x\n---\napiVersion: ampx/v1\nkind: Flag\nkey: a\nvariants:\n  - key: on\n    inclusions: [{}]\n",
+        ids.join(", ")
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unknown kind"), "{text}");
+    assert!(text.contains("2001 inclusions"), "{text}");
+}

@@ -1,0 +1,437 @@
+//! A YAML reader that keeps line and column numbers.
+//!
+//! Validation errors must point at `file:line:column`, and YAML 1.1 habits must
+//! not change meaning: an unquoted `on`, `off`, `yes` or `no` is the string it
+//! looks like (YAML 1.2 core schema), never a boolean. serde_yaml offers
+//! neither node positions nor control over scalar resolution, so manifests are
+//! read from yaml-rust2's marked event stream into a small tree, then turned into
+//! `serde_json::Value` plus a table from each value's path to its position.
+//!
+//! The reader is bounded: aliases are expanded against a node budget (an "alias
+//! bomb" is an error, not an out-of-memory), and nesting is limited in depth.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Most nodes one file may expand to, aliases included.
+pub const MAX_NODES: usize = 1_000_000;
+/// Deepest nesting of sequences and mappings.
+pub const MAX_DEPTH: usize = 64;
+
+/// A position in a source file, both 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// One YAML document, as JSON, with the position of every value in it.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub value: Value,
+    /// Path (in serde_path_to_error's notation: `variants[0].key`, root `.`)
+    /// to the position of the value there.
+    pub positions: HashMap<String, Pos>,
+    /// Positions of mapping keys, by the path of the value they introduce.
+    pub key_positions: HashMap<String, Pos>,
+    pub start: Pos,
+}
+
+impl Doc {
+    /// The position of `path`, or of its nearest ancestor that has one.
+    pub fn pos(&self, path: &str) -> Pos {
+        let mut p = path.to_string();
+        loop {
+            if let Some(pos) = self
+                .key_positions
+                .get(&p)
+                .or_else(|| self.positions.get(&p))
+            {
+                return *pos;
+            }
+            match parent_path(&p) {
+                Some(parent) => p = parent,
+                None => return self.positions.get(".").copied().unwrap_or(self.start),
+            }
+        }
+    }
+}
+
+fn parent_path(p: &str) -> Option<String> {
+    if p == "." || p.is_empty() {
+        return None;
+    }
+    let cut = p.rfind(['.', '[']).unwrap_or(0);
+    if cut == 0 {
+        Some(".".to_string())
+    } else {
+        Some(p[..cut].to_string())
+    }
+}
+
+/// A YAML syntax or structure error with its position.
+#[derive(Debug, Clone)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Scalar(Value),
+    Seq(Vec<(Node, Pos)>),
+    Map(Vec<(String, Pos, Node, Pos)>),
+}
+
+impl Node {
+    fn size(&self) -> usize {
+        match self {
+            Node::Scalar(_) => 1,
+            Node::Seq(items) => 1 + items.iter().map(|(n, _)| n.size()).sum::<usize>(),
+            Node::Map(items) => 1 + items.iter().map(|(_, _, n, _)| 1 + n.size()).sum::<usize>(),
+        }
+    }
+}
+
+enum Frame {
+    Seq(Vec<(Node, Pos)>, usize, Pos),
+    Map(
+        Vec<(String, Pos, Node, Pos)>,
+        Option<(String, Pos)>,
+        usize,
+        Pos,
+    ),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    docs: Vec<(Node, Pos)>,
+    anchors: HashMap<usize, Node>,
+    nodes: usize,
+    error: Option<YamlError>,
+}
+
+fn pos_of(mark: &Marker) -> Pos {
+    Pos {
+        line: mark.line(),
+        col: mark.col() + 1,
+    }
+}
+
+impl Builder {
+    fn fail(&mut self, pos: Pos, message: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(YamlError {
+                pos,
+                message: message.into(),
+            });
+        }
+    }
+
+    fn push_node(&mut self, node: Node, pos: Pos) {
+        let top = self.stack.last_mut();
+        match top {
+            None => self.docs.push((node, pos)),
+            Some(Frame::Seq(items, _, _)) => items.push((node, pos)),
+            Some(Frame::Map(items, pending, _, _)) => match pending.take() {
+                None => {
+                    let key = match node {
+                        Node::Scalar(Value::String(s)) => s,
+                        Node::Scalar(Value::Null) => "null".to_string(),
+                        Node::Scalar(v) => v.to_string(),
+                        _ => {
+                            self.fail(
+                                pos,
+                                "a mapping key must be a plain value, not a list or mapping",
+                            );
+                            return;
+                        }
+                    };
+                    if items.iter().any(|(k, ..)| *k == key) {
+                        self.fail(pos, format!("duplicate key `{key}` in this mapping"));
+                        return;
+                    }
+                    *pending = Some((key, pos));
+                }
+                Some((key, kpos)) => items.push((key, kpos, node, pos)),
+            },
+        }
+    }
+
+    fn count(&mut self, n: usize, pos: Pos) -> bool {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            self.fail(
+                pos,
+                format!("the document expands to more than {MAX_NODES} values (too many aliases?)"),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let pos = pos_of(&mark);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                if !self.count(1, pos) {
+                    return;
+                }
+                let node = Node::Scalar(resolve_scalar(text, style, tag.as_ref()));
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push_node(node, pos);
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(node) => {
+                    if self.count(node.size(), pos) {
+                        self.push_node(node, pos);
+                    }
+                }
+                None => self.fail(pos, "alias to an unknown anchor"),
+            },
+            Event::SequenceStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+                    return;
+                }
+                if self.count(1, pos) {
+                    self.stack.push(Frame::Seq(Vec::new(), anchor, pos));
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+                    return;
+                }
+                if self.count(1, pos) {
+                    self.stack.push(Frame::Map(Vec::new(), None, anchor, pos));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq(items, anchor, start)) => (Node::Seq(items), anchor, start),
+                    Some(Frame::Map(items, _, anchor, start)) => (Node::Map(items), anchor, start),
+                    None => return,
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push_node(node, start);
+            }
+            Event::DocumentStart => self.anchors.clear(),
+            _ => {}
+        }
+    }
+}
+
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if let Some(tag) = tag {
+        if tag.handle == "!!" && tag.suffix == "str" {
+            return Value::String(text);
+        }
+    }
+    if style != TScalarStyle::Plain {
+        return Value::String(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if looks_like_int(&text) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::Number(i.into());
+        }
+        if let Ok(u) = text.parse::<u64>() {
+            return Value::Number(u.into());
+        }
+    }
+    if looks_like_float(&text) {
+        if let Ok(f) = text.parse::<f64>() {
+            if let Some(n) = Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    Value::String(text)
+}
+
+fn looks_like_int(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn looks_like_float(s: &str) -> bool {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let mut parts = mantissa.splitn(2, '.');
+    let int_part = parts.next().unwrap_or("");
+    let frac_part = parts.next();
+    let int_ok = int_part.bytes().all(|b| b.is_ascii_digit());
+    let frac_ok = frac_part.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit()));
+    let has_digits = !int_part.is_empty() || frac_part.is_some_and(|f| !f.is_empty());
+    let exp_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+    });
+    int_ok && frac_ok && has_digits && exp_ok && (frac_part.is_some() || exponent.is_some())
+}
+
+fn to_doc(node: Node, start: Pos) -> Doc {
+    let mut positions = HashMap::new();
+    let mut key_positions = HashMap::new();
+    let value = convert(node, start, ".", &mut positions, &mut key_positions);
+    Doc {
+        value,
+        positions,
+        key_positions,
+        start,
+    }
+}
+
+fn child_path(parent: &str, key: &str) -> String {
+    if parent == "." {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn convert(
+    node: Node,
+    pos: Pos,
+    path: &str,
+    positions: &mut HashMap<String, Pos>,
+    key_positions: &mut HashMap<String, Pos>,
+) -> Value {
+    positions.insert(path.to_string(), pos);
+    match node {
+        Node::Scalar(v) => v,
+        Node::Seq(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (n, p))| {
+                    let child = if path == "." {
+                        format!("[{i}]")
+                    } else {
+                        format!("{path}[{i}]")
+                    };
+                    convert(n, p, &child, positions, key_positions)
+                })
+                .collect(),
+        ),
+        Node::Map(items) => {
+            let mut map = Map::new();
+            for (k, kpos, n, p) in items {
+                let child = child_path(path, &k);
+                key_positions.insert(child.clone(), kpos);
+                let v = convert(n, p, &child, positions, key_positions);
+                map.insert(k, v);
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+/// Parses every document of a YAML stream. Empty documents are skipped.
+pub fn parse_documents(text: &str) -> Result<Vec<Doc>, YamlError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        let m = e.marker();
+        return Err(YamlError {
+            pos: pos_of(m),
+            message: e.info().to_string(),
+        });
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder
+        .docs
+        .into_iter()
+        .filter(|(n, _)| !matches!(n, Node::Scalar(Value::Null)))
+        .map(|(n, p)| to_doc(n, p))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml11_booleans_stay_strings() {
+        let docs =
+            parse_documents("on: off\nyes: no\nt: true\nn: ~\ni: 12\nf: 1.5\ns: '1'\nv: 1.0.2\n")
+                .unwrap();
+        let v = &docs[0].value;
+        assert_eq!(v["on"], Value::String("off".into()));
+        assert_eq!(v["yes"], Value::String("no".into()));
+        assert_eq!(v["t"], Value::Bool(true));
+        assert_eq!(v["n"], Value::Null);
+        assert_eq!(v["i"], Value::from(12));
+        assert_eq!(v["f"], Value::from(1.5));
+        assert_eq!(v["s"], Value::String("1".into()));
+        assert_eq!(v["v"], Value::String("1.0.2".into()));
+    }
+
+    #[test]
+    fn positions_point_at_values_and_keys() {
+        let docs = parse_documents("a: 1\nlist:\n  - x: 2\n    y: [3, 4]\n").unwrap();
+        let d = &docs[0];
+        assert_eq!(d.pos("list[0].y").line, 4);
+        assert_eq!(d.pos("list[0].y[1]").line, 4);
+        assert_eq!(d.pos("list[0].x").line, 3);
+        assert_eq!(d.pos("list[0].missing").line, 3);
+        assert_eq!(d.pos("a").col, 1);
+    }
+
+    #[test]
+    fn multi_documents_and_duplicates() {
+        let docs = parse_documents("a: 1\n---\nb: 2\n---\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.pos.line, 3);
+        assert!(err.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn alias_bomb_is_an_error() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("too many aliases"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        let err = parse_documents(&text).unwrap_err();
+        assert!(
+            err.message.contains("nesting") || err.message.contains("recursion"),
+            "{}",
+            err.message
+        );
+    }
+}
