@@ -5,4 +5,13 @@
 //! apply step) talk to the network, so the diff and the plan are pure functions
 //! that the tests exercise without a server.
 
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod diff;
+pub mod emulator;
+pub mod fetch;
 pub mod manifest;
+pub mod plan;
+pub mod render;

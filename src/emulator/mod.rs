@@ -1,1 +1,306 @@
-//! placeholder, being written
+//! `ampx emulator`: an in-memory stand-in for the Amplitude Experiment
+//! Management API.
+//!
+//! Why it exists: the real API has no sandbox, a project-wide rate limit and
+//! no DELETE for flags, so it is a poor place to run a test suite or to try a
+//! manifest out. The emulator serves the same `/api/1` paths with the same
+//! answer shapes and, above all, the same documented quirks a correct client
+//! has to handle: create ignores `enabled`, `rolloutPercentage` and `tags`;
+//! PATCH ignores `rolloutWeights`; list and detail show variants by key only;
+//! `nextCursor` is a string for flags and a number for experiments; archived
+//! keys cannot be created again; a variant used by a target segment cannot be
+//! removed; inclusion limits (2000 a variant, 100 per bulk delete); writes
+//! answer the plain text `OK`. It records every request it receives so tests
+//! can assert on exactly which calls a plan made.
+//!
+//! Flags and experiments share one store and one code path (a collection
+//! parameter in `store`). State lives in memory and, with
+//! [`EmulatorConfig::state_file`], is written out as pretty JSON after every
+//! successful write and read back at start.
+
+mod routes;
+mod store;
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use store::{Collection, Store};
+use support::ApiError;
+
+/// The request log keeps at most this many records; past it the oldest go.
+const MAX_LOGGED_REQUESTS: usize = 100_000;
+
+/// How the emulator is set up.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Requests whose `Authorization` is not exactly `Bearer <api_key>` get a 401.
+    pub api_key: String,
+    /// The project every object belongs to, e.g. `"100001"`.
+    pub project_id: String,
+    /// Most items a list page holds; a client's `limit` is capped by it too.
+    pub page_size: usize,
+    /// Loaded at start if it exists; the whole state is written to it as
+    /// pretty JSON after every successful write.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "emulator-key".to_owned(),
+            project_id: "100001".to_owned(),
+            page_size: 1000,
+            state_file: None,
+        }
+    }
+}
+
+/// One request as the emulator received it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, `""` when there is none.
+    pub query: String,
+    /// The body parsed as JSON; `None` when empty or not JSON.
+    pub body: Option<serde_json::Value>,
+}
+
+/// What the routes share: the store, the request log and the settings.
+pub(crate) struct Shared {
+    api_key: String,
+    project_id: String,
+    page_size: usize,
+    state_file: Option<PathBuf>,
+    store: Mutex<Store>,
+    log: Mutex<Vec<RequestRecord>>,
+}
+
+/// Locks a mutex; a panic elsewhere while it was held leaves data that is
+/// still consistent (every write validates before changing), so go on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn new(config: EmulatorConfig) -> anyhow::Result<Self> {
+        let existing = match &config.state_file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading emulator state {}", path.display()))?;
+                let store = Store::from_json(&text, &config.project_id)
+                    .with_context(|| format!("parsing emulator state {}", path.display()))?;
+                Some(store)
+            }
+            _ => None,
+        };
+        let fresh = existing.is_none();
+        let store = existing.unwrap_or_else(|| Store::seeded(&config.project_id));
+        if let (true, Some(path)) = (fresh, &config.state_file) {
+            // Written at once so that the deployments' SDK keys stay the same
+            // across restarts.
+            save(path, &store)?;
+        }
+        Ok(Self {
+            api_key: config.api_key,
+            project_id: config.project_id,
+            page_size: config.page_size,
+            state_file: config.state_file,
+            store: Mutex::new(store),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn record(&self, record: RequestRecord) {
+        let mut log = lock(&self.log);
+        if log.len() >= MAX_LOGGED_REQUESTS {
+            log.drain(..MAX_LOGGED_REQUESTS / 10);
+        }
+        log.push(record);
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        f(&lock(&self.store))
+    }
+
+    /// Runs a change and, when it succeeds, saves the state file. The lock is
+    /// held while saving so that the file never goes back in time.
+    fn write<T>(&self, f: impl FnOnce(&mut Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut store = lock(&self.store);
+        let out = f(&mut store)?;
+        if let Some(path) = &self.state_file {
+            save(path, &store).map_err(|e| {
+                tracing::error!("emulator: {e:#}");
+                ApiError::internal(format!("could not save the emulator state: {e:#}"))
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+/// Writes the state through a temporary file, so a crash never leaves half a file.
+fn save(path: &Path, store: &Store) -> anyhow::Result<()> {
+    let text = store.to_json().context("serializing emulator state")?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    std::fs::write(&temp, text + "\n")
+        .with_context(|| format!("writing emulator state {}", temp.display()))?;
+    std::fs::rename(&temp, path)
+        .with_context(|| format!("writing emulator state {}", path.display()))
+}
+
+/// A running emulator. Dropping it stops the server too, without waiting.
+pub struct EmulatorHandle {
+    /// Where it listens, e.g. `http://127.0.0.1:41234`.
+    pub base_url: String,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    /// Every request received, in order (at most the latest 100,000).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.log).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// How many requests had this method (any case) and a path starting with `path_prefix`.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// The stored flag with this key, archived or not: the detail shape, but
+    /// with `variants` in full (key, name, description, payload,
+    /// rolloutWeight) and `inclusions` as `{"variantKey": [ids]}`.
+    pub fn flag_json(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.store).full_json(Collection::Flags, key)
+    }
+
+    /// Like [`flag_json`](Self::flag_json), for an experiment.
+    pub fn experiment_json(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.store).full_json(Collection::Experiments, key)
+    }
+
+    /// Inserts a flag as if created through the API, and returns its id.
+    /// Takes the create body plus `enabled`, `rolloutPercentage`, `tags`,
+    /// `archived`, `bucketingSalt`, `bucketingUnit` (any flag PATCH field),
+    /// per-variant `rolloutWeight` and `inclusions`, and deployment labels as
+    /// well as ids. `projectId` may be left out.
+    pub fn seed_flag(&self, flag: serde_json::Value) -> anyhow::Result<String> {
+        self.seed(Collection::Flags, &flag)
+    }
+
+    /// Like [`seed_flag`](Self::seed_flag), for an experiment (which also
+    /// takes the experiment PATCH fields).
+    pub fn seed_experiment(&self, experiment: serde_json::Value) -> anyhow::Result<String> {
+        self.seed(Collection::Experiments, &experiment)
+    }
+
+    fn seed(&self, collection: Collection, body: &serde_json::Value) -> anyhow::Result<String> {
+        let id = self.shared.write(|s| s.create(collection, body, true))?;
+        Ok(id.to_string())
+    }
+
+    /// The id of the deployment with this label.
+    pub fn deployment_id(&self, label: &str) -> Option<String> {
+        lock(&self.shared.store)
+            .deployment_id(label)
+            .map(|id| id.to_string())
+    }
+
+    /// Stops the server and waits (briefly) for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // An error only means the server already ended.
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port), serves in a tokio task and
+/// returns at once.
+pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<EmulatorHandle> {
+    let shared = Arc::new(Shared::new(config)?);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the emulator to {addr}"))?;
+    let local = listener.local_addr()?;
+    let app = routes::router(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // A dropped sender stops the server as well.
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("emulator server failed: {e}");
+        }
+    });
+    Ok(EmulatorHandle {
+        base_url: format!("http://{local}"),
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// `ampx emulator`: serves on `127.0.0.1:port` until Ctrl-C.
+pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<()> {
+    let api_key = config.api_key.clone();
+    let project_id = config.project_id.clone();
+    let shared = Arc::new(Shared::new(config)?);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .with_context(|| format!("binding the emulator to 127.0.0.1:{port}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    println!("ampx emulator listening on {url} (project {project_id})");
+    println!("point ampx at it with: AMPX_SERVER={url} AMPLITUDE_MANAGEMENT_API_KEY={api_key}");
+    axum::serve(listener, routes::router(shared))
+        .with_graceful_shutdown(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!("emulator: cannot listen for Ctrl-C: {e}");
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+        .context("serving the emulator")
+}

@@ -1,0 +1,163 @@
+//! The live state as the API shows it, read tolerantly: ids may be numbers or
+//! strings, lists may be null, unknown fields are ignored. Deployment SDK keys
+//! are never deserialised, so they cannot reach any output.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an id, found {other}"
+        ))),
+    }
+}
+
+fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v: Option<Vec<Value>> = Option::deserialize(d)?;
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|x| match x {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Object(o) => match o.get("id") {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                _ => Err(serde::de::Error::custom("expected an id")),
+            },
+            other => Err(serde::de::Error::custom(format!(
+                "expected an id, found {other}"
+            ))),
+        })
+        .collect()
+}
+
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn weights<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D::Error> {
+    let m: Option<BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(m.unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.as_f64().map(|w| (k, w.round() as i64)))
+        .collect())
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct VariantRef {
+    pub key: String,
+}
+
+/// A flag as the list and detail endpoints show it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveFlag {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub evaluation_mode: Option<String>,
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    #[serde(default)]
+    pub bucketing_salt: Option<String>,
+    #[serde(default)]
+    pub bucketing_unit: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub variants: Vec<VariantRef>,
+    #[serde(default)]
+    pub rollout_percentage: Option<f64>,
+    #[serde(default, deserialize_with = "weights")]
+    pub rollout_weights: BTreeMap<String, i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub target_segments: Vec<Value>,
+    #[serde(default, deserialize_with = "id_list")]
+    pub deployments: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub tags: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub archived: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deleted: bool,
+    /// Full variant details, when the manifests need them.
+    #[serde(skip)]
+    pub variant_details: Option<BTreeMap<String, LiveVariant>>,
+    /// Inclusions by variant key, for the variants whose manifests manage them.
+    #[serde(skip)]
+    pub inclusions: BTreeMap<String, Vec<String>>,
+}
+
+impl LiveFlag {
+    pub fn is_archived(&self) -> bool {
+        self.archived || self.deleted
+    }
+    pub fn has_variant(&self, key: &str) -> bool {
+        self.variants.iter().any(|v| v.key == key)
+    }
+}
+
+/// A variant as `GET …/variants` shows it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveVariant {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub rollout_weight: Option<f64>,
+}
+
+/// A deployment. Its SDK `key` is deliberately not read.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LiveDeployment {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deleted: bool,
+}
+
+/// Everything the plan read from the API.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Flags by key, archived ones included.
+    pub flags: BTreeMap<String, LiveFlag>,
+    /// The project's deployments, when the manifests name any.
+    pub deployments: Option<Vec<LiveDeployment>>,
+}
+
+impl Live {
+    /// Id of the deployment with this label (active ones first).
+    pub fn deployment_id(&self, label: &str) -> Option<&str> {
+        let ds = self.deployments.as_ref()?;
+        ds.iter()
+            .filter(|d| d.label == label)
+            .min_by_key(|d| d.deleted)
+            .map(|d| d.id.as_str())
+    }
+
+    /// Label of a deployment id, or the id itself when unknown.
+    pub fn deployment_label(&self, id: &str) -> String {
+        self.deployments
+            .as_ref()
+            .and_then(|ds| ds.iter().find(|d| d.id == id))
+            .map(|d| d.label.clone())
+            .unwrap_or_else(|| format!("(deployment id {id})"))
+    }
+}

@@ -1,0 +1,470 @@
+//! The Management API client: authentication, base URL, paging, rate limit,
+//! retries, and errors that name the call and the object in plain words.
+//!
+//! The key is held in [`ApiKey`], whose `Debug` is redacted and which is only
+//! ever written into the `Authorization` header: no error, log line or report
+//! can carry it.
+
+pub mod live;
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// The environment variable that holds the Management API key.
+pub const KEY_ENV: &str = "AMPLITUDE_MANAGEMENT_API_KEY";
+/// Page size for every list call (the API caps it at 1000).
+pub const PAGE_LIMIT: usize = 1000;
+
+/// The Management API key. Never printed: `Debug` shows `ApiKey(***)`.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl ApiKey {
+    /// Reads the key from [`KEY_ENV`].
+    pub fn from_env() -> anyhow::Result<ApiKey> {
+        match std::env::var(KEY_ENV) {
+            Ok(k) => ApiKey::new(k),
+            Err(std::env::VarError::NotPresent) => anyhow::bail!(
+                "{KEY_ENV} is not set: export the Management API key of the project in {KEY_ENV} (the key is read from the environment only)"
+            ),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                anyhow::bail!("{KEY_ENV} is not valid text")
+            }
+        }
+    }
+
+    pub fn new(key: String) -> anyhow::Result<ApiKey> {
+        if key.is_empty() {
+            anyhow::bail!("{KEY_ENV} is empty: set it to the project's Management API key");
+        }
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            anyhow::bail!(
+                "{KEY_ENV} contains whitespace or a line break; copy the key again without spaces or newlines"
+            );
+        }
+        Ok(ApiKey(key))
+    }
+
+    fn header(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+/// Checks a base URL: https anywhere, plain http only to this machine.
+pub fn check_base_url(url: &str) -> anyhow::Result<String> {
+    let url = url.trim_end_matches('/').to_string();
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| anyhow::anyhow!("invalid server URL `{url}`: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(url),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(url)
+            } else {
+                anyhow::bail!(
+                    "refusing plain http:// for `{url}`: the API key would cross the network unencrypted; use https:// (http is allowed only for localhost)"
+                )
+            }
+        }
+        other => anyhow::bail!("unsupported URL scheme `{other}` in `{url}`"),
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub max_rps: f64,
+    pub parallelism: usize,
+    pub timeout: Duration,
+    pub max_retry_time: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_rps: 100.0,
+            parallelism: 8,
+            timeout: Duration::from_secs(30),
+            max_retry_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One API call: what is sent, and what it is for (`flag `checkout``), so
+/// that an error can say both.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub what: String,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>, what: impl Into<String>) -> Call {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            what: what.into(),
+        }
+    }
+}
+
+/// An API failure, worded for the person reading it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ApiError {
+    pub method: String,
+    pub path: String,
+    pub what: String,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meaning = match self.status {
+            None => "the request did not complete",
+            Some(400) => "the API rejected the request as invalid (400)",
+            Some(401) => "the API key was rejected (401): check AMPLITUDE_MANAGEMENT_API_KEY (invalid or revoked key)",
+            Some(403) => "the API key has no access to this project (403)",
+            Some(404) => "not found (404)",
+            Some(405) => "the API does not allow this change (405; web experiments cannot be edited through the API)",
+            Some(409) => "conflict (409): the key is already taken, possibly by an archived object",
+            Some(429) => "rate limited (429) and retries ran out",
+            Some(s) if s >= 500 => "the API failed (server error) and retries ran out",
+            Some(_) => "unexpected answer",
+        };
+        write!(
+            f,
+            "{} {} for {}: {}",
+            self.method, self.path, self.what, meaning
+        )?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// A successful answer: JSON, or the plain text (`OK`) that writes return.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Json(Value),
+    Text(String),
+}
+
+impl Answer {
+    pub fn json(self) -> Option<Value> {
+        match self {
+            Answer::Json(v) => Some(v),
+            Answer::Text(t) => serde_json::from_str(&t).ok(),
+        }
+    }
+}
+
+struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    fn new(rps: f64) -> RateLimiter {
+        let rps = if rps.is_finite() && rps > 0.0 {
+            rps
+        } else {
+            100.0
+        };
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rps),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+/// The Management API client. Cheap to share behind an `Arc`.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: ApiKey,
+    requests: AtomicUsize,
+    limiter: RateLimiter,
+    pub options: ClientOptions,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    let r = h.finish() as f64 / u64::MAX as f64;
+    max.mul_f64(r)
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// Pulls a readable message out of an error body (JSON or plain text).
+fn error_message(body: &str) -> String {
+    let body = body.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        for ptr in ["/error/message", "/message", "/error", "/detail"] {
+            if let Some(Value::String(s)) = v.pointer(ptr) {
+                return s.clone();
+            }
+        }
+        return v.to_string();
+    }
+    body.chars().take(500).collect()
+}
+
+impl Client {
+    pub fn new(base: &str, key: ApiKey, options: ClientOptions) -> anyhow::Result<Client> {
+        let base = check_base_url(base)?;
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .user_agent(concat!("ampx/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            base,
+            key,
+            requests: AtomicUsize::new(0),
+            limiter: RateLimiter::new(options.max_rps),
+            options,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// How many HTTP requests this client has sent, retries included.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Sends a call, retrying 429, 5xx and transport failures with
+    /// exponential backoff and full jitter (honouring `Retry-After`).
+    pub async fn send(&self, call: &Call) -> Result<Answer, ApiError> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            self.limiter.wait().await;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self
+                .http
+                .request(call.method.clone(), format!("{}{}", self.base, call.path))
+                .header(reqwest::header::AUTHORIZATION, self.key.header())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            if let Some(body) = &call.body {
+                req = req.json(body);
+            }
+            let fail = |status: Option<u16>, message: String| ApiError {
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                what: call.what.clone(),
+                status,
+                message,
+            };
+            let (retryable, err, wait_hint) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let hint = retry_after(resp.headers());
+                    let text = resp.text().await.map_err(|e| {
+                        fail(
+                            Some(status.as_u16()),
+                            format!("reading the answer failed: {}", strip_url(&e)),
+                        )
+                    });
+                    match (status, text) {
+                        (s, Ok(text)) if s.is_success() => {
+                            let trimmed = text.trim();
+                            if trimmed.starts_with('{') || trimmed.starts_with('[') {
+                                return serde_json::from_str(trimmed).map(Answer::Json).map_err(
+                                    |e| {
+                                        fail(
+                                            Some(s.as_u16()),
+                                            format!("the answer is not valid JSON: {e}"),
+                                        )
+                                    },
+                                );
+                            }
+                            return Ok(Answer::Text(text));
+                        }
+                        (s, Ok(text)) => {
+                            let retry = s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error();
+                            (retry, fail(Some(s.as_u16()), error_message(&text)), hint)
+                        }
+                        (_, Err(e)) => (true, e, hint),
+                    }
+                }
+                Err(e) => (true, fail(None, strip_url(&e)), None),
+            };
+            let backoff = Duration::from_millis(250)
+                .saturating_mul(1 << attempt.min(6))
+                .min(Duration::from_secs(8));
+            let wait = wait_hint.unwrap_or_else(|| jitter(backoff));
+            if !retryable || started.elapsed() + wait > self.options.max_retry_time || attempt >= 8
+            {
+                return Err(err);
+            }
+            attempt += 1;
+            tracing::debug!(
+                call = %format!("{} {}", call.method, call.path),
+                what = %call.what,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying: {}",
+                err.message
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// GET returning JSON; a plain-text answer is an error naming the call.
+    pub async fn get_json(&self, call: &Call) -> Result<Value, ApiError> {
+        match self.send(call).await? {
+            Answer::Json(v) => Ok(v),
+            Answer::Text(t) => Err(ApiError {
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                what: call.what.clone(),
+                status: Some(200),
+                message: format!(
+                    "expected JSON, got `{}`",
+                    t.chars().take(80).collect::<String>()
+                ),
+            }),
+        }
+    }
+
+    /// Reads every page of a list endpoint (`limit=1000`, following
+    /// `nextCursor`, which may be a string or a number; absent, null or ""
+    /// ends the list). Returns the items under `field`.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        field: &str,
+        extra: &[(&str, &str)],
+        what: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut call = Call::get(path, what);
+            call.query.push(("limit".into(), PAGE_LIMIT.to_string()));
+            for (k, v) in extra {
+                call.query.push((k.to_string(), v.to_string()));
+            }
+            if let Some(c) = &cursor {
+                call.query.push(("cursor".into(), c.clone()));
+            }
+            let page = self.get_json(&call).await?;
+            let malformed = |m: &str| ApiError {
+                method: "GET".into(),
+                path: path.to_string(),
+                what: what.to_string(),
+                status: Some(200),
+                message: m.to_string(),
+            };
+            match page.get(field) {
+                Some(Value::Array(a)) => items.extend(a.iter().cloned()),
+                Some(Value::Null) | None => {}
+                Some(_) => {
+                    return Err(malformed(&format!("`{field}` in the answer is not a list")))
+                }
+            }
+            let next = match page.get("nextCursor") {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            if next.is_some() && next == cursor {
+                return Err(malformed("the API returned the same cursor twice"));
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+/// reqwest errors may print the URL; keep only the reason.
+fn strip_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_decode() || e.is_body() {
+        "could not read the answer"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}

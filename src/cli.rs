@@ -1,0 +1,120 @@
+//! Command-line interface (clap derive). Help text comes from these comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::manifest::Region;
+
+/// Keep Amplitude Experiment flags in Git: plan and apply YAML manifests
+/// against the Experiment Management API.
+///
+/// The Management API key is read from AMPLITUDE_MANAGEMENT_API_KEY only.
+#[derive(Debug, Parser)]
+#[command(name = "ampx", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Base URL of the Management API; overrides the manifest's `server` and `region`.
+    #[arg(long, env = "AMPX_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Region of the project (ignored when a server URL is given).
+    #[arg(long, global = true)]
+    pub region: Option<RegionArg>,
+    /// Most API requests per second (the API allows 100 per project).
+    #[arg(long, default_value_t = 100.0, global = true)]
+    pub max_rps: f64,
+    /// Most API requests in flight at once.
+    #[arg(long, default_value_t = 8, global = true)]
+    pub parallelism: usize,
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RegionArg {
+    Us,
+    Eu,
+}
+
+impl From<RegionArg> for Region {
+    fn from(r: RegionArg) -> Region {
+        match r {
+            RegionArg::Us => Region::Us,
+            RegionArg::Eu => Region::Eu,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests offline; no API call.
+    ///
+    /// Example: ampx validate flags/
+    Validate {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+    },
+    /// Show what apply would change, and the API calls it would make.
+    ///
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx plan flags/ --detailed-exitcode
+    Plan {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit 2 when there are changes, 0 when none, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Plan, confirm, apply, then verify that a fresh plan is empty.
+    ///
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx apply flags/ --auto-approve
+    Apply {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// Apply without asking (required when standard input is not a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Run a local stand-in for the Management API.
+    ///
+    /// Example: ampx emulator --port 8080 --state emulator.json
+    Emulator {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Keep the state in this JSON file across restarts.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Items per list page (small pages exercise paging).
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
+        /// API key the emulator accepts (default: AMPLITUDE_MANAGEMENT_API_KEY, else `emulator-key`).
+        #[arg(long, hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// Plan, apply and re-plan the manifests in examples/ against a built-in emulator (no API key needed).
+    ///
+    /// Example: ampx demo
+    Demo {
+        /// Manifests to apply (default: examples/flags).
+        #[arg(default_value = "examples/flags")]
+        path: PathBuf,
+    },
+}

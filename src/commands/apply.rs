@@ -1,0 +1,77 @@
+//! `ampx apply`: plan, confirm, apply, verify.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::plan::make_plan;
+use super::{client, load, out, ExitStatus};
+use crate::api::Client;
+use crate::cli::Global;
+use crate::manifest::ManifestSet;
+use crate::render::text::{render, Style};
+
+/// Asks on the terminal; only `yes` approves.
+fn confirm(calls: usize) -> bool {
+    eprint!("\nApply these {calls} API call(s)? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
+}
+
+/// Plans, applies when approved, then verifies. Shared by `apply` and `demo`.
+pub async fn plan_apply_verify(
+    client: &Arc<Client>,
+    set: &ManifestSet,
+    auto_approve: bool,
+    st: Style,
+) -> anyhow::Result<ExitStatus> {
+    let plan = make_plan(client, set).await?;
+    out(&render(&plan, st));
+    if plan.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    if !auto_approve {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: refusing to apply without confirmation: standard input is not a terminal.\n  hint: review the plan above and run `ampx apply --auto-approve` to apply it unattended (nothing was changed)"
+            );
+            return Ok(ExitStatus::Failure);
+        }
+        if !confirm(plan.op_count()) {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    out("\nApplying…\n");
+    let report = crate::apply::apply(client.clone(), &plan).await;
+    out(&report.render(st));
+    if !report.ok() {
+        out("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n");
+        return Ok(ExitStatus::Failure);
+    }
+    let again = make_plan(client, set).await?;
+    if again.is_empty() {
+        out(&format!(
+            "Verified: a fresh plan shows no changes ({} API request(s)).\n",
+            again.requests
+        ));
+        Ok(ExitStatus::Success)
+    } else {
+        out("\nVerification FAILED: the live project still differs from the manifests:\n\n");
+        out(&render(&again, st));
+        Ok(ExitStatus::Failure)
+    }
+}
+
+pub async fn run(
+    global: &Global,
+    paths: &[PathBuf],
+    auto_approve: bool,
+) -> anyhow::Result<ExitStatus> {
+    let Some(set) = load(paths) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let client = client(global, &set)?;
+    plan_apply_verify(&client, &set, auto_approve, Style::for_stdout()).await
+}

@@ -1,0 +1,77 @@
+//! `ampx demo`: the whole job end to end on a built-in emulator, no API key.
+//!
+//! It starts the emulator in-process, gives it a small "live" project that
+//! has drifted from the example manifests, then plans, applies and re-plans.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::apply::plan_apply_verify;
+use super::{client_options, load, out, ExitStatus};
+use crate::api::{ApiKey, Client};
+use crate::cli::Global;
+use crate::emulator::{self, EmulatorConfig};
+use crate::render::text::Style;
+
+/// The live project the demo starts from.
+pub fn seed(handle: &emulator::EmulatorHandle) -> anyhow::Result<()> {
+    handle.seed_flag(json!({
+        "key": "checkout-redesign",
+        "name": "Checkout redesign (draft)",
+        "description": "One-page checkout",
+        "variants": [
+            {"key": "enabled", "name": "Enabled", "payload": {"layout": "two-page"}, "rolloutWeight": 1,
+             "inclusions": ["alice@example.com", "qa-bot@example.com"]},
+            {"key": "control", "rolloutWeight": 1}
+        ],
+        "rolloutPercentage": 10,
+        "tags": ["checkout"],
+        "enabled": false
+    }))?;
+    handle.seed_flag(json!({
+        "key": "legacy-banner",
+        "name": "Legacy banner",
+        "variants": [{"key": "on", "rolloutWeight": 1}],
+        "enabled": true
+    }))?;
+    Ok(())
+}
+
+pub async fn run(global: &Global, path: &Path) -> anyhow::Result<ExitStatus> {
+    let Some(set) = load(&[path.to_path_buf()]) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let key = format!(
+        "demo-{:016x}",
+        (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    );
+    let config = EmulatorConfig {
+        api_key: key.clone(),
+        project_id: set.project.spec.id.clone(),
+        ..Default::default()
+    };
+    let handle = emulator::start(config, ([127, 0, 0, 1], 0).into()).await?;
+    seed(&handle)?;
+    let client = Arc::new(Client::new(
+        &handle.base_url,
+        ApiKey::new(key)?,
+        client_options(global),
+    )?);
+    let st = Style::for_stdout();
+    out(&format!(
+        "ampx demo: manifests in {}, against the built-in emulator (no API key needed).\n\n== ampx plan ==\n\n",
+        path.display()
+    ));
+    let status = plan_apply_verify(&client, &set, true, st).await?;
+    out("\n== ampx plan (again) ==\n\n");
+    let again = super::plan::make_plan(&client, &set).await?;
+    out(&crate::render::text::render(&again, st));
+    handle.shutdown().await;
+    Ok(if again.is_empty() {
+        status
+    } else {
+        ExitStatus::Failure
+    })
+}

@@ -1,0 +1,137 @@
+//! One function per subcommand; each returns the process's exit status.
+
+pub mod apply;
+pub mod demo;
+pub mod plan;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::{ApiKey, Client, ClientOptions};
+use crate::cli::{Cli, Command, Global};
+use crate::manifest::{self, ManifestSet, Region};
+
+/// The exit-code contract (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Success; for `plan --detailed-exitcode`: nothing differs.
+    Success = 0,
+    /// Error: bad input, API failure, refused or unconfirmed apply.
+    Failure = 1,
+    /// `plan --detailed-exitcode`: differences found.
+    Changes = 2,
+}
+
+/// Writes to stdout; a closed pipe (`ampx plan | head`) ends the process quietly.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Manifest paths, defaulting to the current directory.
+pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// Loads manifests, printing every problem on failure.
+pub fn load(paths: &[PathBuf]) -> Option<ManifestSet> {
+    match manifest::load(&paths_or_cwd(paths)) {
+        Ok(set) => Some(set),
+        Err(diags) => {
+            eprintln!("{diags}");
+            None
+        }
+    }
+}
+
+/// The base URL: `--server` / `AMPX_SERVER`, then the Project's `server`,
+/// then `--region`, then the Project's `region`, then us.
+pub fn base_url(global: &Global, set: &ManifestSet) -> String {
+    if let Some(s) = &global.server {
+        return s.clone();
+    }
+    if let Some(s) = &set.project.spec.server {
+        return s.clone();
+    }
+    let region: Region = global
+        .region
+        .map(Region::from)
+        .or(set.project.spec.region)
+        .unwrap_or(Region::Us);
+    region.base_url().to_string()
+}
+
+pub fn client_options(global: &Global) -> ClientOptions {
+    ClientOptions {
+        max_rps: global.max_rps,
+        parallelism: global.parallelism.max(1),
+        ..ClientOptions::default()
+    }
+}
+
+/// Builds the API client for a manifest set, with the key from the environment.
+pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>> {
+    let key = ApiKey::from_env()?;
+    Ok(Arc::new(Client::new(
+        &base_url(global, set),
+        key,
+        client_options(global),
+    )?))
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Validate { paths } => Ok(match load(&paths) {
+            Some(set) => {
+                out(&format!(
+                    "The manifests are valid: project {}, {} flag(s).\n",
+                    set.project.spec.id,
+                    set.flags.len()
+                ));
+                ExitStatus::Success
+            }
+            None => ExitStatus::Failure,
+        }),
+        Command::Plan {
+            paths,
+            format,
+            detailed_exitcode,
+        } => plan::run(&cli.global, &paths, format, detailed_exitcode).await,
+        Command::Apply {
+            paths,
+            auto_approve,
+        } => apply::run(&cli.global, &paths, auto_approve).await,
+        Command::Emulator {
+            port,
+            state,
+            page_size,
+            api_key,
+        } => {
+            let api_key = api_key
+                .or_else(|| std::env::var(crate::api::KEY_ENV).ok())
+                .unwrap_or_else(|| "emulator-key".into());
+            let config = crate::emulator::EmulatorConfig {
+                api_key,
+                state_file: state,
+                page_size: page_size.clamp(1, 1000),
+                ..Default::default()
+            };
+            crate::emulator::serve_forever(config, port).await?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Demo { path } => demo::run(&cli.global, &path).await,
+    }
+}

@@ -1,0 +1,778 @@
+//! Desired × live → changes, semantically.
+//!
+//! An absent manifest field is unmanaged and never compared. Server defaults
+//! are normalised on both sides before comparing (a condition's implicit
+//! `type: property`, `""` versus no description, an empty payload, a
+//! segment's `bucketingKey` defaulting to the flag's, zero weights), and sets
+//! (tags, deployments, inclusions, condition values) compare without order,
+//! so that applying a plan and planning again gives no changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde_json::{json, Map, Value};
+
+use crate::api::live::{Live, LiveFlag};
+use crate::manifest::{FlagSpec, Located, SegmentSpec};
+
+/// Default bucketing key of a new flag.
+pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
+
+/// One field-level change, as shown in the plan.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    /// Field path, e.g. `name`, `variants.on.payload`.
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// What happens to an object as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unarchive,
+    Archive,
+}
+
+/// Everything that differs for one flag, structured for the planner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlagDiff {
+    pub key: String,
+    pub id: Option<String>,
+    pub action: Option<Action>,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    /// Body of the create call.
+    pub create: Option<Value>,
+    /// Flag fields to PATCH (never `enabled` or `archive`).
+    pub patch: Map<String, Value>,
+    /// `enabled` to set: `false` goes first, `true` last.
+    pub enabled: Option<bool>,
+    pub renames: Vec<(String, String)>,
+    pub variant_creates: Vec<Value>,
+    pub variant_patches: Vec<(String, Map<String, Value>)>,
+    pub variant_deletes: Vec<String>,
+    pub deployments_add: Vec<String>,
+    pub deployments_remove: Vec<String>,
+    pub inclusions_remove: Vec<(String, Vec<String>)>,
+    pub inclusions_add: Vec<(String, Vec<String>)>,
+}
+
+impl FlagDiff {
+    pub fn is_empty(&self) -> bool {
+        self.action.is_none()
+    }
+}
+
+/// A problem that only the live state reveals (an unknown deployment label,
+/// a rename whose both ends exist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffError {
+    pub at: String,
+    pub message: String,
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+fn opt_str(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// An empty payload (`null`, `{}`) is no payload.
+pub fn norm_payload(p: Option<&Value>) -> Option<Value> {
+    match p {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(v) => Some(v.clone()),
+    }
+}
+
+fn norm_weights(w: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    w.iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+fn num_i64(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64))
+}
+
+/// The segment body sent to the API for a manifest segment.
+pub fn segment_body(
+    seg: &SegmentSpec,
+    flag_weights: &BTreeMap<String, i64>,
+    bucketing_key: &str,
+) -> Value {
+    let conditions: Vec<Value> = seg
+        .conditions
+        .iter()
+        .map(|c| {
+            json!({
+                "type": c.kind.clone().unwrap_or_else(|| "property".into()),
+                "prop": c.prop,
+                "op": c.op,
+                "values": c.values,
+            })
+        })
+        .collect();
+    json!({
+        "name": seg.name,
+        "conditions": conditions,
+        "percentage": seg.percentage.unwrap_or(100),
+        "bucketingKey": seg.bucketing_key.clone().unwrap_or_else(|| bucketing_key.to_string()),
+        "rolloutWeights": seg.rollout_weights.clone().unwrap_or_else(|| flag_weights.clone()),
+    })
+}
+
+/// A segment with server defaults and ordering noise removed.
+pub fn norm_segment(seg: &Value, bucketing_key: &str) -> Value {
+    let name = seg.get("name").and_then(Value::as_str).unwrap_or("");
+    let conditions: Vec<Value> = seg
+        .get("conditions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let mut values: Vec<String> = c
+                        .get("values")
+                        .and_then(Value::as_array)
+                        .map(|vs| {
+                            vs.iter()
+                                .map(|v| {
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .unwrap_or_else(|| v.to_string())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    values.sort();
+                    values.dedup();
+                    json!({
+                        "type": c.get("type").and_then(Value::as_str).unwrap_or("property"),
+                        "prop": c.get("prop").and_then(Value::as_str).unwrap_or(""),
+                        "op": c.get("op").and_then(Value::as_str).unwrap_or(""),
+                        "values": values,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let weights: BTreeMap<String, i64> = seg
+        .get("rolloutWeights")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| num_i64(v).map(|w| (k.clone(), w)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = json!({
+        "name": name,
+        "conditions": conditions,
+        "percentage": seg.get("percentage").and_then(num_i64).unwrap_or(0),
+        "rolloutWeights": norm_weights(&weights),
+    });
+    if let Some(bk) = seg.get("bucketingKey").and_then(Value::as_str) {
+        if !bk.is_empty() && bk != bucketing_key {
+            out["bucketingKey"] = s(bk);
+        }
+    }
+    out
+}
+
+fn sorted_set(v: &[String]) -> Vec<String> {
+    let set: BTreeSet<&String> = v.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
+fn set_value(v: &[String]) -> Value {
+    Value::Array(sorted_set(v).into_iter().map(Value::String).collect())
+}
+
+fn push(changes: &mut Vec<Change>, path: &str, before: Option<Value>, after: Option<Value>) {
+    changes.push(Change {
+        path: path.to_string(),
+        before,
+        after,
+    });
+}
+
+/// Resolves deployment labels to ids.
+fn deployment_ids(
+    f: &Located<FlagSpec>,
+    live: &Live,
+    errors: &mut Vec<DiffError>,
+) -> Option<Vec<String>> {
+    let labels = f.spec.deployments.as_ref()?;
+    let mut ids = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        match live.deployment_id(label) {
+            Some(id) => ids.push(id.to_string()),
+            None => {
+                let mut known: Vec<String> = live
+                    .deployments
+                    .iter()
+                    .flatten()
+                    .filter(|d| !d.deleted)
+                    .map(|d| d.label.clone())
+                    .collect();
+                known.sort();
+                errors.push(DiffError {
+                    at: f.at(&format!("deployments[{i}]")),
+                    message: format!(
+                        "flag `{}` names deployment `{label}`, which the project does not have (deployments: {})",
+                        f.spec.key,
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                });
+            }
+        }
+    }
+    Some(ids)
+}
+
+fn warn_rebucket(d: &mut FlagDiff, field: &str) {
+    d.warnings.push(format!(
+        "flag `{}`: {field} changes: users are re-bucketed and may see a different variant",
+        d.key
+    ));
+}
+
+/// Diffs one flag manifest against its live flag (if any).
+pub fn diff_flag(f: &Located<FlagSpec>, live: &Live, errors: &mut Vec<DiffError>) -> FlagDiff {
+    let spec = &f.spec;
+    let mut d = FlagDiff {
+        key: spec.key.clone(),
+        ..Default::default()
+    };
+    let deployments = deployment_ids(f, live, errors);
+    match live.flags.get(&spec.key) {
+        None => {
+            if spec.archived != Some(true) {
+                diff_create(spec, deployments, live, &mut d);
+            }
+        }
+        Some(lf) => {
+            d.id = Some(lf.id.clone());
+            if spec.archived == Some(true) {
+                if !lf.is_archived() {
+                    d.action = Some(Action::Archive);
+                    push(
+                        &mut d.changes,
+                        "archived",
+                        Some(json!(false)),
+                        Some(json!(true)),
+                    );
+                }
+            } else {
+                diff_update(f, lf, deployments, live, &mut d, errors);
+            }
+        }
+    }
+    d
+}
+
+fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d: &mut FlagDiff) {
+    d.action = Some(Action::Create);
+    let mut body = Map::new();
+    body.insert("key".into(), s(&spec.key));
+    let ch = &mut d.changes;
+    if let Some(n) = &spec.name {
+        body.insert("name".into(), s(n));
+        push(ch, "name", None, Some(s(n)));
+    }
+    if let Some(x) = &spec.description {
+        body.insert("description".into(), s(x));
+        push(ch, "description", None, Some(s(x)));
+    }
+    if let Some(m) = spec.evaluation_mode {
+        body.insert("evaluationMode".into(), s(m.as_str()));
+        push(ch, "evaluationMode", None, Some(s(m.as_str())));
+    }
+    if let Some(b) = &spec.bucketing_key {
+        body.insert("bucketingKey".into(), s(b));
+        push(ch, "bucketingKey", None, Some(s(b)));
+    }
+    let bucketing_key = spec
+        .bucketing_key
+        .as_deref()
+        .unwrap_or(DEFAULT_BUCKETING_KEY);
+    if let Some(vs) = &spec.variants {
+        let bodies: Vec<Value> = vs
+            .iter()
+            .map(|v| {
+                let mut b = Map::new();
+                b.insert("key".into(), s(&v.key));
+                if let Some(n) = &v.name {
+                    b.insert("name".into(), s(n));
+                }
+                if let Some(x) = &v.description {
+                    b.insert("description".into(), s(x));
+                }
+                if let Some(p) = norm_payload(v.payload.as_ref()) {
+                    b.insert("payload".into(), p);
+                }
+                Value::Object(b)
+            })
+            .collect();
+        for b in &bodies {
+            let key = b["key"].as_str().unwrap_or_default();
+            push(ch, &format!("variants.{key}"), None, Some(b.clone()));
+        }
+        body.insert("variants".into(), Value::Array(bodies));
+    }
+    let weights = spec.rollout_weights.clone().unwrap_or_default();
+    if let Some(w) = &spec.rollout_weights {
+        body.insert("rolloutWeights".into(), json!(w));
+        push(ch, "rolloutWeights", None, Some(json!(w)));
+    }
+    if let Some(segs) = &spec.target_segments {
+        let bodies: Vec<Value> = segs
+            .iter()
+            .map(|sg| segment_body(sg, &weights, bucketing_key))
+            .collect();
+        push(
+            ch,
+            "targetSegments",
+            None,
+            Some(Value::Array(bodies.clone())),
+        );
+        body.insert("targetSegments".into(), Value::Array(bodies));
+    }
+    if let Some(ids) = deployments {
+        let labels: Vec<String> = ids.iter().map(|i| live.deployment_label(i)).collect();
+        push(ch, "deployments", None, Some(set_value(&labels)));
+        body.insert("deployments".into(), json!(ids));
+    }
+    // Create does not take these: they follow in a PATCH.
+    if let Some(p) = spec.rollout_percentage {
+        d.patch.insert("rolloutPercentage".into(), json!(p));
+        push(ch, "rolloutPercentage", None, Some(json!(p)));
+    }
+    if let Some(t) = &spec.tags {
+        d.patch.insert("tags".into(), json!(sorted_set(t)));
+        push(ch, "tags", None, Some(set_value(t)));
+    }
+    if let Some(u) = &spec.bucketing_unit {
+        d.patch.insert("bucketingUnit".into(), s(u));
+        push(ch, "bucketingUnit", None, Some(s(u)));
+    }
+    if let Some(x) = &spec.bucketing_salt {
+        d.patch.insert("bucketingSalt".into(), s(x));
+        push(ch, "bucketingSalt", None, Some(s(x)));
+    }
+    for v in spec.variants.iter().flatten() {
+        if let Some(inc) = &v.inclusions {
+            if !inc.is_empty() {
+                let add = dedup_in_order(inc);
+                push(
+                    ch,
+                    &format!("variants.{}.inclusions", v.key),
+                    None,
+                    Some(set_value(&add)),
+                );
+                d.inclusions_add.push((v.key.clone(), add));
+            }
+        }
+    }
+    if let Some(e) = spec.enabled {
+        push(ch, "enabled", None, Some(json!(e)));
+        if e {
+            d.enabled = Some(true);
+        }
+    }
+    d.create = Some(Value::Object(body));
+}
+
+fn dedup_in_order(v: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    v.iter()
+        .filter(|x| seen.insert(x.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn diff_update(
+    f: &Located<FlagSpec>,
+    lf: &LiveFlag,
+    deployments: Option<Vec<String>>,
+    live: &Live,
+    d: &mut FlagDiff,
+    errors: &mut Vec<DiffError>,
+) {
+    let spec = &f.spec;
+    let mut changes = Vec::new();
+    let ch = &mut changes;
+    if lf.is_archived() {
+        push(ch, "archived", Some(json!(true)), Some(json!(false)));
+    }
+    let text_field =
+        |d: &mut FlagDiff, ch: &mut Vec<Change>, field: &str, want: &Option<String>, have: &str| {
+            if let Some(w) = want {
+                if w != have {
+                    d.patch.insert(field.into(), s(w));
+                    push(ch, field, Some(s(have)), Some(s(w)));
+                }
+            }
+        };
+    text_field(d, ch, "name", &spec.name, opt_str(&lf.name));
+    text_field(
+        d,
+        ch,
+        "description",
+        &spec.description,
+        opt_str(&lf.description),
+    );
+    let mode = spec.evaluation_mode.map(|m| m.as_str().to_string());
+    text_field(
+        d,
+        ch,
+        "evaluationMode",
+        &mode,
+        lf.evaluation_mode.as_deref().unwrap_or("remote"),
+    );
+    let live_bk = lf.bucketing_key.as_deref().unwrap_or(DEFAULT_BUCKETING_KEY);
+    text_field(d, ch, "bucketingKey", &spec.bucketing_key, live_bk);
+    text_field(
+        d,
+        ch,
+        "bucketingUnit",
+        &spec.bucketing_unit,
+        lf.bucketing_unit.as_deref().unwrap_or("User"),
+    );
+    text_field(
+        d,
+        ch,
+        "bucketingSalt",
+        &spec.bucketing_salt,
+        opt_str(&lf.bucketing_salt),
+    );
+    if d.patch.contains_key("bucketingKey") {
+        warn_rebucket(d, "bucketingKey");
+    }
+    if d.patch.contains_key("bucketingSalt") {
+        warn_rebucket(d, "bucketingSalt");
+    }
+    if let Some(p) = spec.rollout_percentage {
+        let have = lf.rollout_percentage.unwrap_or(0.0);
+        if (have - p as f64).abs() > f64::EPSILON {
+            d.patch.insert("rolloutPercentage".into(), json!(p));
+            push(ch, "rolloutPercentage", Some(num(have)), Some(json!(p)));
+        }
+    }
+    if let Some(t) = &spec.tags {
+        if sorted_set(t) != sorted_set(&lf.tags) {
+            d.patch.insert("tags".into(), json!(sorted_set(t)));
+            push(ch, "tags", Some(set_value(&lf.tags)), Some(set_value(t)));
+        }
+    }
+
+    // Variants: matched by key, or by `renamedFrom` for an in-place rename.
+    // `source[k]` is the live key that manifest variant `k` maps to.
+    let mut source: BTreeMap<String, Option<String>> = BTreeMap::new();
+    if let Some(vs) = &spec.variants {
+        for (i, v) in vs.iter().enumerate() {
+            let src = if lf.has_variant(&v.key) {
+                if let Some(from) = v.renamed_from.as_ref().filter(|fr| lf.has_variant(fr)) {
+                    errors.push(DiffError {
+                        at: f.at(&format!("variants[{i}].renamedFrom")),
+                        message: format!(
+                            "flag `{}`: cannot rename variant `{from}` to `{}`: both exist live; remove one of them first",
+                            spec.key, v.key
+                        ),
+                    });
+                }
+                Some(v.key.clone())
+            } else if let Some(from) = v.renamed_from.as_ref().filter(|fr| lf.has_variant(fr)) {
+                d.renames.push((from.clone(), v.key.clone()));
+                push(
+                    ch,
+                    &format!("variants.{}", v.key),
+                    Some(s(from)),
+                    Some(s(&v.key)),
+                );
+                Some(from.clone())
+            } else {
+                None
+            };
+            source.insert(v.key.clone(), src);
+        }
+        let kept: HashSet<&str> = source.values().flatten().map(String::as_str).collect();
+        for lv in &lf.variants {
+            if !kept.contains(lv.key.as_str()) {
+                d.variant_deletes.push(lv.key.clone());
+                push(
+                    ch,
+                    &format!("variants.{}", lv.key),
+                    Some(json!({"key": lv.key})),
+                    None,
+                );
+            }
+        }
+    }
+    let mut variant_patch: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for v in spec.variants.iter().flatten() {
+        match source.get(&v.key).cloned().flatten() {
+            None => {
+                let mut b = Map::new();
+                b.insert("key".into(), s(&v.key));
+                if let Some(n) = &v.name {
+                    b.insert("name".into(), s(n));
+                }
+                if let Some(x) = &v.description {
+                    b.insert("description".into(), s(x));
+                }
+                if let Some(p) = norm_payload(v.payload.as_ref()) {
+                    b.insert("payload".into(), p);
+                }
+                if let Some(w) = spec.rollout_weights.as_ref().and_then(|w| w.get(&v.key)) {
+                    b.insert("rolloutWeight".into(), json!(w));
+                }
+                push(
+                    ch,
+                    &format!("variants.{}", v.key),
+                    None,
+                    Some(Value::Object(b.clone())),
+                );
+                d.variant_creates.push(Value::Object(b));
+            }
+            Some(src) => {
+                let details = lf.variant_details.as_ref().and_then(|m| m.get(&src));
+                let mut p = Map::new();
+                let base = format!("variants.{}", v.key);
+                if let Some(n) = &v.name {
+                    let have = details.map(|x| opt_str(&x.name)).unwrap_or("");
+                    if n != have {
+                        p.insert("name".into(), s(n));
+                        push(ch, &format!("{base}.name"), Some(s(have)), Some(s(n)));
+                    }
+                }
+                if let Some(x) = &v.description {
+                    let have = details.map(|x| opt_str(&x.description)).unwrap_or("");
+                    if x != have {
+                        p.insert("description".into(), s(x));
+                        push(
+                            ch,
+                            &format!("{base}.description"),
+                            Some(s(have)),
+                            Some(s(x)),
+                        );
+                    }
+                }
+                if v.payload.is_some() {
+                    let want = norm_payload(v.payload.as_ref());
+                    let have = norm_payload(details.and_then(|x| x.payload.as_ref()));
+                    if want != have {
+                        p.insert("payload".into(), want.clone().unwrap_or(Value::Null));
+                        push(ch, &format!("{base}.payload"), have, want);
+                    }
+                }
+                if !p.is_empty() {
+                    variant_patch.insert(src.clone(), p);
+                }
+            }
+        }
+    }
+    // Weights: exact map when managed; zero and absent are the same.
+    if let Some(w) = &spec.rollout_weights {
+        let want = norm_weights(w);
+        let have = norm_weights(&lf.rollout_weights);
+        let renamed_to: BTreeMap<&str, &str> = d
+            .renames
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        // Live weights, keyed by the manifest's (post-rename) variant keys.
+        let have_by_new: BTreeMap<String, i64> = have
+            .iter()
+            .map(|(k, v)| {
+                (
+                    renamed_to
+                        .get(k.as_str())
+                        .map(|x| x.to_string())
+                        .unwrap_or(k.clone()),
+                    *v,
+                )
+            })
+            .collect();
+        let created: HashSet<String> = d
+            .variant_creates
+            .iter()
+            .filter_map(|b| b["key"].as_str().map(str::to_string))
+            .collect();
+        let deleted: HashSet<&str> = d.variant_deletes.iter().map(String::as_str).collect();
+        if want != have_by_new {
+            push(
+                ch,
+                "rolloutWeights",
+                Some(json!(have_by_new)),
+                Some(json!(want)),
+            );
+        }
+        let keys: BTreeSet<&String> = want.keys().chain(have_by_new.keys()).collect();
+        for k in keys {
+            let (wv, hv) = (
+                want.get(k).copied().unwrap_or(0),
+                have_by_new.get(k).copied().unwrap_or(0),
+            );
+            if wv == hv || created.contains(k) {
+                continue;
+            }
+            // The live key of manifest variant k.
+            let src = source
+                .get(k)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| k.clone());
+            if deleted.contains(src.as_str()) {
+                continue;
+            }
+            if !lf.has_variant(&src) {
+                continue;
+            }
+            variant_patch
+                .entry(src)
+                .or_default()
+                .insert("rolloutWeight".into(), json!(wv));
+        }
+    }
+    // Patches address the variant by its live key, which a rename changes:
+    // renames run first, so address by the new key.
+    let renamed_to: BTreeMap<String, String> = d.renames.iter().cloned().collect();
+    for (src, p) in variant_patch {
+        let addr = renamed_to.get(&src).cloned().unwrap_or(src);
+        d.variant_patches.push((addr, p));
+    }
+
+    if let Some(segs) = &spec.target_segments {
+        let bk = spec.bucketing_key.as_deref().unwrap_or(live_bk);
+        let weights = spec
+            .rollout_weights
+            .clone()
+            .unwrap_or_else(|| lf.rollout_weights.clone());
+        let want: Vec<Value> = segs
+            .iter()
+            .map(|sg| segment_body(sg, &weights, bk))
+            .collect();
+        let want_n: Vec<Value> = want.iter().map(|x| norm_segment(x, bk)).collect();
+        let have_n: Vec<Value> = lf
+            .target_segments
+            .iter()
+            .map(|x| norm_segment(x, bk))
+            .collect();
+        if want_n != have_n {
+            push(
+                ch,
+                "targetSegments",
+                Some(Value::Array(have_n)),
+                Some(Value::Array(want_n)),
+            );
+            d.patch.insert("targetSegments".into(), Value::Array(want));
+        }
+    }
+
+    if let Some(ids) = deployments {
+        let want: BTreeSet<&String> = ids.iter().collect();
+        let have: BTreeSet<&String> = lf.deployments.iter().collect();
+        if want != have {
+            d.deployments_add = want.difference(&have).map(|x| x.to_string()).collect();
+            d.deployments_remove = have.difference(&want).map(|x| x.to_string()).collect();
+            let label = |ids: &[String]| -> Vec<String> {
+                ids.iter().map(|i| live.deployment_label(i)).collect()
+            };
+            push(
+                ch,
+                "deployments",
+                Some(set_value(&label(&lf.deployments))),
+                Some(set_value(&label(&ids))),
+            );
+        }
+    }
+
+    for v in spec.variants.iter().flatten() {
+        let Some(inc) = &v.inclusions else { continue };
+        let src = source.get(&v.key).cloned().flatten();
+        let have: Vec<String> = src
+            .as_ref()
+            .and_then(|s| lf.inclusions.get(s))
+            .cloned()
+            .unwrap_or_default();
+        let want = dedup_in_order(inc);
+        let have_set: HashSet<&str> = have.iter().map(String::as_str).collect();
+        let want_set: HashSet<&str> = want.iter().map(String::as_str).collect();
+        let add: Vec<String> = want
+            .iter()
+            .filter(|x| !have_set.contains(x.as_str()))
+            .cloned()
+            .collect();
+        let mut remove: Vec<String> = have
+            .iter()
+            .filter(|x| !want_set.contains(x.as_str()))
+            .cloned()
+            .collect();
+        remove.sort();
+        remove.dedup();
+        if add.is_empty() && remove.is_empty() {
+            continue;
+        }
+        push(
+            ch,
+            &format!("variants.{}.inclusions", v.key),
+            Some(set_value(&have)),
+            Some(set_value(&want)),
+        );
+        if src.is_some() && !remove.is_empty() {
+            d.inclusions_remove.push((v.key.clone(), remove));
+        }
+        if !add.is_empty() {
+            d.inclusions_add.push((v.key.clone(), add));
+        }
+    }
+
+    if let Some(e) = spec.enabled {
+        if e != lf.enabled {
+            d.enabled = Some(e);
+            push(ch, "enabled", Some(json!(lf.enabled)), Some(json!(e)));
+        }
+    }
+    d.changes = changes;
+    if !d.changes.is_empty() {
+        d.action = Some(if lf.is_archived() {
+            Action::Unarchive
+        } else {
+            Action::Update
+        });
+    }
+}
+
+fn num(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        json!(f as i64)
+    } else {
+        json!(f)
+    }
+}
+
+/// Diffs every flag of a manifest set. Flags without changes are left out.
+pub fn diff_all(flags: &[Located<FlagSpec>], live: &Live) -> Result<Vec<FlagDiff>, Vec<DiffError>> {
+    let mut errors = Vec::new();
+    let mut out: Vec<FlagDiff> = flags
+        .iter()
+        .map(|f| diff_flag(f, live, &mut errors))
+        .filter(|d| !d.is_empty())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,400 @@
+//! HTTP surface: the route table, the extractors that turn bad input into the
+//! API's JSON errors, and the middleware that records and authorizes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::store::Collection;
+use super::support::ApiError;
+use super::{RequestRecord, Shared};
+
+/// Largest request body the emulator reads.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+type AppState = Arc<Shared>;
+type ApiResult<T> = Result<T, ApiError>;
+
+/// What every successful write other than a create answers.
+const OK: &str = "OK";
+
+pub(crate) fn router(shared: AppState) -> Router {
+    Router::new()
+        .merge(object_routes("/api/1/flags", Collection::Flags))
+        .merge(object_routes("/api/1/experiments", Collection::Experiments))
+        .route(
+            "/api/1/deployments",
+            get(list_deployments).post(create_deployment),
+        )
+        .route("/api/1/deployments/{id}", patch(patch_deployment))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            record_and_authorize,
+        ))
+        .with_state(shared)
+}
+
+/// One route tree for flags or experiments; the handlers learn which from
+/// the `Collection` extension.
+fn object_routes(base: &str, collection: Collection) -> Router<AppState> {
+    let variant = format!("{base}/{{id}}/variants/{{variant}}");
+    Router::new()
+        .route(base, get(list_objects).post(create_object))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(get_object).patch(patch_object),
+        )
+        .route(
+            &format!("{base}/{{id}}/variants"),
+            get(list_variants).post(create_variant),
+        )
+        .route(
+            &variant,
+            get(get_variant).patch(patch_variant).delete(delete_variant),
+        )
+        .route(
+            &format!("{variant}/users"),
+            get(list_users).post(add_users).delete(clear_users),
+        )
+        .route(&format!("{variant}/users/{{index}}"), delete(remove_user))
+        .route(
+            &format!("{variant}/bulk-delete-users"),
+            delete(bulk_delete_users),
+        )
+        .route(
+            &format!("{base}/{{id}}/deployments"),
+            get(list_object_deployments).post(add_object_deployments),
+        )
+        .route(
+            &format!("{base}/{{id}}/deployments/{{deployment}}"),
+            delete(remove_object_deployment),
+        )
+        .route(&format!("{base}/{{id}}/versions"), get(list_versions))
+        .route(
+            &format!("{base}/{{id}}/versions/{{version}}"),
+            get(get_version),
+        )
+        .layer(Extension(collection))
+}
+
+/// Records every request (before authorization, so 401s are seen too), then
+/// lets through only `Authorization: Bearer <api_key>`.
+async fn record_and_authorize(
+    State(shared): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
+    let json = bytes
+        .as_ref()
+        .ok()
+        .filter(|b| !b.is_empty())
+        .and_then(|b| serde_json::from_slice(b).ok());
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), "emulator request");
+    shared.record(RequestRecord {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        body: json,
+    });
+    let authorized = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| key == shared.api_key);
+    if !authorized {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid or missing API key: send `Authorization: Bearer <management-api-key>`",
+        )
+        .into_response();
+    }
+    match bytes {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+        }
+    }
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// A JSON request body; malformed or missing JSON is a 400 with a message.
+/// Unlike axum's `Json`, it does not insist on a `Content-Type`.
+struct JsonBody(Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            ApiError::bad_request(format!("could not read the body: {}", e.body_text()))
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("a JSON request body is required"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// Path parameters, with a JSON 400 when they cannot be read.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Params(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// Query parameters as a map, with a JSON 400 when they cannot be read.
+struct QueryMap(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(map)| QueryMap(map))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+type Coll = Extension<Collection>;
+
+// ----- flags and experiments -----
+
+async fn list_objects(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    QueryMap(query): QueryMap,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.list(coll, &query, sh.page_size)).map(Json)
+}
+
+async fn create_object(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let id = sh.write(|s| s.create(coll, &body, false))?;
+    Ok(Json(json!({
+        "id": id.to_string(),
+        "url": format!("http://experiment.amplitude.com/amplitude/{}/config/{id}", sh.project_id),
+    })))
+}
+
+async fn get_object(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.detail(coll, &id)).map(Json)
+}
+
+async fn patch_object(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.patch(coll, &id, &body)).map(|()| OK)
+}
+
+// ----- variants -----
+
+async fn list_variants(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.variants(coll, &id)).map(Json)
+}
+
+async fn create_variant(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.add_variant(coll, &id, &body)).map(|()| OK)
+}
+
+async fn get_variant(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.variant(coll, &id, &variant)).map(Json)
+}
+
+async fn patch_variant(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.patch_variant(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+async fn delete_variant(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.delete_variant(coll, &id, &variant))
+        .map(|()| OK)
+}
+
+// ----- inclusions -----
+
+async fn list_users(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.inclusions(coll, &id, &variant)).map(Json)
+}
+
+async fn add_users(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.add_inclusions(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+async fn clear_users(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.clear_inclusions(coll, &id, &variant))
+        .map(|()| OK)
+}
+
+async fn remove_user(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant, index)): Params<(String, String, String)>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.remove_inclusion_at(coll, &id, &variant, &index))
+        .map(|()| OK)
+}
+
+async fn bulk_delete_users(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.bulk_remove_inclusions(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+// ----- deployments of a flag or experiment -----
+
+async fn list_object_deployments(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.object_deployments(coll, &id)).map(Json)
+}
+
+async fn add_object_deployments(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.add_object_deployments(coll, &id, &body))
+        .map(|()| OK)
+}
+
+async fn remove_object_deployment(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, deployment)): Params<(String, String)>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.remove_object_deployment(coll, &id, &deployment))
+        .map(|()| OK)
+}
+
+// ----- versions -----
+
+async fn list_versions(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.versions(coll, &id)).map(Json)
+}
+
+async fn get_version(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, version)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.version(coll, &id, &version)).map(Json)
+}
+
+// ----- deployments -----
+
+async fn list_deployments(
+    State(sh): State<AppState>,
+    QueryMap(query): QueryMap,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.list_deployments(&query, sh.page_size))
+        .map(Json)
+}
+
+async fn create_deployment(
+    State(sh): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let id = sh.write(|s| s.create_deployment(&body))?;
+    Ok(Json(json!({"id": id.to_string()})))
+}
+
+async fn patch_deployment(
+    State(sh): State<AppState>,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.patch_deployment(&id, &body)).map(|()| OK)
+}

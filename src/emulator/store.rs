@@ -1,0 +1,1443 @@
+//! The emulator's data (deployments, flags, experiments) and every rule the
+//! Management API applies when it is read or changed.
+//!
+//! Flags and experiments share one code path: every operation takes a
+//! [`Collection`]. Each operation validates its whole input before changing
+//! anything, so a rejected request leaves the store as it was.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Number, Value};
+
+use super::support::{now_iso8601, ApiError, Rng};
+
+/// Inclusions one variant may hold.
+const MAX_INCLUSIONS: usize = 2000;
+/// Ids one `bulk-delete-users` request may name.
+const MAX_BULK_DELETE: usize = 100;
+/// The documented cap on `limit`.
+const MAX_PAGE: usize = 1000;
+/// The first id handed out; deployments, flags and experiments share the sequence.
+const FIRST_ID: u64 = 1001;
+/// What version records show as their author.
+const AUTHOR: &str = "ampx-emulator";
+/// The condition operators the docs list.
+const CONDITION_OPS: &[&str] = &[
+    "is",
+    "is not",
+    "contains",
+    "does not contain",
+    "less",
+    "less or equal",
+    "greater",
+    "greater or equal",
+    "set is",
+    "set is not",
+    "set contains",
+    "set does not contain",
+    "glob match",
+    "glob does not match",
+];
+
+/// Which route tree an object lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Collection {
+    Flags,
+    Experiments,
+}
+
+impl Collection {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Flags => "flag",
+            Self::Experiments => "experiment",
+        }
+    }
+
+    fn list_field(self) -> &'static str {
+        match self {
+            Self::Flags => "flags",
+            Self::Experiments => "experiments",
+        }
+    }
+
+    /// The `nextCursor` of a list answer: a string for flags, a number for
+    /// experiments, as the live API does (clients must cope with both).
+    fn cursor(self, offset: usize) -> Value {
+        match self {
+            Self::Flags => Value::String(offset.to_string()),
+            Self::Experiments => Value::from(offset),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Deployment {
+    id: u64,
+    label: String,
+    /// The SDK key: a secret for server deployments. Shown in answers, as the
+    /// real API does, and never logged.
+    key: String,
+    #[serde(rename = "type")]
+    kind: String,
+    deleted: bool,
+}
+
+impl Deployment {
+    fn render(&self, project_id: &str) -> Value {
+        json!({
+            "id": self.id,
+            "projectId": project_id,
+            "label": self.label,
+            "key": self.key,
+            "deleted": self.deleted,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Variant {
+    key: String,
+    name: String,
+    description: String,
+    payload: Value,
+    rollout_weight: Number,
+    inclusions: Vec<String>,
+}
+
+impl Variant {
+    fn render(&self) -> Value {
+        json!({
+            "key": self.key,
+            "name": self.name,
+            "payload": self.payload,
+            "description": self.description,
+            "rolloutWeight": self.rollout_weight,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExperimentFields {
+    experiment_type: String,
+    sticky_bucketing: bool,
+    state: String,
+    start_date: Value,
+    end_date: Value,
+    exposure_event: Value,
+    decision: Value,
+    decision_reason: Value,
+    rolled_out_variant: Value,
+}
+
+impl ExperimentFields {
+    fn new(experiment_type: String) -> Self {
+        Self {
+            experiment_type,
+            sticky_bucketing: false,
+            state: "planning".to_owned(),
+            start_date: Value::Null,
+            end_date: Value::Null,
+            exposure_event: Value::Null,
+            decision: Value::Null,
+            decision_reason: Value::Null,
+            rolled_out_variant: Value::Null,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Version {
+    version: u64,
+    created_at: String,
+    config: Value,
+}
+
+impl Version {
+    fn render(&self) -> Value {
+        json!({
+            "createdAt": self.created_at,
+            "createdBy": AUTHOR,
+            "version": self.version,
+            "flagConfig": self.config,
+        })
+    }
+}
+
+/// A flag or an experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Object {
+    id: u64,
+    collection: Collection,
+    key: String,
+    name: String,
+    description: String,
+    enabled: bool,
+    evaluation_mode: String,
+    bucketing_key: String,
+    bucketing_salt: String,
+    bucketing_unit: String,
+    variants: Vec<Variant>,
+    rollout_percentage: Number,
+    target_segments: Vec<Value>,
+    deployments: Vec<u64>,
+    tags: Vec<String>,
+    archived: bool,
+    created_at: String,
+    last_modified_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    experiment: Option<ExperimentFields>,
+    #[serde(default)]
+    versions: Vec<Version>,
+}
+
+impl Object {
+    /// The list and detail shape.
+    fn render(&self, project_id: &str) -> Value {
+        let mut out = Map::new();
+        out.insert("id".into(), json!(self.id));
+        out.insert("projectId".into(), json!(project_id));
+        out.insert("deployments".into(), json!(self.deployments));
+        out.insert("key".into(), json!(self.key));
+        out.insert("name".into(), json!(self.name));
+        out.insert("description".into(), json!(self.description));
+        out.insert("enabled".into(), json!(self.enabled));
+        out.insert("evaluationMode".into(), json!(self.evaluation_mode));
+        out.insert("bucketingKey".into(), json!(self.bucketing_key));
+        out.insert("bucketingSalt".into(), json!(self.bucketing_salt));
+        out.insert("bucketingUnit".into(), json!(self.bucketing_unit));
+        let keys: Vec<Value> = self
+            .variants
+            .iter()
+            .map(|v| json!({"key": v.key}))
+            .collect();
+        out.insert("variants".into(), Value::Array(keys));
+        out.insert("rolloutPercentage".into(), json!(self.rollout_percentage));
+        let weights: Map<String, Value> = self
+            .variants
+            .iter()
+            .map(|v| (v.key.clone(), Value::Number(v.rollout_weight.clone())))
+            .collect();
+        out.insert("rolloutWeights".into(), Value::Object(weights));
+        out.insert("targetSegments".into(), json!(self.target_segments));
+        if let Some(x) = &self.experiment {
+            out.insert("decision".into(), x.decision.clone());
+            out.insert("decisionReason".into(), x.decision_reason.clone());
+            out.insert("rolledOutVariant".into(), x.rolled_out_variant.clone());
+            out.insert("stickyBucketing".into(), json!(x.sticky_bucketing));
+            out.insert("state".into(), json!(x.state));
+            out.insert("startDate".into(), x.start_date.clone());
+            out.insert("endDate".into(), x.end_date.clone());
+            out.insert("experimentType".into(), json!(x.experiment_type));
+            out.insert("exposureEvent".into(), x.exposure_event.clone());
+            out.insert("createdBy".into(), json!(AUTHOR));
+            out.insert("lastModifiedBy".into(), json!(AUTHOR));
+        }
+        out.insert("tags".into(), json!(self.tags));
+        out.insert("archived".into(), json!(self.archived));
+        out.insert("deleted".into(), json!(self.archived));
+        out.insert("createdAt".into(), json!(self.created_at));
+        out.insert("lastModifiedAt".into(), json!(self.last_modified_at));
+        Value::Object(out)
+    }
+
+    /// Stamps a write: the modification time and a version snapshot.
+    fn record_version(&mut self, project_id: &str, at: String) {
+        self.last_modified_at.clone_from(&at);
+        let config = self.render(project_id);
+        let version = self.versions.len() as u64 + 1;
+        self.versions.push(Version {
+            version,
+            created_at: at,
+            config,
+        });
+    }
+
+    fn variant_index(&self, key: &str) -> Result<usize, ApiError> {
+        self.variants
+            .iter()
+            .position(|v| v.key == key)
+            .ok_or_else(|| ApiError::not_found(format!("variant {key:?} not found")))
+    }
+
+    fn variant_mut(&mut self, key: &str) -> Result<&mut Variant, ApiError> {
+        let index = self.variant_index(key)?;
+        Ok(&mut self.variants[index])
+    }
+
+    /// Applies the fields a flag/experiment `PATCH` takes; ignores the rest
+    /// (notably `rolloutWeights`, which the API does not take there).
+    fn apply_patch(&mut self, fields: &Fields) -> Result<(), ApiError> {
+        if let Some(name) = fields.string("name")? {
+            self.name = name.to_owned();
+        }
+        if let Some(description) = fields.string("description")? {
+            self.description = description.to_owned();
+        }
+        if let Some(bucketing_key) = fields.string("bucketingKey")? {
+            self.bucketing_key = bucketing_key.to_owned();
+        }
+        if let Some(salt) = fields.string("bucketingSalt")? {
+            self.bucketing_salt = salt.to_owned();
+        }
+        if let Some(unit) = fields.string("bucketingUnit")? {
+            self.bucketing_unit = unit.to_owned();
+        }
+        if let Some(mode) = fields.one_of("evaluationMode", &["local", "remote"])? {
+            self.evaluation_mode = mode.to_owned();
+        }
+        if let Some(percentage) = fields.number("rolloutPercentage")? {
+            self.rollout_percentage = check_range(percentage, "rolloutPercentage", Some(100.0))?;
+        }
+        if let Some(segments) = fields.get("targetSegments") {
+            self.target_segments = parse_segments(segments, &self.variants, &self.bucketing_key)?;
+        }
+        if let Some(enabled) = fields.boolean("enabled")? {
+            self.enabled = enabled;
+        }
+        if let Some(archive) = fields.boolean("archive")? {
+            self.archived = archive;
+        }
+        if let Some(tags) = fields.strings("tags")? {
+            self.tags = dedup(tags);
+        }
+        if let Some(x) = self.experiment.as_mut() {
+            if let Some(kind) =
+                fields.one_of("experimentType", &["a-b-test", "multi-arm-bandit"])?
+            {
+                x.experiment_type = kind.to_owned();
+            }
+            if let Some(sticky) = fields.boolean("stickyBucketing")? {
+                x.sticky_bucketing = sticky;
+            }
+            if let Some(start) = fields.nullable_string("startDate")? {
+                x.start_date = start;
+            }
+            if let Some(end) = fields.nullable_string("endDate")? {
+                x.end_date = end;
+            }
+            match fields.get("exposureEvent") {
+                None => {}
+                Some(event @ (Value::Null | Value::Object(_))) => x.exposure_event = event.clone(),
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "`exposureEvent` must be an object or null",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the emulator holds; this is also the state file's shape.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Store {
+    next_id: u64,
+    deployments: Vec<Deployment>,
+    objects: Vec<Object>,
+    #[serde(skip)]
+    project_id: String,
+    #[serde(skip)]
+    rng: Rng,
+}
+
+impl Store {
+    /// A fresh project with the three deployments every emulator starts with.
+    pub(crate) fn seeded(project_id: &str) -> Self {
+        let mut store = Self {
+            next_id: FIRST_ID,
+            deployments: Vec::new(),
+            objects: Vec::new(),
+            project_id: project_id.to_owned(),
+            rng: Rng::from_entropy(),
+        };
+        for (label, kind) in [
+            ("web-production", "client"),
+            ("web-staging", "client"),
+            ("api-production", "server"),
+        ] {
+            store.add_deployment(label, kind);
+        }
+        store
+    }
+
+    /// A store read back from a state file.
+    pub(crate) fn from_json(text: &str, project_id: &str) -> serde_json::Result<Self> {
+        let mut store: Self = serde_json::from_str(text)?;
+        store.project_id = project_id.to_owned();
+        let highest = store
+            .deployments
+            .iter()
+            .map(|d| d.id)
+            .chain(store.objects.iter().map(|o| o.id))
+            .max()
+            .unwrap_or(0);
+        store.next_id = store.next_id.max(highest + 1).max(FIRST_ID);
+        Ok(store)
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    fn allocate_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn add_deployment(&mut self, label: &str, kind: &str) -> u64 {
+        let id = self.allocate_id();
+        let key = format!("{kind}-{}", self.rng.hex(32));
+        self.deployments.push(Deployment {
+            id,
+            label: label.to_owned(),
+            key,
+            kind: kind.to_owned(),
+            deleted: false,
+        });
+        id
+    }
+
+    fn position(&self, collection: Collection, raw_id: &str) -> Result<usize, ApiError> {
+        let not_found = || ApiError::not_found(format!("{} {raw_id} not found", collection.noun()));
+        let id: u64 = raw_id.parse().map_err(|_| not_found())?;
+        self.objects
+            .iter()
+            .position(|o| o.collection == collection && o.id == id)
+            .ok_or_else(not_found)
+    }
+
+    fn object(&self, collection: Collection, raw_id: &str) -> Result<&Object, ApiError> {
+        self.position(collection, raw_id).map(|i| &self.objects[i])
+    }
+
+    /// Runs `change` on a copy of the object and keeps the copy only when the
+    /// change succeeds, stamping it with a new version.
+    fn modify<T>(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        change: impl FnOnce(&mut Object, &[Deployment]) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let index = self.position(collection, raw_id)?;
+        let mut object = self.objects[index].clone();
+        let out = change(&mut object, &self.deployments)?;
+        object.record_version(&self.project_id, now_iso8601());
+        self.objects[index] = object;
+        Ok(out)
+    }
+
+    // ----- flags and experiments -----
+
+    pub(crate) fn list(
+        &self,
+        collection: Collection,
+        query: &HashMap<String, String>,
+        page_size: usize,
+    ) -> Result<Value, ApiError> {
+        let include_archived = bool_param(query, "includeArchived")?;
+        let key = query.get("key").filter(|k| !k.is_empty());
+        let mut matching: Vec<&Object> = self
+            .objects
+            .iter()
+            .filter(|o| o.collection == collection)
+            .filter(|o| include_archived || !o.archived)
+            .filter(|o| key.is_none() || key == Some(&o.key))
+            .collect();
+        // Ids grow with creation time, so this is newest first.
+        matching.sort_by_key(|o| std::cmp::Reverse(o.id));
+        let page = Page::of(query, page_size, matching.len())?;
+        let items: Vec<Value> = matching[page.start..page.end]
+            .iter()
+            .map(|o| o.render(&self.project_id))
+            .collect();
+        let mut out = Map::new();
+        out.insert(collection.list_field().into(), Value::Array(items));
+        if let Some(next) = page.next {
+            out.insert("nextCursor".into(), collection.cursor(next));
+        }
+        Ok(Value::Object(out))
+    }
+
+    pub(crate) fn detail(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
+        Ok(self.object(collection, raw_id)?.render(&self.project_id))
+    }
+
+    /// `POST /{flags,experiments}`. With `seed`, also takes what only a PATCH
+    /// or a variant call could set (`enabled`, `rolloutPercentage`, `tags`,
+    /// `archived`, per-variant `rolloutWeight` and `inclusions`, ...) and
+    /// deployment labels besides ids; `projectId` becomes optional.
+    pub(crate) fn create(
+        &mut self,
+        collection: Collection,
+        body: &Value,
+        seed: bool,
+    ) -> Result<u64, ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        match fields.get("projectId") {
+            None | Some(Value::Null) if !seed => {
+                return Err(ApiError::bad_request("`projectId` is required"))
+            }
+            None | Some(Value::Null) => {}
+            Some(given) => {
+                let same = match given {
+                    Value::String(s) => s == &self.project_id,
+                    Value::Number(n) => n.to_string() == self.project_id,
+                    _ => false,
+                };
+                if !same {
+                    return Err(ApiError::forbidden(format!(
+                        "the API key has no access to project {given}"
+                    )));
+                }
+            }
+        }
+        let key = fields
+            .string("key")?
+            .ok_or_else(|| ApiError::bad_request("`key` is required"))?;
+        if !is_valid_key(key) {
+            return Err(ApiError::bad_request(format!(
+                "`key` {key:?} is invalid: use letters, digits, `_`, `-` and `.`"
+            )));
+        }
+        if self
+            .objects
+            .iter()
+            .any(|o| o.collection == collection && o.key == key)
+        {
+            return Err(ApiError::conflict(format!(
+                "a {} with key {key:?} already exists",
+                collection.noun()
+            )));
+        }
+        let name = fields.string("name")?.unwrap_or(key).to_owned();
+        let description = fields.string("description")?.unwrap_or("").to_owned();
+        let bucketing_key = fields
+            .string("bucketingKey")?
+            .unwrap_or("amplitude_id")
+            .to_owned();
+        let evaluation_mode = fields
+            .one_of("evaluationMode", &["local", "remote"])?
+            .unwrap_or("remote")
+            .to_owned();
+        let experiment = match collection {
+            Collection::Flags => None,
+            Collection::Experiments => {
+                let kind = fields
+                    .one_of("experimentType", &["a-b-test", "multi-arm-bandit"])?
+                    .unwrap_or("a-b-test");
+                Some(ExperimentFields::new(kind.to_owned()))
+            }
+        };
+        let variants = create_variants(collection, &fields, seed)?;
+        let target_segments = match fields.get("targetSegments") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(segments) => parse_segments(segments, &variants, &bucketing_key)?,
+        };
+        let deployments = match fields.get("deployments") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(refs) => resolve_deployments(&self.deployments, refs, "deployments", seed)?,
+        };
+        let now = now_iso8601();
+        let mut object = Object {
+            id: 0,
+            collection,
+            key: key.to_owned(),
+            name,
+            description,
+            enabled: false,
+            evaluation_mode,
+            bucketing_key,
+            bucketing_salt: self.rng.alphanumeric(8),
+            bucketing_unit: "User".to_owned(),
+            variants,
+            rollout_percentage: Number::from(0),
+            target_segments,
+            deployments,
+            tags: Vec::new(),
+            archived: false,
+            created_at: now.clone(),
+            last_modified_at: now.clone(),
+            experiment,
+            versions: Vec::new(),
+        };
+        if seed {
+            let mut patch = fields.0.clone();
+            if let Some(archived) = patch.remove("archived") {
+                patch.insert("archive".into(), archived);
+            }
+            object.apply_patch(&Fields(&patch))?;
+        }
+        object.id = self.allocate_id();
+        object.record_version(&self.project_id, now);
+        let id = object.id;
+        self.objects.push(object);
+        Ok(id)
+    }
+
+    pub(crate) fn patch(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        self.modify(collection, raw_id, |object, _| object.apply_patch(&fields))
+    }
+
+    /// The stored object by key, archived or not, with full variants and
+    /// their inclusions: what tests want to assert on.
+    pub(crate) fn full_json(&self, collection: Collection, key: &str) -> Option<Value> {
+        let object = self
+            .objects
+            .iter()
+            .find(|o| o.collection == collection && o.key == key)?;
+        let mut out = object.render(&self.project_id);
+        let variants: Vec<Value> = object.variants.iter().map(Variant::render).collect();
+        let inclusions: Map<String, Value> = object
+            .variants
+            .iter()
+            .map(|v| (v.key.clone(), json!(v.inclusions)))
+            .collect();
+        if let Value::Object(map) = &mut out {
+            map.insert("variants".into(), Value::Array(variants));
+            map.insert("inclusions".into(), Value::Object(inclusions));
+        }
+        Some(out)
+    }
+
+    // ----- variants -----
+
+    pub(crate) fn variants(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(Value::Array(
+            object.variants.iter().map(Variant::render).collect(),
+        ))
+    }
+
+    pub(crate) fn variant(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(object.variants[object.variant_index(key)?].render())
+    }
+
+    pub(crate) fn add_variant(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let mut variant = parse_variant(&fields, false)?;
+        variant.rollout_weight = match fields.number("rolloutWeight")? {
+            Some(weight) => check_range(weight, "rolloutWeight", None)?,
+            None => Number::from(0),
+        };
+        self.modify(collection, raw_id, |object, _| {
+            if object.variants.iter().any(|v| v.key == variant.key) {
+                return Err(ApiError::conflict(format!(
+                    "variant {:?} already exists",
+                    variant.key
+                )));
+            }
+            object.variants.push(variant);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn patch_variant(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        self.modify(collection, raw_id, |object, _| {
+            let index = object.variant_index(key)?;
+            if let Some(new_key) = fields.string("key")? {
+                if new_key.is_empty() {
+                    return Err(ApiError::bad_request("`key` must not be empty"));
+                }
+                if new_key != key {
+                    if object.variants.iter().any(|v| v.key == new_key) {
+                        return Err(ApiError::conflict(format!(
+                            "variant {new_key:?} already exists"
+                        )));
+                    }
+                    rename_in_segments(&mut object.target_segments, key, new_key);
+                    object.variants[index].key = new_key.to_owned();
+                }
+            }
+            let variant = &mut object.variants[index];
+            if let Some(name) = fields.string("name")? {
+                variant.name = name.to_owned();
+            }
+            if let Some(description) = fields.string("description")? {
+                variant.description = description.to_owned();
+            }
+            if let Some(payload) = fields.get("payload") {
+                variant.payload = normalize_payload(payload);
+            }
+            if let Some(weight) = fields.number("rolloutWeight")? {
+                variant.rollout_weight = check_range(weight, "rolloutWeight", None)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn delete_variant(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(collection, raw_id, |object, _| {
+            let index = object.variant_index(key)?;
+            if let Some(segment) = object.target_segments.iter().find(|s| {
+                s.get("rolloutWeights")
+                    .and_then(Value::as_object)
+                    .is_some_and(|w| w.contains_key(key))
+            }) {
+                let name = segment.get("name").and_then(Value::as_str).unwrap_or("");
+                return Err(ApiError::bad_request(format!(
+                    "variant {key:?} cannot be removed: target segment {name:?} still uses it \
+                     in its rolloutWeights; update the target segments first"
+                )));
+            }
+            object.variants.remove(index);
+            Ok(())
+        })
+    }
+
+    // ----- inclusions -----
+
+    pub(crate) fn inclusions(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(json!(
+            object.variants[object.variant_index(key)?].inclusions
+        ))
+    }
+
+    pub(crate) fn add_inclusions(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let added = fields
+            .strings("inclusions")?
+            .ok_or_else(|| ApiError::bad_request("`inclusions` is required"))?;
+        self.modify(collection, raw_id, |object, _| {
+            let variant = object.variant_mut(key)?;
+            let mut merged = variant.inclusions.clone();
+            for id in added {
+                if !merged.contains(&id) {
+                    merged.push(id);
+                }
+            }
+            if merged.len() > MAX_INCLUSIONS {
+                return Err(ApiError::bad_request(format!(
+                    "a variant holds at most {MAX_INCLUSIONS} inclusions; this would make {}",
+                    merged.len()
+                )));
+            }
+            variant.inclusions = merged;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn clear_inclusions(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(collection, raw_id, |object, _| {
+            object.variant_mut(key)?.inclusions.clear();
+            Ok(())
+        })
+    }
+
+    pub(crate) fn remove_inclusion_at(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        raw_index: &str,
+    ) -> Result<(), ApiError> {
+        let index: usize = raw_index.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "user index {raw_index:?} is not a non-negative integer"
+            ))
+        })?;
+        self.modify(collection, raw_id, |object, _| {
+            let variant = object.variant_mut(key)?;
+            if index >= variant.inclusions.len() {
+                return Err(ApiError::not_found(format!(
+                    "variant {key:?} has no user at index {index} (it has {})",
+                    variant.inclusions.len()
+                )));
+            }
+            variant.inclusions.remove(index);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn bulk_remove_inclusions(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let users = fields
+            .strings("users")?
+            .ok_or_else(|| ApiError::bad_request("`users` is required"))?;
+        if users.len() > MAX_BULK_DELETE {
+            return Err(ApiError::bad_request(format!(
+                "bulk-delete-users takes at most {MAX_BULK_DELETE} ids a request, got {}",
+                users.len()
+            )));
+        }
+        self.modify(collection, raw_id, |object, _| {
+            object
+                .variant_mut(key)?
+                .inclusions
+                .retain(|id| !users.contains(id));
+            Ok(())
+        })
+    }
+
+    // ----- deployments of an object -----
+
+    pub(crate) fn object_deployments(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        let rendered = object
+            .deployments
+            .iter()
+            .filter_map(|id| self.deployments.iter().find(|d| d.id == *id))
+            .map(|d| d.render(&self.project_id))
+            .collect();
+        Ok(Value::Array(rendered))
+    }
+
+    pub(crate) fn add_object_deployments(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let refs = fields
+            .get("deployments")
+            .ok_or_else(|| ApiError::bad_request("`deployments` is required"))?;
+        self.modify(collection, raw_id, |object, deployments| {
+            for id in resolve_deployments(deployments, refs, "deployments", false)? {
+                if !object.deployments.contains(&id) {
+                    object.deployments.push(id);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn remove_object_deployment(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        raw_deployment: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(collection, raw_id, |object, _| {
+            let index = raw_deployment
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| object.deployments.iter().position(|d| *d == id))
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "deployment {raw_deployment} is not assigned to this {}",
+                        collection.noun()
+                    ))
+                })?;
+            object.deployments.remove(index);
+            Ok(())
+        })
+    }
+
+    // ----- versions -----
+
+    pub(crate) fn versions(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(Value::Array(
+            object.versions.iter().rev().map(Version::render).collect(),
+        ))
+    }
+
+    pub(crate) fn version(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+        raw_version: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        raw_version
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| object.versions.iter().find(|v| v.version == n))
+            .map(Version::render)
+            .ok_or_else(|| ApiError::not_found(format!("version {raw_version} not found")))
+    }
+
+    // ----- deployments -----
+
+    pub(crate) fn list_deployments(
+        &self,
+        query: &HashMap<String, String>,
+        page_size: usize,
+    ) -> Result<Value, ApiError> {
+        let page = Page::of(query, page_size, self.deployments.len())?;
+        let items: Vec<Value> = self.deployments[page.start..page.end]
+            .iter()
+            .map(|d| d.render(&self.project_id))
+            .collect();
+        let mut out = Map::new();
+        out.insert("deployments".into(), Value::Array(items));
+        if let Some(next) = page.next {
+            out.insert("nextCursor".into(), Value::from(next));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `POST /deployments`: `projectId`, `label`, `type`.
+    pub(crate) fn create_deployment(&mut self, body: &Value) -> Result<u64, ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        if fields.get("projectId").is_none() {
+            return Err(ApiError::bad_request("`projectId` is required"));
+        }
+        let label = fields
+            .string("label")?
+            .ok_or_else(|| ApiError::bad_request("`label` is required"))?;
+        self.check_label(label, None)?;
+        let kind = fields
+            .one_of("type", &["client", "server"])?
+            .ok_or_else(|| ApiError::bad_request("`type` is required: client or server"))?;
+        Ok(self.add_deployment(label, kind))
+    }
+
+    /// `PATCH /deployments/{id}`: `label`, `archive`.
+    pub(crate) fn patch_deployment(&mut self, raw_id: &str, body: &Value) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let not_found = || ApiError::not_found(format!("deployment {raw_id} not found"));
+        let id: u64 = raw_id.parse().map_err(|_| not_found())?;
+        let index = self
+            .deployments
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or_else(not_found)?;
+        let label = fields.string("label")?;
+        if let Some(label) = label {
+            self.check_label(label, Some(id))?;
+        }
+        let archive = fields.boolean("archive")?;
+        let deployment = &mut self.deployments[index];
+        if let Some(label) = label {
+            label.clone_into(&mut deployment.label);
+        }
+        if let Some(archive) = archive {
+            deployment.deleted = archive;
+        }
+        Ok(())
+    }
+
+    fn check_label(&self, label: &str, own_id: Option<u64>) -> Result<(), ApiError> {
+        let valid = !label.is_empty()
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(ApiError::bad_request(format!(
+                "`label` {label:?} is invalid: use letters, digits, `_` and `-`"
+            )));
+        }
+        if self
+            .deployments
+            .iter()
+            .any(|d| !d.deleted && d.label == label && Some(d.id) != own_id)
+        {
+            return Err(ApiError::conflict(format!(
+                "a deployment labelled {label:?} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The id of the deployment with this label, preferring a live one.
+    pub(crate) fn deployment_id(&self, label: &str) -> Option<u64> {
+        let labelled = || self.deployments.iter().filter(|d| d.label == label);
+        labelled()
+            .find(|d| !d.deleted)
+            .or_else(|| labelled().next())
+            .map(|d| d.id)
+    }
+}
+
+/// One page of a list: `[start, end)` and the next cursor, if any.
+struct Page {
+    start: usize,
+    end: usize,
+    next: Option<usize>,
+}
+
+impl Page {
+    fn of(
+        query: &HashMap<String, String>,
+        page_size: usize,
+        total: usize,
+    ) -> Result<Self, ApiError> {
+        let limit = match query.get("limit").filter(|s| !s.is_empty()) {
+            None => page_size,
+            Some(raw) => raw.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "`limit` must be a non-negative integer, got {raw:?}"
+                ))
+            })?,
+        };
+        let start = match query.get("cursor").filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(raw) => raw.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("`cursor` must be a numeric offset, got {raw:?}"))
+            })?,
+        };
+        let size = limit.min(page_size).clamp(1, MAX_PAGE);
+        let start = start.min(total);
+        let end = start.saturating_add(size).min(total);
+        Ok(Self {
+            start,
+            end,
+            next: (end < total).then_some(end),
+        })
+    }
+}
+
+fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
+        Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
+        Some(raw) => Err(ApiError::bad_request(format!(
+            "`{name}` must be true or false, got {raw:?}"
+        ))),
+    }
+}
+
+/// A JSON object's fields, read with the type checks the API applies.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, what: &str) -> Result<Self, ApiError> {
+        value
+            .as_object()
+            .map(Fields)
+            .ok_or_else(|| ApiError::bad_request(format!("{what} must be a JSON object")))
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.0.get(name)
+    }
+
+    fn string(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a string"))),
+        }
+    }
+
+    fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+        match self.string(name)? {
+            Some(s) if !allowed.contains(&s) => Err(ApiError::bad_request(format!(
+                "`{name}` must be one of {}, got {s:?}",
+                allowed.join(", ")
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    fn nullable_string(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v @ (Value::Null | Value::String(_))) => Ok(Some(v.clone())),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "`{name}` must be a string or null"
+            ))),
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a boolean"))),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<&'a Number>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a number"))),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(value) => string_array(value, name).map(Some),
+        }
+    }
+}
+
+fn string_array(value: &Value, what: &str) -> Result<Vec<String>, ApiError> {
+    let error = || ApiError::bad_request(format!("`{what}` must be an array of strings"));
+    value
+        .as_array()
+        .ok_or_else(error)?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned).ok_or_else(error))
+        .collect()
+}
+
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Checks `0 <= n` (and `n <= max`); weights and percentages are never negative.
+fn check_range(n: &Number, what: &str, max: Option<f64>) -> Result<Number, ApiError> {
+    let value = n.as_f64().unwrap_or(f64::NAN);
+    let in_range = value >= 0.0 && max.is_none_or(|max| value <= max);
+    if in_range {
+        Ok(n.clone())
+    } else {
+        let bounds = match max {
+            Some(max) => format!("between 0 and {max}"),
+            None => "zero or more".to_owned(),
+        };
+        Err(ApiError::bad_request(format!(
+            "`{what}` must be {bounds}, got {n}"
+        )))
+    }
+}
+
+/// A variant without a payload answers `{}`.
+fn normalize_payload(payload: &Value) -> Value {
+    match payload {
+        Value::Null => json!({}),
+        other => other.clone(),
+    }
+}
+
+/// A variant's key, name, description and payload (and, when seeding, its
+/// inclusions); the weight is left at 0 for the caller to set.
+fn parse_variant(fields: &Fields, seed: bool) -> Result<Variant, ApiError> {
+    let key = fields
+        .string("key")?
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("a variant `key` is required"))?;
+    let inclusions = if seed {
+        dedup(fields.strings("inclusions")?.unwrap_or_default())
+    } else {
+        Vec::new()
+    };
+    if inclusions.len() > MAX_INCLUSIONS {
+        return Err(ApiError::bad_request(format!(
+            "variant {key:?}: at most {MAX_INCLUSIONS} inclusions"
+        )));
+    }
+    Ok(Variant {
+        key: key.to_owned(),
+        name: fields.string("name")?.unwrap_or("").to_owned(),
+        description: fields.string("description")?.unwrap_or("").to_owned(),
+        payload: fields
+            .get("payload")
+            .map_or_else(|| json!({}), normalize_payload),
+        rollout_weight: Number::from(0),
+        inclusions,
+    })
+}
+
+/// The variants of a create body with their weights. Without `variants` the
+/// API makes its defaults (a flag gets `on`, an experiment `control` and
+/// `treatment`, as the docs' first versions show); without `rolloutWeights`
+/// every variant weighs 1, with it every unnamed variant weighs 0.
+fn create_variants(
+    collection: Collection,
+    fields: &Fields,
+    seed: bool,
+) -> Result<Vec<Variant>, ApiError> {
+    let mut variants = Vec::new();
+    let mut own_weights = Vec::new();
+    match fields.get("variants") {
+        None | Some(Value::Null) => {
+            let defaults: &[&str] = match collection {
+                Collection::Flags => &["on"],
+                Collection::Experiments => &["control", "treatment"],
+            };
+            for key in defaults {
+                variants.push(parse_variant(
+                    &Fields::of(&json!({"key": key}), "")?,
+                    false,
+                )?);
+                own_weights.push(None);
+            }
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let fields = Fields::of(item, &format!("variants[{i}]"))?;
+                let variant = parse_variant(&fields, seed)?;
+                if variants.iter().any(|v: &Variant| v.key == variant.key) {
+                    return Err(ApiError::bad_request(format!(
+                        "variant {:?} is listed twice",
+                        variant.key
+                    )));
+                }
+                let weight = match fields.number("rolloutWeight")? {
+                    Some(w) if seed => Some(check_range(w, "rolloutWeight", None)?),
+                    _ => None,
+                };
+                variants.push(variant);
+                own_weights.push(weight);
+            }
+        }
+        Some(_) => return Err(ApiError::bad_request("`variants` must be an array")),
+    }
+    let weights = match fields.get("rolloutWeights") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(parse_weights(value, "rolloutWeights", &variants)?),
+    };
+    for (variant, own) in variants.iter_mut().zip(own_weights) {
+        variant.rollout_weight = match (own, &weights) {
+            (Some(weight), _) => weight,
+            (None, Some(map)) => map.get(&variant.key).cloned().unwrap_or(Number::from(0)),
+            (None, None) => Number::from(1),
+        };
+    }
+    Ok(variants)
+}
+
+/// A `{variant key: weight}` map whose keys all name existing variants.
+fn parse_weights(
+    value: &Value,
+    what: &str,
+    variants: &[Variant],
+) -> Result<HashMap<String, Number>, ApiError> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` must be an object")))?;
+    map.iter()
+        .map(|(key, weight)| {
+            if !variants.iter().any(|v| &v.key == key) {
+                return Err(ApiError::bad_request(format!(
+                    "`{what}` names variant {key:?}, which does not exist"
+                )));
+            }
+            let weight = weight.as_number().ok_or_else(|| {
+                ApiError::bad_request(format!("`{what}`: the weight of {key:?} must be a number"))
+            })?;
+            Ok((key.clone(), check_range(weight, what, None)?))
+        })
+        .collect()
+}
+
+/// Validates target segments and fills the server's defaults: `type:
+/// property` on conditions, the object's bucketing key on segments.
+fn parse_segments(
+    value: &Value,
+    variants: &[Variant],
+    bucketing_key: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("`targetSegments` must be an array"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let what = format!("targetSegments[{i}]");
+            let mut segment = item
+                .as_object()
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("{what} must be an object")))?;
+            let fields = Fields(&segment);
+            fields
+                .string("name")?
+                .ok_or_else(|| ApiError::bad_request(format!("{what}: `name` is required")))?;
+            let percentage = fields.number("percentage")?.ok_or_else(|| {
+                ApiError::bad_request(format!("{what}: `percentage` is required"))
+            })?;
+            check_range(percentage, &format!("{what}.percentage"), Some(100.0))?;
+            let weights = fields.get("rolloutWeights").ok_or_else(|| {
+                ApiError::bad_request(format!("{what}: `rolloutWeights` is required"))
+            })?;
+            parse_weights(weights, &format!("{what}.rolloutWeights"), variants)?;
+            let conditions = match fields.get("conditions") {
+                Some(Value::Array(conditions)) => conditions
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| parse_condition(c, &format!("{what}.conditions[{j}]")))
+                    .collect::<Result<Vec<Value>, ApiError>>()?,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "{what}: `conditions` must be an array"
+                    )))
+                }
+            };
+            match fields.get("bucketingKey") {
+                None | Some(Value::Null) => {
+                    segment.insert("bucketingKey".into(), json!(bucketing_key));
+                }
+                Some(Value::String(_)) => {}
+                Some(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "{what}: `bucketingKey` must be a string"
+                    )))
+                }
+            }
+            segment.insert("conditions".into(), Value::Array(conditions));
+            Ok(Value::Object(segment))
+        })
+        .collect()
+}
+
+fn parse_condition(value: &Value, what: &str) -> Result<Value, ApiError> {
+    let mut condition = value
+        .as_object()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("{what} must be an object")))?;
+    let fields = Fields(&condition);
+    fields
+        .string("prop")?
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `prop` is required")))?;
+    let op = fields
+        .string("op")?
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `op` is required")))?;
+    if !CONDITION_OPS.contains(&op) {
+        return Err(ApiError::bad_request(format!(
+            "{what}: unknown `op` {op:?}"
+        )));
+    }
+    let values = fields
+        .get("values")
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `values` is required")))?;
+    string_array(values, &format!("{what}.values"))?;
+    match fields.string("type")? {
+        None => {
+            condition.insert("type".into(), json!("property"));
+        }
+        Some("property") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "{what}: `type` must be \"property\", got {other:?}"
+            )))
+        }
+    }
+    Ok(Value::Object(condition))
+}
+
+/// Renames a variant in every segment's `rolloutWeights`, keeping its place.
+fn rename_in_segments(segments: &mut [Value], old: &str, new: &str) {
+    for segment in segments {
+        if let Some(Value::Object(weights)) = segment.get_mut("rolloutWeights") {
+            if weights.contains_key(old) {
+                *weights = weights
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = if k == old { new.to_owned() } else { k.clone() };
+                        (key, v.clone())
+                    })
+                    .collect();
+            }
+        }
+    }
+}
+
+/// Deployment ids given as numbers or numeric strings (with `labels`, also
+/// as labels), each naming a live deployment.
+fn resolve_deployments(
+    deployments: &[Deployment],
+    value: &Value,
+    what: &str,
+    labels: bool,
+) -> Result<Vec<u64>, ApiError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` must be an array of ids")))?;
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let found = match item {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|id| deployments.iter().find(|d| d.id == id)),
+            Value::String(s) => deployments.iter().find(|d| {
+                s.parse::<u64>().ok() == Some(d.id) || (labels && d.label == *s && !d.deleted)
+            }),
+            _ => None,
+        };
+        match found {
+            Some(d) if !d.deleted => {
+                if !ids.contains(&d.id) {
+                    ids.push(d.id);
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "deployment {item} is archived"
+                )))
+            }
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown deployment {item} in `{what}`"
+                )))
+            }
+        }
+    }
+    Ok(ids)
+}

@@ -1,0 +1,175 @@
+//! Small pieces the emulator needs and the crate's dependencies do not give:
+//! the API's error answer, a random generator and an ISO 8601 clock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error answer: `{"error": {"code": N, "message": "..."}}` with status N.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.status.as_u16(), "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// SplitMix64: tiny, fast and good enough for bucketing salts and fake SDK keys.
+/// Nothing here needs cryptographic strength: the emulator guards no real data.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn from_entropy() -> Self {
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let call = CALLS.fetch_add(1, Ordering::Relaxed);
+        let seed = nanos
+            ^ u64::from(std::process::id()).rotate_left(32)
+            ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick(&mut self, alphabet: &[u8], len: usize) -> String {
+        (0..len)
+            .map(|_| {
+                let index = (self.next_u64() % alphabet.len() as u64) as usize;
+                char::from(alphabet[index])
+            })
+            .collect()
+    }
+
+    /// `len` characters from `[A-Za-z0-9]`, like the API's bucketing salts.
+    pub(crate) fn alphanumeric(&mut self, len: usize) -> String {
+        self.pick(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            len,
+        )
+    }
+
+    /// `len` lowercase hexadecimal digits.
+    pub(crate) fn hex(&mut self, len: usize) -> String {
+        self.pick(b"0123456789abcdef", len)
+    }
+}
+
+impl Default for Rng {
+    fn default() -> Self {
+        Self::from_entropy()
+    }
+}
+
+/// The current time as the API writes it: `2023-07-29T03:32:49.594Z`.
+pub(crate) fn now_iso8601() -> String {
+    format_iso8601(SystemTime::now())
+}
+
+/// Formats a time as ISO 8601 in UTC with milliseconds.
+pub(crate) fn format_iso8601(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let of_day = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
+/// Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: u64, millis: u64) -> String {
+        format_iso8601(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
+    }
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_690_601_569, 594), "2023-07-29T03:32:49.594Z");
+        assert_eq!(at(4_102_444_799, 999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn generator_alphabets() {
+        let mut rng = Rng::from_entropy();
+        let salt = rng.alphanumeric(8);
+        assert_eq!(salt.len(), 8);
+        assert!(salt.chars().all(|c| c.is_ascii_alphanumeric()));
+        let hex = rng.hex(32);
+        assert_eq!(hex.len(), 32);
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(rng.hex(32), hex);
+    }
+}

@@ -1,0 +1,241 @@
+//! Changes → an ordered list of API calls per object.
+//!
+//! Per flag: unarchive or `enabled: false` first; then renames, new variants,
+//! variant fields and weights; then the flag PATCH (segments are replaced
+//! there, before any variant they used is removed); deployments; inclusion
+//! removals (`bulk-delete-users`, ≤100 ids a call: index-based removal would
+//! shift under concurrent edits) and additions in chunks; variant removals;
+//! `enabled: true` last. Archiving is a single call. A new flag is created,
+//! then PATCHed for what create does not take.
+
+use serde_json::{json, Map, Value};
+
+use crate::diff::{Action, Change, FlagDiff};
+use crate::fetch::enc;
+
+/// Most ids per `bulk-delete-users` call (an API limit).
+pub const BULK_DELETE_MAX: usize = 100;
+/// Ids per inclusion-add call.
+pub const ADD_CHUNK: usize = 500;
+/// Placeholder for the id of an object that the plan itself creates.
+pub const ID: &str = "{id}";
+
+/// One API call of a plan.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Op {
+    pub method: String,
+    /// Path; `{id}` stands for the id of an object created earlier in the plan.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    pub summary: String,
+}
+
+/// Everything a plan does to one object.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ObjectPlan {
+    pub kind: String,
+    pub key: String,
+    pub id: Option<String>,
+    pub action: Action,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    pub ops: Vec<Op>,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Plan {
+    pub objects: Vec<ObjectPlan>,
+    /// API requests made to read the live state.
+    pub requests: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+    pub fn op_count(&self) -> usize {
+        self.objects.iter().map(|o| o.ops.len()).sum()
+    }
+    pub fn count(&self, action: Action) -> usize {
+        self.objects.iter().filter(|o| o.action == action).count()
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.objects.iter().flat_map(|o| o.warnings.iter())
+    }
+}
+
+fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
+    Op {
+        method: method.to_string(),
+        path,
+        body,
+        summary,
+    }
+}
+
+fn field_list(m: &Map<String, Value>) -> String {
+    m.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Orders one flag's changes into API calls.
+pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
+    let key = &d.key;
+    let base = format!("/api/1/flags/{}", d.id.as_deref().unwrap_or(ID));
+    let mut ops = Vec::new();
+    match d.action {
+        None => return ops,
+        Some(Action::Archive) => {
+            ops.push(op(
+                "PATCH",
+                base,
+                Some(json!({"archive": true})),
+                format!("archive flag {key}"),
+            ));
+            return ops;
+        }
+        Some(Action::Unarchive) => {
+            ops.push(op(
+                "PATCH",
+                base.clone(),
+                Some(json!({"archive": false})),
+                format!("unarchive flag {key}"),
+            ));
+        }
+        Some(Action::Create) => {
+            let mut body = d.create.clone().unwrap_or_else(|| json!({"key": key}));
+            if let Value::Object(m) = &mut body {
+                let mut with_project = Map::new();
+                with_project.insert("projectId".into(), json!(project_id));
+                with_project.extend(std::mem::take(m));
+                *m = with_project;
+            }
+            ops.push(op(
+                "POST",
+                "/api/1/flags".into(),
+                Some(body),
+                format!("create flag {key}"),
+            ));
+        }
+        Some(Action::Update) => {}
+    }
+    if d.enabled == Some(false) {
+        ops.push(op(
+            "PATCH",
+            base.clone(),
+            Some(json!({"enabled": false})),
+            format!("disable flag {key}"),
+        ));
+    }
+    for (from, to) in &d.renames {
+        ops.push(op(
+            "PATCH",
+            format!("{base}/variants/{}", enc(from)),
+            Some(json!({"key": to})),
+            format!("rename variant {from} to {to}"),
+        ));
+    }
+    for b in &d.variant_creates {
+        let vk = b["key"].as_str().unwrap_or_default();
+        ops.push(op(
+            "POST",
+            format!("{base}/variants"),
+            Some(b.clone()),
+            format!("add variant {vk}"),
+        ));
+    }
+    for (vk, p) in &d.variant_patches {
+        ops.push(op(
+            "PATCH",
+            format!("{base}/variants/{}", enc(vk)),
+            Some(Value::Object(p.clone())),
+            format!("set {} of variant {vk}", field_list(p)),
+        ));
+    }
+    if !d.patch.is_empty() {
+        ops.push(op(
+            "PATCH",
+            base.clone(),
+            Some(Value::Object(d.patch.clone())),
+            format!("set {}", field_list(&d.patch)),
+        ));
+    }
+    if !d.deployments_add.is_empty() {
+        ops.push(op(
+            "POST",
+            format!("{base}/deployments"),
+            Some(json!({"deployments": d.deployments_add})),
+            format!("add {} deployment(s)", d.deployments_add.len()),
+        ));
+    }
+    for id in &d.deployments_remove {
+        ops.push(op(
+            "DELETE",
+            format!("{base}/deployments/{id}"),
+            None,
+            format!("remove deployment {id}"),
+        ));
+    }
+    for (vk, ids) in &d.inclusions_remove {
+        for chunk in ids.chunks(BULK_DELETE_MAX) {
+            ops.push(op(
+                "DELETE",
+                format!("{base}/variants/{}/bulk-delete-users", enc(vk)),
+                Some(json!({"users": chunk})),
+                format!("remove {} inclusion(s) from variant {vk}", chunk.len()),
+            ));
+        }
+    }
+    for (vk, ids) in &d.inclusions_add {
+        for chunk in ids.chunks(ADD_CHUNK) {
+            ops.push(op(
+                "POST",
+                format!("{base}/variants/{}/users", enc(vk)),
+                Some(json!({"inclusions": chunk})),
+                format!("add {} inclusion(s) to variant {vk}", chunk.len()),
+            ));
+        }
+    }
+    for vk in &d.variant_deletes {
+        ops.push(op(
+            "DELETE",
+            format!("{base}/variants/{}", enc(vk)),
+            None,
+            format!("remove variant {vk}"),
+        ));
+    }
+    if d.enabled == Some(true) {
+        ops.push(op(
+            "PATCH",
+            base,
+            Some(json!({"enabled": true})),
+            format!("enable flag {key}"),
+        ));
+    }
+    ops
+}
+
+/// Builds the plan from the diffs.
+pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
+    let objects = diffs
+        .into_iter()
+        .filter_map(|d| {
+            let action = d.action?;
+            let ops = flag_ops(&d, project_id);
+            Some(ObjectPlan {
+                kind: "flag".into(),
+                key: d.key,
+                id: d.id,
+                action,
+                changes: d.changes,
+                warnings: d.warnings,
+                ops,
+            })
+        })
+        .collect();
+    Plan { objects, requests }
+}
+
+#[cfg(test)]
+mod tests;

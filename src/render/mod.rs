@@ -1,0 +1,3 @@
+//! Rendering a plan for people.
+
+pub mod text;

@@ -1,0 +1,265 @@
+//! The Terraform-like text plan: one header per object (`+` create, `~`
+//! change, `-` archive), field-level changes, unified diffs (via `similar`)
+//! for multi-line values, loud warnings, a summary, and the numbered list of
+//! API calls apply would make. Deterministic, so it can be snapshot-tested;
+//! coloured only when asked (a terminal without `NO_COLOR`).
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::diff::{Action, Change};
+use crate::plan::{ObjectPlan, Plan};
+
+/// ANSI styling, on or off.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour on a terminal, unless `NO_COLOR` is set to anything non-empty.
+    pub fn for_stdout() -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    pub fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    pub fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+}
+
+/// A value on one line, if it fits there.
+fn inline(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            let s = serde_json::to_string(v).ok()?;
+            (s.len() <= 100).then_some(s)
+        }
+        Value::Object(m) if m.is_empty() => Some("{}".into()),
+        Value::Array(_) | Value::Object(_) => None,
+        Value::String(s) if s.contains('\n') => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn lines_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s}\n"),
+        other => format!(
+            "{}\n",
+            serde_json::to_string_pretty(other).unwrap_or_default()
+        ),
+    }
+}
+
+fn set_delta(before: &Value, after: &Value) -> Option<(Vec<String>, Vec<String>)> {
+    let (Value::Array(b), Value::Array(a)) = (before, after) else {
+        return None;
+    };
+    let as_str = |v: &Value| v.as_str().map(str::to_string);
+    let b: Option<Vec<String>> = b.iter().map(as_str).collect();
+    let a: Option<Vec<String>> = a.iter().map(as_str).collect();
+    let (b, a) = (b?, a?);
+    let added = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+    let removed = b.iter().filter(|x| !a.contains(x)).cloned().collect();
+    Some((added, removed))
+}
+
+const SET_FIELDS: &[&str] = &["tags", "deployments"];
+
+fn is_set_field(path: &str) -> bool {
+    SET_FIELDS.contains(&path) || path.ends_with(".inclusions")
+}
+
+fn render_change(out: &mut String, c: &Change, st: Style) {
+    let pad = "      ";
+    match (&c.before, &c.after) {
+        (None, Some(a)) => match inline(a) {
+            Some(s) => {
+                let _ = writeln!(out, "    {} {}: {}", st.green("+"), c.path, s);
+            }
+            None => {
+                let _ = writeln!(out, "    {} {}:", st.green("+"), c.path);
+                for l in lines_of(a).lines() {
+                    let _ = writeln!(out, "{pad}{}", st.green(&format!("+ {l}")));
+                }
+            }
+        },
+        (Some(b), None) => match inline(b) {
+            Some(s) => {
+                let _ = writeln!(out, "    {} {}: {}", st.red("-"), c.path, s);
+            }
+            None => {
+                let _ = writeln!(out, "    {} {}", st.red("-"), c.path);
+            }
+        },
+        (Some(b), Some(a)) => {
+            if is_set_field(&c.path) {
+                if let Some((added, removed)) = set_delta(b, a) {
+                    let _ = writeln!(
+                        out,
+                        "    {} {}: {} added, {} removed",
+                        st.yellow("~"),
+                        c.path,
+                        added.len(),
+                        removed.len()
+                    );
+                    const SHOWN: usize = 20;
+                    for x in added.iter().take(SHOWN) {
+                        let _ = writeln!(out, "{pad}{}", st.green(&format!("+ {x}")));
+                    }
+                    for x in removed.iter().take(SHOWN) {
+                        let _ = writeln!(out, "{pad}{}", st.red(&format!("- {x}")));
+                    }
+                    let hidden =
+                        added.len().saturating_sub(SHOWN) + removed.len().saturating_sub(SHOWN);
+                    if hidden > 0 {
+                        let _ = writeln!(out, "{pad}  … and {hidden} more");
+                    }
+                    return;
+                }
+            }
+            match (inline(b), inline(a)) {
+                (Some(bs), Some(as_)) => {
+                    let _ = writeln!(out, "    {} {}: {} → {}", st.yellow("~"), c.path, bs, as_);
+                }
+                _ => {
+                    let _ = writeln!(out, "    {} {}:", st.yellow("~"), c.path);
+                    let (old, new) = (lines_of(b), lines_of(a));
+                    let diff = TextDiff::from_lines(&old, &new);
+                    for group in diff.grouped_ops(3) {
+                        for o in &group {
+                            for ch in diff.iter_changes(o) {
+                                let line = ch.value().trim_end_matches('\n');
+                                let text = match ch.tag() {
+                                    ChangeTag::Delete => st.red(&format!("- {line}")),
+                                    ChangeTag::Insert => st.green(&format!("+ {line}")),
+                                    ChangeTag::Equal => format!("  {line}"),
+                                };
+                                let _ = writeln!(out, "{pad}{text}");
+                            }
+                        }
+                        let _ = writeln!(out, "{pad}…");
+                    }
+                }
+            }
+        }
+        (None, None) => {}
+    }
+}
+
+fn header(o: &ObjectPlan, st: Style) -> String {
+    let id =
+        o.id.as_deref()
+            .map(|i| format!(" (id {i})"))
+            .unwrap_or_default();
+    match o.action {
+        Action::Create => format!(
+            "{} {} {} will be created",
+            st.green("+"),
+            o.kind,
+            st.bold(&o.key)
+        ),
+        Action::Update => format!(
+            "{} {} {}{id} will be changed",
+            st.yellow("~"),
+            o.kind,
+            st.bold(&o.key)
+        ),
+        Action::Unarchive => format!(
+            "{} {} {}{id} will be unarchived and changed",
+            st.yellow("~"),
+            o.kind,
+            st.bold(&o.key)
+        ),
+        Action::Archive => format!(
+            "{} {} {}{id} will be archived",
+            st.red("-"),
+            o.kind,
+            st.bold(&o.key)
+        ),
+    }
+}
+
+/// Renders a plan.
+pub fn render(plan: &Plan, st: Style) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(out, "No changes. The live project matches the manifests.");
+    }
+    for o in &plan.objects {
+        let _ = writeln!(out, "{}", header(o, st));
+        for w in &o.warnings {
+            let _ = writeln!(out, "    {}", st.red(&format!("! WARNING: {w}")));
+        }
+        for c in &o.changes {
+            render_change(&mut out, c, st);
+        }
+        let _ = writeln!(out);
+    }
+    let warnings: Vec<&String> = plan.warnings().collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            st.red(&st.bold(&format!("{} warning(s):", warnings.len())))
+        );
+        for w in warnings {
+            let _ = writeln!(out, "  {}", st.red(&format!("! {w}")));
+        }
+        let _ = writeln!(out);
+    }
+    if !plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} {} to create, {} to change, {} to archive.",
+            st.bold("Plan:"),
+            plan.count(Action::Create),
+            plan.count(Action::Update) + plan.count(Action::Unarchive),
+            plan.count(Action::Archive)
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(out, "API calls apply would make ({}):", plan.op_count());
+        let mut n = 0;
+        for o in &plan.objects {
+            for op in &o.ops {
+                n += 1;
+                let path = op
+                    .path
+                    .replace(crate::plan::ID, &format!("<id of {}>", o.key));
+                let _ = writeln!(out, "  {n:>3}. {:<6} {path}  ({})", op.method, op.summary);
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(
+        out,
+        "Read the live state with {} API request{}.",
+        plan.requests,
+        if plan.requests == 1 { "" } else { "s" }
+    );
+    out
+}
