@@ -1,1 +1,179 @@
+use super::*;
+use crate::api::live::{LiveDeployment, LiveVariant, VariantRef};
+use crate::manifest::load_sources;
+use std::path::PathBuf;
 
+fn flag(yaml: &str) -> Located<FlagSpec> {
+    let text = format!(
+        "apiVersion: ampx/v1\nkind: Project\nid: 1\n---\napiVersion: ampx/v1\nkind: Flag\n{yaml}"
+    );
+    load_sources(&[(PathBuf::from("f.yaml"), text)])
+        .unwrap()
+        .flags
+        .remove(0)
+}
+
+fn live_flag(v: Value) -> LiveFlag {
+    serde_json::from_value(v).unwrap()
+}
+
+fn live_with(f: LiveFlag) -> Live {
+    let mut live = Live::default();
+    live.flags.insert(f.key.clone(), f);
+    live
+}
+
+fn diff(f: &Located<FlagSpec>, live: &Live) -> FlagDiff {
+    let mut errors = Vec::new();
+    let d = diff_flag(f, live, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    d
+}
+
+#[test]
+fn server_defaults_are_not_changes() {
+    let f = flag(
+        "key: a
+description: ''
+bucketingKey: amplitude_id
+variants:
+  - key: on
+    payload: {}
+    description: ''
+tags: [y, x]
+rolloutWeights: {on: 1}
+targetSegments:
+  - name: s
+    conditions: [{prop: country, op: is, values: [B, A]}]
+    percentage: 10
+    rolloutWeights: {on: 1}
+",
+    );
+    let mut lf = live_flag(json!({
+        "id": 7, "key": "a", "description": null, "variants": [{"key": "on"}],
+        "rolloutWeights": {"on": 1, "off": 0}, "tags": ["x", "y"],
+        "targetSegments": [{
+            "name": "s", "percentage": 10, "bucketingKey": "amplitude_id",
+            "conditions": [{"prop": "country", "op": "is", "type": "property", "values": ["A", "B"]}],
+            "rolloutWeights": {"on": 1, "off": 0}
+        }]
+    }));
+    lf.variant_details = Some(
+        [(
+            "on".to_string(),
+            LiveVariant {
+                key: "on".into(),
+                name: Some(String::new()),
+                description: None,
+                payload: Some(json!({})),
+                rollout_weight: Some(1.0),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let d = diff(&f, &live_with(lf));
+    assert!(d.is_empty(), "{:#?}", d.changes);
+}
+
+#[test]
+fn absent_fields_are_unmanaged() {
+    let f = flag("key: a\nname: New\n");
+    let lf = live_flag(json!({
+        "id": 7, "key": "a", "name": "Old", "description": "keep", "enabled": true,
+        "tags": ["t"], "rolloutPercentage": 40, "variants": [{"key": "x"}], "bucketingSalt": "salt"
+    }));
+    let d = diff(&f, &live_with(lf));
+    assert_eq!(d.changes.len(), 1);
+    assert_eq!(d.patch.keys().collect::<Vec<_>>(), vec!["name"]);
+    assert!(d.variant_deletes.is_empty() && d.enabled.is_none());
+}
+
+#[test]
+fn segment_bucketing_key_follows_the_flag() {
+    let f = flag("key: a\nbucketingKey: device_id\ntargetSegments: [{name: s, conditions: []}]\n");
+    let lf = live_flag(json!({
+        "id": 7, "key": "a", "bucketingKey": "amplitude_id",
+        "targetSegments": [{"name": "s", "conditions": [], "percentage": 100, "bucketingKey": "amplitude_id"}]
+    }));
+    let d = diff(&f, &live_with(lf));
+    assert!(d.patch.contains_key("bucketingKey"));
+    assert_eq!(d.patch["targetSegments"][0]["bucketingKey"], "device_id");
+    assert!(
+        d.warnings.iter().any(|w| w.contains("re-bucketed")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[test]
+fn rename_keeps_inclusions_and_moves_weights() {
+    let f = flag(
+        "key: a
+variants:
+  - key: on
+    renamedFrom: enabled
+    inclusions: [u1, u2]
+rolloutWeights: {on: 2}
+",
+    );
+    let mut lf = live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "enabled"}], "rolloutWeights": {"enabled": 1}}),
+    );
+    lf.inclusions
+        .insert("enabled".into(), vec!["u1".into(), "u3".into()]);
+    let d = diff(&f, &live_with(lf));
+    assert_eq!(d.renames, vec![("enabled".to_string(), "on".to_string())]);
+    assert!(d.variant_creates.is_empty() && d.variant_deletes.is_empty());
+    assert_eq!(
+        d.inclusions_add,
+        vec![("on".to_string(), vec!["u2".to_string()])]
+    );
+    assert_eq!(
+        d.inclusions_remove,
+        vec![("on".to_string(), vec!["u3".to_string()])]
+    );
+    assert_eq!(
+        d.variant_patches,
+        vec![(
+            "on".to_string(),
+            json!({"rolloutWeight": 2}).as_object().unwrap().clone()
+        )]
+    );
+}
+
+#[test]
+fn unknown_deployment_label_is_an_error_with_location() {
+    let f = flag("key: a\ndeployments: [nope]\n");
+    let live = Live {
+        deployments: Some(vec![LiveDeployment {
+            id: "1".into(),
+            label: "web".into(),
+            deleted: false,
+        }]),
+        ..Default::default()
+    };
+    let mut errors = Vec::new();
+    diff_flag(&f, &live, &mut errors);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].at, "f.yaml:8");
+    assert!(errors[0].message.contains("deployment `nope`") && errors[0].message.contains("web"));
+}
+
+#[test]
+fn archived_live_flag_is_unarchived_not_created() {
+    let f = flag("key: a\nname: A\n");
+    let lf = live_flag(json!({"id": 7, "key": "a", "name": "A", "archived": true}));
+    let d = diff(&f, &live_with(lf));
+    assert_eq!(d.action, Some(Action::Unarchive));
+    assert!(d.create.is_none());
+}
+
+#[test]
+fn variant_ref_is_matched_by_key_not_position() {
+    let f = flag("key: a\nvariants: [{key: b}, {key: a}]\n");
+    let lf = live_flag(json!({"id": 7, "key": "a", "variants": [{"key": "a"}, {"key": "b"}]}));
+    let live = live_with(lf);
+    assert!(diff(&f, &live).is_empty());
+    let _ = VariantRef { key: String::new() };
+}

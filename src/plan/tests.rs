@@ -1,1 +1,140 @@
+use super::*;
+use crate::api::live::{Live, LiveFlag};
+use crate::diff::diff_flag;
+use crate::manifest::load_sources;
+use std::path::PathBuf;
 
+fn plan_for(yaml: &str, live: Option<Value>, inclusions: &[(&str, usize)]) -> Vec<Op> {
+    let text = format!(
+        "apiVersion: ampx/v1\nkind: Project\nid: 1\n---\napiVersion: ampx/v1\nkind: Flag\n{yaml}"
+    );
+    let f = load_sources(&[(PathBuf::from("f.yaml"), text)])
+        .unwrap()
+        .flags
+        .remove(0);
+    let mut l = Live::default();
+    if let Some(v) = live {
+        let mut lf: LiveFlag = serde_json::from_value(v).unwrap();
+        for (variant, n) in inclusions {
+            lf.inclusions.insert(
+                variant.to_string(),
+                (0..*n).map(|i| format!("user{i:04}")).collect(),
+            );
+        }
+        l.flags.insert(lf.key.clone(), lf);
+    }
+    let mut errors = Vec::new();
+    let d = diff_flag(&f, &l, &mut errors);
+    assert!(errors.is_empty());
+    flag_ops(&d, "1")
+}
+
+fn summary(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .map(|o| format!("{} {}", o.method, o.path))
+        .collect()
+}
+
+#[test]
+fn create_then_patch_what_create_ignores_and_enable_last() {
+    let ops = plan_for(
+        "key: a\nenabled: true\nrolloutPercentage: 5\ntags: [t]\nvariants: [{key: on, inclusions: [u]}]\n",
+        None,
+        &[],
+    );
+    assert_eq!(
+        summary(&ops),
+        vec![
+            "POST /api/1/flags",
+            "PATCH /api/1/flags/{id}",
+            "POST /api/1/flags/{id}/variants/on/users",
+            "PATCH /api/1/flags/{id}"
+        ]
+    );
+    let create = ops[0].body.as_ref().unwrap();
+    assert_eq!(create["projectId"], "1");
+    assert!(create.get("enabled").is_none() && create.get("tags").is_none());
+    assert_eq!(
+        ops[1].body.as_ref().unwrap(),
+        &json!({"rolloutPercentage": 5, "tags": ["t"]})
+    );
+    assert_eq!(ops[3].body.as_ref().unwrap(), &json!({"enabled": true}));
+}
+
+#[test]
+fn segments_are_patched_before_the_variant_they_used_is_removed() {
+    let ops = plan_for(
+        "key: a\nenabled: false\nvariants: [{key: a}]\ntargetSegments: [{name: s, conditions: [], rolloutWeights: {a: 1}}]\n",
+        Some(json!({"id": 9, "key": "a", "enabled": true, "variants": [{"key": "a"}, {"key": "b"}],
+            "targetSegments": [{"name": "s", "conditions": [], "percentage": 100, "rolloutWeights": {"a": 1, "b": 1}}]})),
+        &[],
+    );
+    assert_eq!(
+        summary(&ops),
+        vec![
+            "PATCH /api/1/flags/9",
+            "PATCH /api/1/flags/9",
+            "DELETE /api/1/flags/9/variants/b"
+        ]
+    );
+    assert_eq!(
+        ops[0].body.as_ref().unwrap(),
+        &json!({"enabled": false}),
+        "disable goes first"
+    );
+    assert!(ops[1]
+        .body
+        .as_ref()
+        .unwrap()
+        .get("targetSegments")
+        .is_some());
+}
+
+#[test]
+fn inclusion_removal_is_chunked_by_100() {
+    let ops = plan_for(
+        "key: a\nvariants: [{key: on, inclusions: [user0000, new]}]\n",
+        Some(json!({"id": 9, "key": "a", "variants": [{"key": "on"}]})),
+        &[("on", 250)],
+    );
+    let deletes: Vec<&Op> = ops
+        .iter()
+        .filter(|o| o.path.ends_with("bulk-delete-users"))
+        .collect();
+    assert_eq!(deletes.len(), 3);
+    let sizes: Vec<usize> = deletes
+        .iter()
+        .map(|o| o.body.as_ref().unwrap()["users"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![100, 100, 49]);
+    let last = ops.last().unwrap();
+    assert_eq!(last.method, "POST");
+    assert_eq!(last.body.as_ref().unwrap(), &json!({"inclusions": ["new"]}));
+}
+
+#[test]
+fn archive_is_a_single_call() {
+    let ops = plan_for(
+        "key: a\narchived: true\nname: ignored while archived\n",
+        Some(json!({"id": 9, "key": "a", "name": "x"})),
+        &[],
+    );
+    assert_eq!(summary(&ops), vec!["PATCH /api/1/flags/9"]);
+    assert_eq!(ops[0].body.as_ref().unwrap(), &json!({"archive": true}));
+}
+
+#[test]
+fn rename_precedes_patches_addressed_by_the_new_key() {
+    let ops = plan_for(
+        "key: a\nvariants: [{key: on, renamedFrom: enabled, name: On}]\n",
+        Some(json!({"id": 9, "key": "a", "variants": [{"key": "enabled"}]})),
+        &[],
+    );
+    assert_eq!(
+        summary(&ops),
+        vec![
+            "PATCH /api/1/flags/9/variants/enabled",
+            "PATCH /api/1/flags/9/variants/on"
+        ]
+    );
+}

@@ -59,6 +59,10 @@ fn inline(v: &Value) -> Option<String> {
             (s.len() <= 100).then_some(s)
         }
         Value::Object(m) if m.is_empty() => Some("{}".into()),
+        Value::Object(m) if m.values().all(|x| !x.is_object() && !x.is_array()) => {
+            let s = serde_json::to_string(v).ok()?;
+            (s.len() <= 80).then_some(s)
+        }
         Value::Array(_) | Value::Object(_) => None,
         Value::String(s) if s.contains('\n') => None,
         other => Some(other.to_string()),
@@ -94,10 +98,23 @@ fn is_set_field(path: &str) -> bool {
     SET_FIELDS.contains(&path) || path.ends_with(".inclusions")
 }
 
+/// Payloads and segments read best as line diffs, whatever their size.
+fn always_multiline(path: &str, v: &Value) -> bool {
+    (path.ends_with(".payload") || path == "targetSegments") && (v.is_object() || v.is_array())
+}
+
+fn inline_for(path: &str, v: &Value) -> Option<String> {
+    if always_multiline(path, v) {
+        None
+    } else {
+        inline(v)
+    }
+}
+
 fn render_change(out: &mut String, c: &Change, st: Style) {
     let pad = "      ";
     match (&c.before, &c.after) {
-        (None, Some(a)) => match inline(a) {
+        (None, Some(a)) => match inline_for(&c.path, a) {
             Some(s) => {
                 let _ = writeln!(out, "    {} {}: {}", st.green("+"), c.path, s);
             }
@@ -108,7 +125,7 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
                 }
             }
         },
-        (Some(b), None) => match inline(b) {
+        (Some(b), None) => match inline_for(&c.path, b) {
             Some(s) => {
                 let _ = writeln!(out, "    {} {}: {}", st.red("-"), c.path, s);
             }
@@ -142,7 +159,7 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
                     return;
                 }
             }
-            match (inline(b), inline(a)) {
+            match (inline_for(&c.path, b), inline_for(&c.path, a)) {
                 (Some(bs), Some(as_)) => {
                     let _ = writeln!(out, "    {} {}: {} → {}", st.yellow("~"), c.path, bs, as_);
                 }
@@ -150,8 +167,11 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
                     let _ = writeln!(out, "    {} {}:", st.yellow("~"), c.path);
                     let (old, new) = (lines_of(b), lines_of(a));
                     let diff = TextDiff::from_lines(&old, &new);
-                    for group in diff.grouped_ops(3) {
-                        for o in &group {
+                    for (i, group) in diff.grouped_ops(3).iter().enumerate() {
+                        if i > 0 {
+                            let _ = writeln!(out, "{pad}  ⋮");
+                        }
+                        for o in group {
                             for ch in diff.iter_changes(o) {
                                 let line = ch.value().trim_end_matches('\n');
                                 let text = match ch.tag() {
@@ -162,7 +182,6 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
                                 let _ = writeln!(out, "{pad}{text}");
                             }
                         }
-                        let _ = writeln!(out, "{pad}…");
                     }
                 }
             }

@@ -1,0 +1,428 @@
+//! Reading request input the way the API does: query parameters, typed
+//! body fields, variants, weights, target segments and deployment ids, with a
+//! 400 naming the field for anything it would refuse.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Number, Value};
+
+use super::super::support::ApiError;
+use super::{Collection, Deployment, Variant, CONDITION_OPS, MAX_INCLUSIONS, MAX_PAGE};
+
+/// One page of a list: `[start, end)` and the next cursor, if any.
+pub(super) struct Page {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) next: Option<usize>,
+}
+
+impl Page {
+    pub(super) fn of(
+        query: &HashMap<String, String>,
+        page_size: usize,
+        total: usize,
+    ) -> Result<Self, ApiError> {
+        let limit = match query.get("limit").filter(|s| !s.is_empty()) {
+            None => page_size,
+            Some(raw) => raw.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "`limit` must be a non-negative integer, got {raw:?}"
+                ))
+            })?,
+        };
+        let start = match query.get("cursor").filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(raw) => raw.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("`cursor` must be a numeric offset, got {raw:?}"))
+            })?,
+        };
+        let size = limit.min(page_size).clamp(1, MAX_PAGE);
+        let start = start.min(total);
+        let end = start.saturating_add(size).min(total);
+        Ok(Self {
+            start,
+            end,
+            next: (end < total).then_some(end),
+        })
+    }
+}
+
+pub(super) fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
+        Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
+        Some(raw) => Err(ApiError::bad_request(format!(
+            "`{name}` must be true or false, got {raw:?}"
+        ))),
+    }
+}
+
+/// A JSON object's fields, read with the type checks the API applies.
+pub(super) struct Fields<'a>(pub(super) &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    pub(super) fn of(value: &'a Value, what: &str) -> Result<Self, ApiError> {
+        value
+            .as_object()
+            .map(Fields)
+            .ok_or_else(|| ApiError::bad_request(format!("{what} must be a JSON object")))
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&'a Value> {
+        self.0.get(name)
+    }
+
+    pub(super) fn string(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a string"))),
+        }
+    }
+
+    pub(super) fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+        match self.string(name)? {
+            Some(s) if !allowed.contains(&s) => Err(ApiError::bad_request(format!(
+                "`{name}` must be one of {}, got {s:?}",
+                allowed.join(", ")
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    pub(super) fn nullable_string(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v @ (Value::Null | Value::String(_))) => Ok(Some(v.clone())),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "`{name}` must be a string or null"
+            ))),
+        }
+    }
+
+    pub(super) fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a boolean"))),
+        }
+    }
+
+    pub(super) fn number(&self, name: &str) -> Result<Option<&'a Number>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n)),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` must be a number"))),
+        }
+    }
+
+    pub(super) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(value) => string_array(value, name).map(Some),
+        }
+    }
+}
+
+fn string_array(value: &Value, what: &str) -> Result<Vec<String>, ApiError> {
+    let error = || ApiError::bad_request(format!("`{what}` must be an array of strings"));
+    value
+        .as_array()
+        .ok_or_else(error)?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned).ok_or_else(error))
+        .collect()
+}
+
+pub(super) fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+pub(super) fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Checks `0 <= n` (and `n <= max`); weights and percentages are never negative.
+pub(super) fn check_range(n: &Number, what: &str, max: Option<f64>) -> Result<Number, ApiError> {
+    let value = n.as_f64().unwrap_or(f64::NAN);
+    let in_range = value >= 0.0 && max.is_none_or(|max| value <= max);
+    if in_range {
+        Ok(n.clone())
+    } else {
+        let bounds = match max {
+            Some(max) => format!("between 0 and {max}"),
+            None => "zero or more".to_owned(),
+        };
+        Err(ApiError::bad_request(format!(
+            "`{what}` must be {bounds}, got {n}"
+        )))
+    }
+}
+
+/// A variant without a payload answers `{}`.
+pub(super) fn normalize_payload(payload: &Value) -> Value {
+    match payload {
+        Value::Null => json!({}),
+        other => other.clone(),
+    }
+}
+
+/// A variant's key, name, description and payload (and, when seeding, its
+/// inclusions); the weight is left at 0 for the caller to set.
+pub(super) fn parse_variant(fields: &Fields, seed: bool) -> Result<Variant, ApiError> {
+    let key = fields
+        .string("key")?
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("a variant `key` is required"))?;
+    let inclusions = if seed {
+        dedup(fields.strings("inclusions")?.unwrap_or_default())
+    } else {
+        Vec::new()
+    };
+    if inclusions.len() > MAX_INCLUSIONS {
+        return Err(ApiError::bad_request(format!(
+            "variant {key:?}: at most {MAX_INCLUSIONS} inclusions"
+        )));
+    }
+    Ok(Variant {
+        key: key.to_owned(),
+        name: fields.string("name")?.unwrap_or("").to_owned(),
+        description: fields.string("description")?.unwrap_or("").to_owned(),
+        payload: fields
+            .get("payload")
+            .map_or_else(|| json!({}), normalize_payload),
+        rollout_weight: Number::from(0),
+        inclusions,
+    })
+}
+
+/// The variants of a create body with their weights. Without `variants` the
+/// API makes its defaults (a flag gets `on`, an experiment `control` and
+/// `treatment`, as the docs' first versions show); without `rolloutWeights`
+/// every variant weighs 1, with it every unnamed variant weighs 0.
+pub(super) fn create_variants(
+    collection: Collection,
+    fields: &Fields,
+    seed: bool,
+) -> Result<Vec<Variant>, ApiError> {
+    let mut variants = Vec::new();
+    let mut own_weights = Vec::new();
+    match fields.get("variants") {
+        None | Some(Value::Null) => {
+            let defaults: &[&str] = match collection {
+                Collection::Flags => &["on"],
+                Collection::Experiments => &["control", "treatment"],
+            };
+            for key in defaults {
+                variants.push(parse_variant(
+                    &Fields::of(&json!({"key": key}), "")?,
+                    false,
+                )?);
+                own_weights.push(None);
+            }
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let fields = Fields::of(item, &format!("variants[{i}]"))?;
+                let variant = parse_variant(&fields, seed)?;
+                if variants.iter().any(|v: &Variant| v.key == variant.key) {
+                    return Err(ApiError::bad_request(format!(
+                        "variant {:?} is listed twice",
+                        variant.key
+                    )));
+                }
+                let weight = match fields.number("rolloutWeight")? {
+                    Some(w) if seed => Some(check_range(w, "rolloutWeight", None)?),
+                    _ => None,
+                };
+                variants.push(variant);
+                own_weights.push(weight);
+            }
+        }
+        Some(_) => return Err(ApiError::bad_request("`variants` must be an array")),
+    }
+    let weights = match fields.get("rolloutWeights") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(parse_weights(value, "rolloutWeights", &variants)?),
+    };
+    for (variant, own) in variants.iter_mut().zip(own_weights) {
+        variant.rollout_weight = match (own, &weights) {
+            (Some(weight), _) => weight,
+            (None, Some(map)) => map.get(&variant.key).cloned().unwrap_or(Number::from(0)),
+            (None, None) => Number::from(1),
+        };
+    }
+    Ok(variants)
+}
+
+/// A `{variant key: weight}` map whose keys all name existing variants.
+fn parse_weights(
+    value: &Value,
+    what: &str,
+    variants: &[Variant],
+) -> Result<HashMap<String, Number>, ApiError> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` must be an object")))?;
+    map.iter()
+        .map(|(key, weight)| {
+            if !variants.iter().any(|v| &v.key == key) {
+                return Err(ApiError::bad_request(format!(
+                    "`{what}` names variant {key:?}, which does not exist"
+                )));
+            }
+            let weight = weight.as_number().ok_or_else(|| {
+                ApiError::bad_request(format!("`{what}`: the weight of {key:?} must be a number"))
+            })?;
+            Ok((key.clone(), check_range(weight, what, None)?))
+        })
+        .collect()
+}
+
+/// Validates target segments and fills the server's defaults: `type:
+/// property` on conditions, the object's bucketing key on segments.
+pub(super) fn parse_segments(
+    value: &Value,
+    variants: &[Variant],
+    bucketing_key: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("`targetSegments` must be an array"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let what = format!("targetSegments[{i}]");
+            let mut segment = item
+                .as_object()
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("{what} must be an object")))?;
+            let fields = Fields(&segment);
+            fields
+                .string("name")?
+                .ok_or_else(|| ApiError::bad_request(format!("{what}: `name` is required")))?;
+            let percentage = fields.number("percentage")?.ok_or_else(|| {
+                ApiError::bad_request(format!("{what}: `percentage` is required"))
+            })?;
+            check_range(percentage, &format!("{what}.percentage"), Some(100.0))?;
+            let weights = fields.get("rolloutWeights").ok_or_else(|| {
+                ApiError::bad_request(format!("{what}: `rolloutWeights` is required"))
+            })?;
+            parse_weights(weights, &format!("{what}.rolloutWeights"), variants)?;
+            let conditions = match fields.get("conditions") {
+                Some(Value::Array(conditions)) => conditions
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| parse_condition(c, &format!("{what}.conditions[{j}]")))
+                    .collect::<Result<Vec<Value>, ApiError>>()?,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "{what}: `conditions` must be an array"
+                    )))
+                }
+            };
+            match fields.get("bucketingKey") {
+                None | Some(Value::Null) => {
+                    segment.insert("bucketingKey".into(), json!(bucketing_key));
+                }
+                Some(Value::String(_)) => {}
+                Some(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "{what}: `bucketingKey` must be a string"
+                    )))
+                }
+            }
+            segment.insert("conditions".into(), Value::Array(conditions));
+            Ok(Value::Object(segment))
+        })
+        .collect()
+}
+
+fn parse_condition(value: &Value, what: &str) -> Result<Value, ApiError> {
+    let mut condition = value
+        .as_object()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("{what} must be an object")))?;
+    let fields = Fields(&condition);
+    fields
+        .string("prop")?
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `prop` is required")))?;
+    let op = fields
+        .string("op")?
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `op` is required")))?;
+    if !CONDITION_OPS.contains(&op) {
+        return Err(ApiError::bad_request(format!(
+            "{what}: unknown `op` {op:?}"
+        )));
+    }
+    let values = fields
+        .get("values")
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: `values` is required")))?;
+    string_array(values, &format!("{what}.values"))?;
+    match fields.string("type")? {
+        None => {
+            condition.insert("type".into(), json!("property"));
+        }
+        Some("property") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "{what}: `type` must be \"property\", got {other:?}"
+            )))
+        }
+    }
+    Ok(Value::Object(condition))
+}
+
+/// Deployment ids given as numbers or numeric strings (with `labels`, also
+/// as labels), each naming a live deployment.
+pub(super) fn resolve_deployments(
+    deployments: &[Deployment],
+    value: &Value,
+    what: &str,
+    labels: bool,
+) -> Result<Vec<u64>, ApiError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` must be an array of ids")))?;
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let found = match item {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|id| deployments.iter().find(|d| d.id == id)),
+            Value::String(s) => deployments.iter().find(|d| {
+                s.parse::<u64>().ok() == Some(d.id) || (labels && d.label == *s && !d.deleted)
+            }),
+            _ => None,
+        };
+        match found {
+            Some(d) if !d.deleted => {
+                if !ids.contains(&d.id) {
+                    ids.push(d.id);
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "deployment {item} is archived"
+                )))
+            }
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown deployment {item} in `{what}`"
+                )))
+            }
+        }
+    }
+    Ok(ids)
+}
