@@ -105,8 +105,8 @@ pub enum Command {
         /// Items per list page (small pages exercise paging).
         #[arg(long, default_value_t = 1000)]
         page_size: usize,
-        /// API key the emulator accepts (default: AMPLITUDE_MANAGEMENT_API_KEY, else `emulator-key`).
-        #[arg(long, hide_env_values = true)]
+        /// API key the emulator accepts (default: `emulator-key`).
+        #[arg(long)]
         api_key: Option<String>,
     },
     /// Plan, apply and re-plan the manifests in examples/ against a built-in emulator (no API key needed).

@@ -120,14 +120,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             page_size,
             api_key,
         } => {
-            let api_key = api_key
-                .or_else(|| std::env::var(crate::api::KEY_ENV).ok())
-                .unwrap_or_else(|| "emulator-key".into());
+            let mut config = crate::emulator::EmulatorConfig::default();
+            if let Some(k) = api_key {
+                config.api_key = k;
+            }
             let config = crate::emulator::EmulatorConfig {
-                api_key,
                 state_file: state,
                 page_size: page_size.clamp(1, 1000),
-                ..Default::default()
+                ..config
             };
             crate::emulator::serve_forever(config, port).await?;
             Ok(ExitStatus::Success)

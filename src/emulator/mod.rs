@@ -285,7 +285,13 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<E
 
 /// `ampx emulator`: serves on `127.0.0.1:port` until Ctrl-C.
 pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<()> {
-    let api_key = config.api_key.clone();
+    // Only the well-known default key is shown: a key chosen with --api-key
+    // may be a real one, and keys are never printed.
+    let shown_key = if config.api_key == EmulatorConfig::default().api_key {
+        config.api_key.clone()
+    } else {
+        "<the key given with --api-key>".to_string()
+    };
     let project_id = config.project_id.clone();
     let shared = Arc::new(Shared::new(config)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -293,7 +299,7 @@ pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<
         .with_context(|| format!("binding the emulator to 127.0.0.1:{port}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     println!("ampx emulator listening on {url} (project {project_id})");
-    println!("point ampx at it with: AMPX_SERVER={url} AMPLITUDE_MANAGEMENT_API_KEY={api_key}");
+    println!("point ampx at it with: AMPX_SERVER={url} AMPLITUDE_MANAGEMENT_API_KEY={shown_key}");
     axum::serve(listener, routes::router(shared))
         .with_graceful_shutdown(async {
             if let Err(e) = tokio::signal::ctrl_c().await {

@@ -1,0 +1,223 @@
+//! The `ampx` binary as a user runs it: exit codes, refusals, and that bad
+//! input never reaches the API.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
+
+const KEY: &str = "cli-test-key-42";
+
+async fn emulator() -> EmulatorHandle {
+    let config = EmulatorConfig {
+        api_key: KEY.into(),
+        ..Default::default()
+    };
+    emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap()
+}
+
+async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
+    cmd.args(args)
+        .env("AMPX_SERVER", server)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    match key {
+        Some(k) => cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", k),
+        None => cmd.env_remove("AMPLITUDE_MANAGEMENT_API_KEY"),
+    };
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(name), body).unwrap();
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ampx-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_exit_codes_then_apply_then_clean() {
+    let emu = emulator().await;
+    let (url, ex) = (emu.base_url.clone(), "examples/flags");
+    let o = ampx(&url, Some(KEY), &["plan", ex, "--detailed-exitcode"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(out.contains("+ flag dark-mode will be created"), "{out}");
+    assert!(out.contains("Read the live state with"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour when not a terminal");
+
+    let o = ampx(&url, Some(KEY), &["plan", ex]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "without --detailed-exitcode changes are not an error"
+    );
+
+    let o = ampx(&url, Some(KEY), &["apply", ex, "--auto-approve"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("Verified: a fresh plan shows no changes"),
+        "{out}"
+    );
+
+    let o = ampx(&url, Some(KEY), &["plan", ex, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
+    assert!(text(&o).0.contains("No changes."));
+    let (out, err) = text(&o);
+    assert!(
+        !out.contains(KEY) && !err.contains(KEY),
+        "the key never appears"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_without_a_terminal_refuses_and_writes_nothing() {
+    let emu = emulator().await;
+    let o = ampx(&emu.base_url, Some(KEY), &["apply", "examples/flags"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("--auto-approve"), "{err}");
+    assert!(
+        out.contains("will be created"),
+        "the plan is still shown: {out}"
+    );
+    assert!(
+        emu.requests().iter().all(|r| r.method == "GET"),
+        "no write was made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_wrong_key_is_a_clear_error() {
+    let emu = emulator().await;
+    let o = ampx(&emu.base_url, None, &["plan", "examples/flags"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("AMPLITUDE_MANAGEMENT_API_KEY is not set"),
+        "{}",
+        text(&o).1
+    );
+    assert!(emu.requests().is_empty());
+
+    let o = ampx(
+        &emu.base_url,
+        Some("wrong-key"),
+        &["plan", "examples/flags"],
+    )
+    .await;
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("401") && err.contains("AMPLITUDE_MANAGEMENT_API_KEY"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong-key"),
+        "the key is never printed: {err}"
+    );
+
+    let o = ampx(
+        &emu.base_url,
+        Some("two words"),
+        &["plan", "examples/flags"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("whitespace"), "{}", text(&o).1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_make_no_api_call() {
+    let emu = emulator().await;
+    let dir = temp_dir("invalid");
+    write(
+        &dir,
+        "p.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+    );
+    write(
+        &dir,
+        "f.yml",
+        "apiVersion: ampx/v1\nkind: Flag\nkey: a\nrolloutPercentage: 101\nvariants: [{key: on}]\nrolloutWeights: {of: 1}\n",
+    );
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", dir.to_str().unwrap(), "--auto-approve"],
+    )
+    .await;
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("f.yml:4:"), "{err}");
+    assert!(err.contains("f.yml:6:"), "{err}");
+    assert!(err.contains("nothing was sent to the API"), "{err}");
+    assert!(emu.requests().is_empty(), "no API call at all");
+
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["validate", dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_refused_for_remote_hosts() {
+    let o = ampx("http://example.com", Some(KEY), &["plan", "examples/flags"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("refusing plain http://"),
+        "{}",
+        text(&o).1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_deployment_label_fails_before_any_write() {
+    let emu = emulator().await;
+    let dir = temp_dir("deploy");
+    write(
+        &dir,
+        "p.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+    );
+    write(
+        &dir,
+        "f.yaml",
+        "apiVersion: ampx/v1\nkind: Flag\nkey: a\ndeployments: [nope]\n",
+    );
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", dir.to_str().unwrap(), "--auto-approve"],
+    )
+    .await;
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("f.yaml:4") && err.contains("deployment `nope`"),
+        "{err}"
+    );
+    assert!(emu.requests().iter().all(|r| r.method == "GET"));
+}
