@@ -112,17 +112,18 @@ fn id_of(v: &Value) -> Option<String> {
     }
 }
 
-/// Finds a flag by key (archived included): recovers the id of a create whose
-/// answer was lost.
-async fn find_flag_id(client: &Client, key: &str) -> Result<Option<String>, ApiError> {
-    let mut call = Call::get("/api/1/flags", format!("flag `{key}`"));
+/// Finds a flag or experiment by key (archived included): recovers the id of
+/// a create whose answer was lost.
+async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String>, ApiError> {
+    let coll = format!("{kind}s");
+    let mut call = Call::get(format!("/api/1/{coll}"), format!("{kind} `{key}`"));
     call.query = vec![
         ("key".into(), key.into()),
         ("includeArchived".into(), "true".into()),
         ("limit".into(), "1000".into()),
     ];
     let v = client.get_json(&call).await?;
-    Ok(v.get("flags")
+    Ok(v.get(coll.as_str())
         .and_then(Value::as_array)
         .and_then(|fs| {
             fs.iter()
@@ -142,7 +143,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
     let mut id = o.id.clone();
     let mut ops = o.ops.into_iter();
     while let Some(op) = ops.next() {
-        let is_create = op.method == "POST" && op.path == "/api/1/flags";
+        let is_create = op.method == "POST" && op.path == format!("/api/1/{}s", o.kind);
         let path = match (&id, op.path.contains(ID)) {
             (Some(i), true) => op.path.replace(ID, i),
             (None, true) => {
@@ -169,7 +170,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
                     id = Some(new_id);
                     Ok(())
                 }
-                None => match find_flag_id(&client, &o.key).await {
+                None => match find_id(&client, &o.kind, &o.key).await {
                     Ok(Some(found)) => {
                         id = Some(found);
                         Ok(())
@@ -177,15 +178,17 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
                     _ => Err(format!("{path}: the create answer carried no id")),
                 },
             },
-            (Err(e), true) if e.status == Some(409) => match find_flag_id(&client, &o.key).await {
-                Ok(Some(found)) => {
-                    tracing::info!(key = %o.key, "create answered 409; the flag exists (an earlier answer was lost?), continuing with it");
-                    id = Some(found);
-                    Ok(())
+            (Err(e), true) if e.status == Some(409) => {
+                match find_id(&client, &o.kind, &o.key).await {
+                    Ok(Some(found)) => {
+                        tracing::info!(key = %o.key, "create answered 409; the flag exists (an earlier answer was lost?), continuing with it");
+                        id = Some(found);
+                        Ok(())
+                    }
+                    Ok(None) => Err(e.to_string()),
+                    Err(e2) => Err(format!("{e}; looking it up failed too: {e2}")),
                 }
-                Ok(None) => Err(e.to_string()),
-                Err(e2) => Err(format!("{e}; looking it up failed too: {e2}")),
-            },
+            }
             (Ok(_), false) => Ok(()),
             (Err(e), _) => Err(e.to_string()),
         };

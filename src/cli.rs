@@ -81,6 +81,9 @@ pub enum Command {
         /// Exit 2 when there are changes, 0 when none, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Fail (exit 1) when the plan carries any risk warning.
+        #[arg(long)]
+        deny_risky: bool,
     },
     /// Plan, confirm, apply, then verify that a fresh plan is empty.
     ///
@@ -91,6 +94,9 @@ pub enum Command {
         /// Apply without asking (required when standard input is not a terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// Refuse (exit 1, no writes) when the plan carries any risk warning.
+        #[arg(long)]
+        deny_risky: bool,
     },
     /// Run a local stand-in for the Management API.
     ///

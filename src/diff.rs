@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::{json, Map, Value};
 
 use crate::api::live::{Live, LiveFlag};
-use crate::manifest::{FlagSpec, Located, SegmentSpec};
+use crate::manifest::{parse_instant, FlagSpec, Located, ObjectKind, SegmentSpec};
 
 /// Default bucketing key of a new flag.
 pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
@@ -39,7 +39,10 @@ pub enum Action {
 /// Everything that differs for one flag, structured for the planner.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlagDiff {
+    pub kind: ObjectKind,
     pub key: String,
+    /// Read-only live facts shown in the plan header (an experiment's state).
+    pub context: Vec<String>,
     pub id: Option<String>,
     pub action: Option<Action>,
     pub changes: Vec<Change>,
@@ -226,7 +229,8 @@ fn deployment_ids(
                 errors.push(DiffError {
                     at: f.at(&format!("deployments[{i}]")),
                     message: format!(
-                        "flag `{}` names deployment `{label}`, which the project does not have (deployments: {})",
+                        "{} `{}` names deployment `{label}`, which the project does not have (deployments: {})",
+                        f.spec.kind.noun(),
                         f.spec.key,
                         if known.is_empty() { "none".to_string() } else { known.join(", ") }
                     ),
@@ -237,11 +241,137 @@ fn deployment_ids(
     Some(ids)
 }
 
-fn warn_rebucket(d: &mut FlagDiff, field: &str) {
-    d.warnings.push(format!(
-        "flag `{}`: {field} changes: users are re-bucketed and may see a different variant",
-        d.key
-    ));
+fn warn_rebucket(d: &mut FlagDiff, field: &str, running: bool) {
+    d.warnings.push(if running {
+        format!(
+            "experiment `{}` is running: changing {field} re-buckets its users mid-experiment (variant jumping) and invalidates its results",
+            d.key
+        )
+    } else {
+        format!(
+            "{} `{}`: {field} changes: users are re-bucketed and may see a different variant",
+            d.kind.noun(),
+            d.key
+        )
+    });
+}
+
+/// Risk warnings for changes to a running experiment, one reason each.
+fn warn_running(d: &mut FlagDiff, lf: &LiveFlag) {
+    if !lf.is_running() {
+        return;
+    }
+    let key = d.key.clone();
+    if !d.renames.is_empty() || !d.variant_creates.is_empty() || !d.variant_deletes.is_empty() {
+        d.warnings.push(format!(
+            "experiment `{key}` is running: adding, removing or renaming variants moves users between variants and biases its results"
+        ));
+    }
+    if d.changes.iter().any(|c| c.path == "rolloutWeights") {
+        d.warnings.push(format!(
+            "experiment `{key}` is running: changing rolloutWeights shifts traffic between variants mid-experiment and biases its results"
+        ));
+    }
+    if d.enabled == Some(false) {
+        d.warnings.push(format!(
+            "experiment `{key}` is running: turning it off ends its data collection"
+        ));
+    }
+}
+
+/// An exposure event without nulls, for comparison.
+fn norm_exposure(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), norm_exposure(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(norm_exposure).collect()),
+        other => other.clone(),
+    }
+}
+
+fn date_value(d: &Option<String>) -> Value {
+    d.as_ref().map(|x| s(x)).unwrap_or(Value::Null)
+}
+
+/// Experiment-only fields; `create` marks a new experiment (everything
+/// present is written, `experimentType` through the create body).
+fn diff_experiment_fields(
+    spec: &FlagSpec,
+    lf: Option<&LiveFlag>,
+    d: &mut FlagDiff,
+    ch: &mut Vec<Change>,
+    create_body: Option<&mut Map<String, Value>>,
+) {
+    if spec.kind != ObjectKind::Experiment {
+        return;
+    }
+    if let Some(t) = spec.experiment_type {
+        let have = lf.map(|l| {
+            l.experiment_type
+                .clone()
+                .unwrap_or_else(|| "a-b-test".into())
+        });
+        if have.as_deref() != Some(t.as_str()) {
+            push(
+                ch,
+                "experimentType",
+                have.map(Value::String),
+                Some(s(t.as_str())),
+            );
+            match &create_body {
+                Some(_) => {}
+                None => {
+                    d.patch.insert("experimentType".into(), s(t.as_str()));
+                }
+            }
+        }
+    }
+    if let (Some(t), Some(body)) = (spec.experiment_type, create_body) {
+        body.insert("experimentType".into(), s(t.as_str()));
+    }
+    if let Some(sb) = spec.sticky_bucketing {
+        let have = lf.map(|l| l.sticky_bucketing.unwrap_or(false));
+        // A new experiment starts without sticky bucketing: only `true` is written.
+        if (sb || lf.is_some()) && have != Some(sb) {
+            d.patch.insert("stickyBucketing".into(), json!(sb));
+            push(
+                ch,
+                "stickyBucketing",
+                have.map(|h| json!(h)),
+                Some(json!(sb)),
+            );
+        }
+    }
+    for (field, want, have) in [
+        ("startDate", &spec.start_date, lf.map(|l| &l.start_date)),
+        ("endDate", &spec.end_date, lf.map(|l| &l.end_date)),
+    ] {
+        let Some(want) = want else { continue };
+        let want_t = want.as_deref().and_then(parse_instant);
+        let have_t = have.and_then(|h| h.as_deref().and_then(parse_instant));
+        let same = match have {
+            Some(_) => want_t == have_t,
+            None => want.is_none(),
+        };
+        if !same {
+            d.patch.insert(field.into(), date_value(want));
+            push(ch, field, have.map(date_value), Some(date_value(want)));
+        }
+    }
+    if let Some(e) = &spec.exposure_event {
+        let want = norm_exposure(&serde_json::to_value(e).unwrap_or(Value::Null));
+        let have = lf
+            .and_then(|l| l.exposure_event.as_ref())
+            .map(norm_exposure);
+        if have.as_ref() != Some(&want) {
+            d.patch.insert("exposureEvent".into(), want.clone());
+            push(ch, "exposureEvent", have, Some(want));
+        }
+    }
 }
 
 /// Diffs one flag manifest against its live flag (if any).
@@ -251,8 +381,9 @@ pub fn diff_flag(f: &Located<FlagSpec>, live: &Live, errors: &mut Vec<DiffError>
         key: spec.key.clone(),
         ..Default::default()
     };
+    d.kind = spec.kind;
     let deployments = deployment_ids(f, live, errors);
-    match live.flags.get(&spec.key) {
+    match live.objects(spec.kind).get(&spec.key) {
         None => {
             if spec.archived != Some(true) {
                 diff_create(spec, deployments, live, &mut d);
@@ -260,6 +391,19 @@ pub fn diff_flag(f: &Located<FlagSpec>, live: &Live, errors: &mut Vec<DiffError>
         }
         Some(lf) => {
             d.id = Some(lf.id.clone());
+            if let Some(state) = &lf.state {
+                d.context.push(format!("state: {state}"));
+            }
+            for (name, v) in [
+                ("decision", &lf.decision),
+                ("rolledOutVariant", &lf.rolled_out_variant),
+            ] {
+                match v {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(x)) => d.context.push(format!("{name}: {x}")),
+                    Some(other) => d.context.push(format!("{name}: {other}")),
+                }
+            }
             if spec.archived == Some(true) {
                 if !lf.is_archived() {
                     d.action = Some(Action::Archive);
@@ -329,7 +473,13 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
     }
     let weights = spec.rollout_weights.clone().unwrap_or_default();
     if let Some(w) = &spec.rollout_weights {
-        body.insert("rolloutWeights".into(), json!(w));
+        // Every variant gets an explicit weight (0 when unlisted), so the
+        // server's default for unlisted variants never matters.
+        let mut full = w.clone();
+        for v in spec.variants.iter().flatten() {
+            full.entry(v.key.clone()).or_insert(0);
+        }
+        body.insert("rolloutWeights".into(), json!(full));
         push(ch, "rolloutWeights", None, Some(json!(w)));
     }
     if let Some(segs) = &spec.target_segments {
@@ -381,6 +531,10 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
             }
         }
     }
+    let mut ch_exp = Vec::new();
+    diff_experiment_fields(spec, None, d, &mut ch_exp, Some(&mut body));
+    d.changes.extend(ch_exp);
+    let ch = &mut d.changes;
     if let Some(e) = spec.enabled {
         push(ch, "enabled", None, Some(json!(e)));
         if e {
@@ -454,10 +608,10 @@ fn diff_update(
         opt_str(&lf.bucketing_salt),
     );
     if d.patch.contains_key("bucketingKey") {
-        warn_rebucket(d, "bucketingKey");
+        warn_rebucket(d, "bucketingKey", lf.is_running());
     }
     if d.patch.contains_key("bucketingSalt") {
-        warn_rebucket(d, "bucketingSalt");
+        warn_rebucket(d, "bucketingSalt", lf.is_running());
     }
     if let Some(p) = spec.rollout_percentage {
         let have = lf.rollout_percentage.unwrap_or(0.0);
@@ -483,7 +637,8 @@ fn diff_update(
                     errors.push(DiffError {
                         at: f.at(&format!("variants[{i}].renamedFrom")),
                         message: format!(
-                            "flag `{}`: cannot rename variant `{from}` to `{}`: both exist live; remove one of them first",
+                            "{} `{}`: cannot rename variant `{from}` to `{}`: both exist live; remove one of them first",
+                            spec.kind.noun(),
                             spec.key, v.key
                         ),
                     });
@@ -531,8 +686,11 @@ fn diff_update(
                 if let Some(p) = norm_payload(v.payload.as_ref()) {
                     b.insert("payload".into(), p);
                 }
-                if let Some(w) = spec.rollout_weights.as_ref().and_then(|w| w.get(&v.key)) {
-                    b.insert("rolloutWeight".into(), json!(w));
+                if let Some(w) = &spec.rollout_weights {
+                    b.insert(
+                        "rolloutWeight".into(),
+                        json!(w.get(&v.key).copied().unwrap_or(0)),
+                    );
                 }
                 push(
                     ch,
@@ -735,6 +893,7 @@ fn diff_update(
         }
     }
 
+    diff_experiment_fields(spec, Some(lf), d, ch, None);
     if let Some(e) = spec.enabled {
         if e != lf.enabled {
             d.enabled = Some(e);
@@ -742,6 +901,7 @@ fn diff_update(
         }
     }
     d.changes = changes;
+    warn_running(d, lf);
     if !d.changes.is_empty() {
         d.action = Some(if lf.is_archived() {
             Action::Unarchive

@@ -1,8 +1,9 @@
 //! Reads exactly the live state the manifests need, with as few requests as
 //! the API allows (it grants 100 a second and 100,000 a day per project):
 //!
-//! - one list call per 1,000 flags (archived ones included, so that a key held
-//!   by an archived flag is unarchived rather than re-created);
+//! - one list call per 1,000 flags, and per 1,000 experiments when the
+//!   manifests hold any (archived ones included, so that a key held by an
+//!   archived object is unarchived rather than re-created);
 //! - one deployment list, only when some manifest names deployments;
 //! - `GET …/variants` only for flags whose manifests manage a variant's name,
 //!   description or payload (weights come with the flag list);
@@ -18,7 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
 use crate::api::{ApiError, Call, Client};
-use crate::manifest::{FlagSpec, ManifestSet};
+use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
 
 /// Whether a flag manifest needs `GET …/variants`.
 pub fn needs_variant_details(spec: &FlagSpec) -> bool {
@@ -55,20 +56,21 @@ fn malformed(path: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
     }
 }
 
-/// Lists every flag of the project, archived ones included.
-pub async fn list_flags(client: &Client) -> Result<BTreeMap<String, LiveFlag>, ApiError> {
+/// Lists every flag (or experiment) of the project, archived ones included.
+pub async fn list_objects(
+    client: &Client,
+    kind: ObjectKind,
+) -> Result<BTreeMap<String, LiveFlag>, ApiError> {
+    let coll = kind.collection();
+    let path = format!("/api/1/{coll}");
+    let what = format!("the {} list", kind.noun());
     let items = client
-        .list_all(
-            "/api/1/flags",
-            "flags",
-            &[("includeArchived", "true")],
-            "the flag list",
-        )
+        .list_all(&path, coll, &[("includeArchived", "true")], &what)
         .await?;
     let mut flags = BTreeMap::new();
     for item in items {
-        let flag: LiveFlag = serde_json::from_value(item)
-            .map_err(|e| malformed("/api/1/flags", "the flag list", e))?;
+        let flag: LiveFlag =
+            serde_json::from_value(item).map_err(|e| malformed(&path, &what, e))?;
         flags.insert(flag.key.clone(), flag);
     }
     Ok(flags)
@@ -94,29 +96,44 @@ pub async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, Ap
 }
 
 enum Detail {
-    Variants(String, Vec<LiveVariant>),
-    Users(String, String, Vec<String>),
+    Variants(ObjectKind, String, Vec<LiveVariant>),
+    Users(ObjectKind, String, String, Vec<String>),
 }
 
 /// Reads the live state for a manifest set.
 pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
     let want_deployments = set.flags.iter().any(|f| f.spec.deployments.is_some());
-    let (flags, deployments) = tokio::join!(list_flags(client), async {
-        if want_deployments {
-            list_deployments(client).await.map(Some)
+    let want = |k: ObjectKind| set.flags.iter().any(|f| f.spec.kind == k);
+    let list = |k: ObjectKind| async move {
+        if want(k) {
+            list_objects(client, k).await
         } else {
-            Ok(None)
+            Ok(BTreeMap::new())
         }
-    });
+    };
+    let (flags, experiments, deployments) = tokio::join!(
+        list(ObjectKind::Flag),
+        list(ObjectKind::Experiment),
+        async {
+            if want_deployments {
+                list_deployments(client).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+    );
     let mut live = Live {
         flags: flags?,
+        experiments: experiments?,
         deployments: deployments?,
     };
 
     let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
     let mut tasks: JoinSet<Result<Detail, ApiError>> = JoinSet::new();
     for f in &set.flags {
-        let Some(lf) = live.flags.get(&f.spec.key) else {
+        let kind = f.spec.kind;
+        let coll = kind.collection();
+        let Some(lf) = live.objects(kind).get(&f.spec.key) else {
             continue;
         };
         if f.spec.archived == Some(true) {
@@ -128,20 +145,20 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = s.acquire().await;
-                let path = format!("/api/1/flags/{id}/variants");
-                let what = format!("flag `{key}`");
+                let path = format!("/api/1/{coll}/{id}/variants");
+                let what = format!("{} `{key}`", kind.noun());
                 let v = c.get_json(&Call::get(&path, &what)).await?;
                 let vs: Vec<LiveVariant> =
                     serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
-                Ok(Detail::Variants(key, vs))
+                Ok(Detail::Variants(kind, key, vs))
             });
         }
         for variant in inclusion_sources(&f.spec, lf) {
             let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = s.acquire().await;
-                let path = format!("/api/1/flags/{id}/variants/{}/users", enc(&variant));
-                let what = format!("flag `{key}` variant `{variant}`");
+                let path = format!("/api/1/{coll}/{id}/variants/{}/users", enc(&variant));
+                let what = format!("{} `{key}` variant `{variant}`", kind.noun());
                 let v = c.get_json(&Call::get(&path, &what)).await?;
                 let users: Vec<serde_json::Value> =
                     serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
@@ -152,7 +169,7 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
                         other => other.to_string(),
                     })
                     .collect();
-                Ok(Detail::Users(key, variant, users))
+                Ok(Detail::Users(kind, key, variant, users))
             });
         }
     }
@@ -165,13 +182,13 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             message: e.to_string(),
         })??;
         match detail {
-            Detail::Variants(key, vs) => {
-                if let Some(f) = live.flags.get_mut(&key) {
+            Detail::Variants(kind, key, vs) => {
+                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
                     f.variant_details = Some(vs.into_iter().map(|v| (v.key.clone(), v)).collect());
                 }
             }
-            Detail::Users(key, variant, users) => {
-                if let Some(f) = live.flags.get_mut(&key) {
+            Detail::Users(kind, key, variant, users) => {
+                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
                     f.inclusions.insert(variant, users);
                 }
             }

@@ -37,6 +37,9 @@ pub struct ObjectPlan {
     pub kind: String,
     pub key: String,
     pub id: Option<String>,
+    /// Read-only live facts (an experiment's state, decision).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
     pub action: Action,
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
@@ -82,7 +85,9 @@ fn field_list(m: &Map<String, Value>) -> String {
 /// Orders one flag's changes into API calls.
 pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     let key = &d.key;
-    let base = format!("/api/1/flags/{}", d.id.as_deref().unwrap_or(ID));
+    let noun = d.kind.noun();
+    let coll = d.kind.collection();
+    let base = format!("/api/1/{coll}/{}", d.id.as_deref().unwrap_or(ID));
     let mut ops = Vec::new();
     match d.action {
         None => return ops,
@@ -91,7 +96,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
                 "PATCH",
                 base,
                 Some(json!({"archive": true})),
-                format!("archive flag {key}"),
+                format!("archive {noun} {key}"),
             ));
             return ops;
         }
@@ -100,7 +105,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
                 "PATCH",
                 base.clone(),
                 Some(json!({"archive": false})),
-                format!("unarchive flag {key}"),
+                format!("unarchive {noun} {key}"),
             ));
         }
         Some(Action::Create) => {
@@ -125,7 +130,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             "PATCH",
             base.clone(),
             Some(json!({"enabled": false})),
-            format!("disable flag {key}"),
+            format!("disable {noun} {key}"),
         ));
     }
     for (from, to) in &d.renames {
@@ -210,7 +215,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             "PATCH",
             base,
             Some(json!({"enabled": true})),
-            format!("enable flag {key}"),
+            format!("enable {noun} {key}"),
         ));
     }
     ops
@@ -224,9 +229,10 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
             let action = d.action?;
             let ops = flag_ops(&d, project_id);
             Some(ObjectPlan {
-                kind: "flag".into(),
+                kind: d.kind.noun().into(),
                 key: d.key,
                 id: d.id,
+                context: d.context,
                 action,
                 changes: d.changes,
                 warnings: d.warnings,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::manifest::ObjectKind;
+
 fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
@@ -90,6 +92,23 @@ pub struct LiveFlag {
     pub archived: bool,
     #[serde(default, deserialize_with = "nullable")]
     pub deleted: bool,
+    /// Experiments only, read-only: `planning`, `running`, `decision-made`…
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub decision: Option<Value>,
+    #[serde(default)]
+    pub rolled_out_variant: Option<Value>,
+    #[serde(default)]
+    pub experiment_type: Option<String>,
+    #[serde(default)]
+    pub sticky_bucketing: Option<bool>,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub exposure_event: Option<Value>,
     /// Full variant details, when the manifests need them.
     #[serde(skip)]
     pub variant_details: Option<BTreeMap<String, LiveVariant>>,
@@ -104,6 +123,10 @@ impl LiveFlag {
     }
     pub fn has_variant(&self, key: &str) -> bool {
         self.variants.iter().any(|v| v.key == key)
+    }
+    /// A running experiment: changes to it can bias results.
+    pub fn is_running(&self) -> bool {
+        self.state.as_deref() == Some("running") && self.enabled
     }
 }
 
@@ -138,11 +161,27 @@ pub struct LiveDeployment {
 pub struct Live {
     /// Flags by key, archived ones included.
     pub flags: BTreeMap<String, LiveFlag>,
+    /// Experiments by key, archived ones included (read only when the
+    /// manifests hold an experiment).
+    pub experiments: BTreeMap<String, LiveFlag>,
     /// The project's deployments, when the manifests name any.
     pub deployments: Option<Vec<LiveDeployment>>,
 }
 
 impl Live {
+    pub fn objects(&self, kind: ObjectKind) -> &BTreeMap<String, LiveFlag> {
+        match kind {
+            ObjectKind::Flag => &self.flags,
+            ObjectKind::Experiment => &self.experiments,
+        }
+    }
+    pub fn objects_mut(&mut self, kind: ObjectKind) -> &mut BTreeMap<String, LiveFlag> {
+        match kind {
+            ObjectKind::Flag => &mut self.flags,
+            ObjectKind::Experiment => &mut self.experiments,
+        }
+    }
+
     /// Id of the deployment with this label (active ones first).
     pub fn deployment_id(&self, label: &str) -> Option<&str> {
         let ds = self.deployments.as_ref()?;

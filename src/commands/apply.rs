@@ -19,11 +19,18 @@ fn confirm(calls: usize) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
 }
 
+/// How `apply` proceeds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    pub auto_approve: bool,
+    pub deny_risky: bool,
+}
+
 /// Plans, applies when approved, then verifies. Shared by `apply` and `demo`.
 pub async fn plan_apply_verify(
     client: &Arc<Client>,
     set: &ManifestSet,
-    auto_approve: bool,
+    opts: ApplyOptions,
     st: Style,
 ) -> anyhow::Result<ExitStatus> {
     let plan = make_plan(client, set).await?;
@@ -31,7 +38,10 @@ pub async fn plan_apply_verify(
     if plan.is_empty() {
         return Ok(ExitStatus::Success);
     }
-    if !auto_approve {
+    if super::refuse_risky(&plan, opts.deny_risky) {
+        return Ok(ExitStatus::Failure);
+    }
+    if !opts.auto_approve {
         if !std::io::stdin().is_terminal() {
             eprintln!(
                 "error: refusing to apply without confirmation: standard input is not a terminal.\n  hint: review the plan above and run `ampx apply --auto-approve` to apply it unattended (nothing was changed)"
@@ -67,11 +77,11 @@ pub async fn plan_apply_verify(
 pub async fn run(
     global: &Global,
     paths: &[PathBuf],
-    auto_approve: bool,
+    opts: ApplyOptions,
 ) -> anyhow::Result<ExitStatus> {
     let Some(set) = load(paths) else {
         return Ok(ExitStatus::Failure);
     };
     let client = client(global, &set)?;
-    plan_apply_verify(&client, &set, auto_approve, Style::for_stdout()).await
+    plan_apply_verify(&client, &set, opts, Style::for_stdout()).await
 }

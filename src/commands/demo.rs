@@ -64,7 +64,11 @@ pub async fn run(global: &Global, path: &Path) -> anyhow::Result<ExitStatus> {
         "ampx demo: manifests in {}, against the built-in emulator (no API key needed).\n\n== ampx plan ==\n\n",
         path.display()
     ));
-    let status = plan_apply_verify(&client, &set, true, st).await?;
+    let opts = super::apply::ApplyOptions {
+        auto_approve: true,
+        deny_risky: false,
+    };
+    let status = plan_apply_verify(&client, &set, opts, st).await?;
     out("\n== ampx plan (again) ==\n\n");
     let again = super::plan::make_plan(&client, &set).await?;
     out(&crate::render::text::render(&again, st));

@@ -36,6 +36,18 @@ pub fn out(text: &str) {
     }
 }
 
+/// With `--deny-risky`, a plan with risk warnings is refused.
+pub fn refuse_risky(plan: &crate::plan::Plan, deny_risky: bool) -> bool {
+    let n = plan.warnings().count();
+    if deny_risky && n > 0 {
+        eprintln!(
+            "error: --deny-risky: the plan carries {n} risk warning(s) (listed above); nothing was applied"
+        );
+        return true;
+    }
+    false
+}
+
 /// Manifest paths, defaulting to the current directory.
 pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
     if paths.is_empty() {
@@ -109,11 +121,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             paths,
             format,
             detailed_exitcode,
-        } => plan::run(&cli.global, &paths, format, detailed_exitcode).await,
+            deny_risky,
+        } => plan::run(&cli.global, &paths, format, detailed_exitcode, deny_risky).await,
         Command::Apply {
             paths,
             auto_approve,
-        } => apply::run(&cli.global, &paths, auto_approve).await,
+            deny_risky,
+        } => {
+            let opts = apply::ApplyOptions {
+                auto_approve,
+                deny_risky,
+            };
+            apply::run(&cli.global, &paths, opts).await
+        }
         Command::Emulator {
             port,
             state,

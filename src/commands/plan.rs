@@ -52,6 +52,7 @@ pub async fn run(
     paths: &[PathBuf],
     format: Format,
     detailed: bool,
+    deny_risky: bool,
 ) -> anyhow::Result<ExitStatus> {
     let Some(set) = load(paths) else {
         return Ok(ExitStatus::Failure);
@@ -61,6 +62,9 @@ pub async fn run(
     match format {
         Format::Text => out(&render(&plan, Style::for_stdout())),
         Format::Json => out(&plan_json(&plan)),
+    }
+    if super::refuse_risky(&plan, deny_risky) {
+        return Ok(ExitStatus::Failure);
     }
     Ok(if detailed && !plan.is_empty() {
         ExitStatus::Changes

@@ -10,8 +10,11 @@
 //! `nextCursor` is a string for flags and a number for experiments; archived
 //! keys cannot be created again; a variant used by a target segment cannot be
 //! removed; inclusion limits (2000 a variant, 100 per bulk delete); writes
-//! answer the plain text `OK`. It records every request it receives so tests
-//! can assert on exactly which calls a plan made.
+//! answer the plain text `OK`. Experiments also have `activate`, `deactivate`
+//! and `rollout-weights`; turning an experiment on (either way) moves it from
+//! `planning` to `running`; a web experiment (only seeding makes one) can be
+//! read but answers every write with a 405. It records every request it
+//! receives so tests can assert on exactly which calls a plan made.
 //!
 //! Flags and experiments share one store and one code path (a collection
 //! parameter in `store`). State lives in memory and, with
@@ -211,8 +214,13 @@ impl EmulatorHandle {
         self.seed(Collection::Flags, &flag)
     }
 
-    /// Like [`seed_flag`](Self::seed_flag), for an experiment (which also
-    /// takes the experiment PATCH fields).
+    /// Like [`seed_flag`](Self::seed_flag), for an experiment. Also takes the
+    /// experiment PATCH fields (`experimentType`, `stickyBucketing`,
+    /// `startDate`, `endDate` (a bare date is fine here), `exposureEvent`) and
+    /// what no request sets: `state`, `decision`, `decisionReason`,
+    /// `rolledOutVariant` and `type` (`"feature"`, the default, or `"web"`:
+    /// a web experiment answers every write with a 405). `enabled: true`
+    /// moves the state from `planning` to `running` unless `state` is given.
     pub fn seed_experiment(&self, experiment: serde_json::Value) -> anyhow::Result<String> {
         self.seed(Collection::Experiments, &experiment)
     }

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -31,8 +32,12 @@ const OK: &str = "OK";
 
 pub(crate) fn router(shared: AppState) -> Router {
     Router::new()
-        .merge(object_routes("/api/1/flags", Collection::Flags))
-        .merge(object_routes("/api/1/experiments", Collection::Experiments))
+        .merge(object_routes(&shared, "/api/1/flags", Collection::Flags))
+        .merge(object_routes(
+            &shared,
+            "/api/1/experiments",
+            Collection::Experiments,
+        ))
         .route(
             "/api/1/deployments",
             get(list_deployments).post(create_deployment),
@@ -48,10 +53,11 @@ pub(crate) fn router(shared: AppState) -> Router {
 }
 
 /// One route tree for flags or experiments; the handlers learn which from
-/// the `Collection` extension.
-fn object_routes(base: &str, collection: Collection) -> Router<AppState> {
+/// the `Collection` extension. Experiments also get `activate`,
+/// `deactivate` and `rollout-weights`.
+fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Router<AppState> {
     let variant = format!("{base}/{{id}}/variants/{{variant}}");
-    Router::new()
+    let mut routes = Router::new()
         .route(base, get(list_objects).post(create_object))
         .route(
             &format!("{base}/{{id}}"),
@@ -86,8 +92,47 @@ fn object_routes(base: &str, collection: Collection) -> Router<AppState> {
         .route(
             &format!("{base}/{{id}}/versions/{{version}}"),
             get(get_version),
-        )
+        );
+    if collection == Collection::Experiments {
+        routes = routes
+            .route(&format!("{base}/{{id}}/activate"), post(activate))
+            .route(&format!("{base}/{{id}}/deactivate"), post(deactivate))
+            .route(
+                &format!("{base}/{{id}}/rollout-weights"),
+                post(set_rollout_weights),
+            );
+    }
+    routes
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            refuse_read_only_writes,
+        ))
         .layer(Extension(collection))
+}
+
+/// Answers every write to a web experiment with a 405 before its body is
+/// read, so that the 405 comes first whatever the body holds. (The store
+/// refuses such writes too; this only sets the order.)
+async fn refuse_read_only_writes(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::GET {
+        let id = params.ok().and_then(|p| {
+            p.iter()
+                .find(|(name, _)| *name == "id")
+                .map(|(_, v)| v.to_owned())
+        });
+        if let Some(id) = id {
+            if let Err(e) = sh.read(|s| s.check_writable(coll, &id)) {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// Records every request (before authorization, so 401s are seen too), then
@@ -230,6 +275,34 @@ async fn patch_object(
     JsonBody(body): JsonBody,
 ) -> ApiResult<&'static str> {
     sh.write(|s| s.patch(coll, &id, &body)).map(|()| OK)
+}
+
+// ----- experiments only -----
+
+async fn activate(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.activate(coll, &id)).map(|()| OK)
+}
+
+async fn deactivate(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.deactivate(coll, &id)).map(|()| OK)
+}
+
+async fn set_rollout_weights(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.set_rollout_weights(coll, &id, &body))
+        .map(|()| OK)
 }
 
 // ----- variants -----

@@ -16,7 +16,7 @@ mod input;
 
 use input::{
     bool_param, check_range, create_variants, dedup, is_valid_key, normalize_payload,
-    parse_segments, parse_variant, resolve_deployments, Fields, Page,
+    parse_segments, parse_variant, parse_weights, resolve_deployments, Fields, Page,
 };
 
 /// Inclusions one variant may hold.
@@ -29,6 +29,10 @@ const MAX_PAGE: usize = 1000;
 const FIRST_ID: u64 = 1001;
 /// What version records show as their author.
 const AUTHOR: &str = "ampx-emulator";
+/// The experiment types the API takes.
+const EXPERIMENT_TYPES: &[&str] = &["a-b-test", "multi-arm-bandit"];
+/// What every write to a web experiment answers (with a 405).
+const WEB_READ_ONLY: &str = "web experiments cannot be edited through the Management API";
 /// The condition operators the docs list.
 const CONDITION_OPS: &[&str] = &[
     "is",
@@ -128,9 +132,22 @@ impl Variant {
     }
 }
 
+/// Where an experiment was made: a feature experiment (the Management API's
+/// own kind) or a Web Experimentation one, which the API only reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ExperimentKind {
+    #[default]
+    Feature,
+    Web,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ExperimentFields {
+    /// Only seeding sets it; older state files lack it.
+    #[serde(default)]
+    kind: ExperimentKind,
     experiment_type: String,
     sticky_bucketing: bool,
     state: String,
@@ -145,6 +162,7 @@ struct ExperimentFields {
 impl ExperimentFields {
     fn new(experiment_type: String) -> Self {
         Self {
+            kind: ExperimentKind::Feature,
             experiment_type,
             sticky_bucketing: false,
             state: "planning".to_owned(),
@@ -155,6 +173,66 @@ impl ExperimentFields {
             decision_reason: Value::Null,
             rolled_out_variant: Value::Null,
         }
+    }
+
+    /// The experiment fields of a PATCH. `startDate` and `endDate` must be
+    /// date-times; when `seed`ing, a bare date (as answers show) is fine too.
+    fn apply_patch(&mut self, fields: &Fields, seed: bool) -> Result<(), ApiError> {
+        if let Some(kind) = fields.one_of("experimentType", EXPERIMENT_TYPES)? {
+            self.experiment_type = kind.to_owned();
+        }
+        if let Some(sticky) = fields.boolean("stickyBucketing")? {
+            self.sticky_bucketing = sticky;
+        }
+        if let Some(start) = fields.date_time("startDate", seed)? {
+            self.start_date = start;
+        }
+        if let Some(end) = fields.date_time("endDate", seed)? {
+            self.end_date = end;
+        }
+        match fields.get("exposureEvent") {
+            None => {}
+            Some(event @ (Value::Null | Value::Object(_))) => self.exposure_event = event.clone(),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "`exposureEvent` must be an object or null",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// What only seeding sets: `state`, `decision`, `decisionReason`,
+    /// `rolledOutVariant` (a variant's key or null) and `type`.
+    fn apply_seed(&mut self, fields: &Fields, variants: &[Variant]) -> Result<(), ApiError> {
+        if let Some(state) = fields.string("state")? {
+            if state.is_empty() {
+                return Err(ApiError::bad_request("`state` must not be empty"));
+            }
+            self.state = state.to_owned();
+        }
+        if let Some(decision) = fields.nullable_string("decision")? {
+            self.decision = decision;
+        }
+        if let Some(reason) = fields.nullable_string("decisionReason")? {
+            self.decision_reason = reason;
+        }
+        if let Some(rolled_out) = fields.nullable_string("rolledOutVariant")? {
+            if let Value::String(key) = &rolled_out {
+                if !variants.iter().any(|v| &v.key == key) {
+                    return Err(ApiError::bad_request(format!(
+                        "`rolledOutVariant` names variant {key:?}, which does not exist"
+                    )));
+                }
+            }
+            self.rolled_out_variant = rolled_out;
+        }
+        match fields.one_of("type", &["feature", "web"])? {
+            Some("web") => self.kind = ExperimentKind::Web,
+            Some(_) => self.kind = ExperimentKind::Feature,
+            None => {}
+        }
+        Ok(())
     }
 }
 
@@ -244,6 +322,9 @@ impl Object {
             out.insert("endDate".into(), x.end_date.clone());
             out.insert("experimentType".into(), json!(x.experiment_type));
             out.insert("exposureEvent".into(), x.exposure_event.clone());
+            if x.kind == ExperimentKind::Web {
+                out.insert("type".into(), json!("web"));
+            }
             out.insert("createdBy".into(), json!(AUTHOR));
             out.insert("lastModifiedBy".into(), json!(AUTHOR));
         }
@@ -279,9 +360,31 @@ impl Object {
         Ok(&mut self.variants[index])
     }
 
+    /// Web experiments answer every write with a 405.
+    fn check_writable(&self) -> Result<(), ApiError> {
+        match &self.experiment {
+            Some(x) if x.kind == ExperimentKind::Web => {
+                Err(ApiError::method_not_allowed(WEB_READ_ONLY))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns the object on or off; turning an experiment on moves it from
+    /// `planning` to `running` (other states stay as they are).
+    fn set_enabled(&mut self, enabled: bool) {
+        self.enabled = enabled;
+        if let Some(x) = self.experiment.as_mut() {
+            if enabled && x.state == "planning" {
+                x.state = "running".to_owned();
+            }
+        }
+    }
+
     /// Applies the fields a flag/experiment `PATCH` takes; ignores the rest
-    /// (notably `rolloutWeights`, which the API does not take there).
-    fn apply_patch(&mut self, fields: &Fields) -> Result<(), ApiError> {
+    /// (notably `rolloutWeights`, which the API does not take there). With
+    /// `seed`, experiment dates may also be bare dates.
+    fn apply_patch(&mut self, fields: &Fields, seed: bool) -> Result<(), ApiError> {
         if let Some(name) = fields.string("name")? {
             self.name = name.to_owned();
         }
@@ -307,7 +410,7 @@ impl Object {
             self.target_segments = parse_segments(segments, &self.variants, &self.bucketing_key)?;
         }
         if let Some(enabled) = fields.boolean("enabled")? {
-            self.enabled = enabled;
+            self.set_enabled(enabled);
         }
         if let Some(archive) = fields.boolean("archive")? {
             self.archived = archive;
@@ -316,29 +419,7 @@ impl Object {
             self.tags = dedup(tags);
         }
         if let Some(x) = self.experiment.as_mut() {
-            if let Some(kind) =
-                fields.one_of("experimentType", &["a-b-test", "multi-arm-bandit"])?
-            {
-                x.experiment_type = kind.to_owned();
-            }
-            if let Some(sticky) = fields.boolean("stickyBucketing")? {
-                x.sticky_bucketing = sticky;
-            }
-            if let Some(start) = fields.nullable_string("startDate")? {
-                x.start_date = start;
-            }
-            if let Some(end) = fields.nullable_string("endDate")? {
-                x.end_date = end;
-            }
-            match fields.get("exposureEvent") {
-                None => {}
-                Some(event @ (Value::Null | Value::Object(_))) => x.exposure_event = event.clone(),
-                Some(_) => {
-                    return Err(ApiError::bad_request(
-                        "`exposureEvent` must be an object or null",
-                    ))
-                }
-            }
+            x.apply_patch(fields, seed)?;
         }
         Ok(())
     }
@@ -428,6 +509,19 @@ impl Store {
         self.position(collection, raw_id).map(|i| &self.objects[i])
     }
 
+    /// A 405 when the object is a web experiment. An unknown id passes: the
+    /// operation itself answers the 404.
+    pub(crate) fn check_writable(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+    ) -> Result<(), ApiError> {
+        match self.object(collection, raw_id) {
+            Ok(object) => object.check_writable(),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Runs `change` on a copy of the object and keeps the copy only when the
     /// change succeeds, stamping it with a new version.
     fn modify<T>(
@@ -437,6 +531,7 @@ impl Store {
         change: impl FnOnce(&mut Object, &[Deployment]) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let index = self.position(collection, raw_id)?;
+        self.objects[index].check_writable()?;
         let mut object = self.objects[index].clone();
         let out = change(&mut object, &self.deployments)?;
         object.record_version(&self.project_id, now_iso8601());
@@ -540,10 +635,12 @@ impl Store {
         let experiment = match collection {
             Collection::Flags => None,
             Collection::Experiments => {
-                let kind = fields
-                    .one_of("experimentType", &["a-b-test", "multi-arm-bandit"])?
-                    .unwrap_or("a-b-test");
-                Some(ExperimentFields::new(kind.to_owned()))
+                // Every experiment field is checked, but create takes only
+                // `experimentType`: the rest needs a PATCH after, as
+                // `enabled` does.
+                let mut checked = ExperimentFields::new("a-b-test".to_owned());
+                checked.apply_patch(&fields, seed)?;
+                Some(ExperimentFields::new(checked.experiment_type))
             }
         };
         let variants = create_variants(collection, &fields, seed)?;
@@ -583,7 +680,12 @@ impl Store {
             if let Some(archived) = patch.remove("archived") {
                 patch.insert("archive".into(), archived);
             }
-            object.apply_patch(&Fields(&patch))?;
+            object.apply_patch(&Fields(&patch), true)?;
+            // After the patch, so that an explicit `state` wins over the
+            // planning → running move that `enabled: true` makes.
+            if let Some(x) = object.experiment.as_mut() {
+                x.apply_seed(&fields, &object.variants)?;
+            }
         }
         object.id = self.allocate_id();
         object.record_version(&self.project_id, now);
@@ -599,7 +701,60 @@ impl Store {
         body: &Value,
     ) -> Result<(), ApiError> {
         let fields = Fields::of(body, "request body")?;
-        self.modify(collection, raw_id, |object, _| object.apply_patch(&fields))
+        self.modify(collection, raw_id, |object, _| {
+            object.apply_patch(&fields, false)
+        })
+    }
+
+    /// `POST /experiments/{id}/activate`: like `PATCH {"enabled": true}`.
+    pub(crate) fn activate(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(collection, raw_id, |object, _| {
+            object.set_enabled(true);
+            Ok(())
+        })
+    }
+
+    /// `POST /experiments/{id}/deactivate`: like `PATCH {"enabled": false}`;
+    /// the state stays as it is.
+    pub(crate) fn deactivate(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(collection, raw_id, |object, _| {
+            object.set_enabled(false);
+            Ok(())
+        })
+    }
+
+    /// `POST /experiments/{id}/rollout-weights` with `{"rolloutWeights":
+    /// {variant key: weight}}`. The map replaces the weights, as it does on
+    /// create: a variant it leaves out weighs 0.
+    pub(crate) fn set_rollout_weights(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let value = fields
+            .get("rolloutWeights")
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| ApiError::bad_request("`rolloutWeights` is required"))?;
+        self.modify(collection, raw_id, |object, _| {
+            let weights = parse_weights(value, "rolloutWeights", &object.variants)?;
+            for variant in &mut object.variants {
+                variant.rollout_weight = weights
+                    .get(&variant.key)
+                    .cloned()
+                    .unwrap_or_else(|| Number::from(0));
+            }
+            Ok(())
+        })
     }
 
     /// The stored object by key, archived or not, with full variants and

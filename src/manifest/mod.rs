@@ -89,7 +89,7 @@ pub struct ManifestSet {
     pub flags: Vec<Located<FlagSpec>>,
 }
 
-const KINDS: &[&str] = &["Project", "Flag"];
+const KINDS: &[&str] = &["Project", "Flag", "Experiment"];
 const API_VERSION: &str = "ampx/v1";
 
 /// Finds manifest files: files named directly, and `*.yaml` / `*.yml` under
@@ -509,6 +509,44 @@ fn check_weights(
 
 fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
     let s = &f.spec;
+    if s.kind == ObjectKind::Flag {
+        for field in EXPERIMENT_FIELDS {
+            if let Some(Value::Object(m)) = Some(&f.doc.value) {
+                if m.contains_key(*field) {
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(field),
+                        &format!("`{field}` is only for `kind: Experiment`"),
+                        Some("change the kind, or remove the field".into()),
+                    ));
+                }
+            }
+        }
+    }
+    for (field, value) in [("startDate", &s.start_date), ("endDate", &s.end_date)] {
+        if let Some(Some(text)) = value {
+            if parse_instant(text).is_none() {
+                errors.push(diag(
+                    &f.file,
+                    f.doc.pos(field),
+                    &format!("`{field}` is `{text}`, which is not a date-time"),
+                    Some("use RFC 3339, e.g. 2026-12-01T00:00:00Z, or null".into()),
+                ));
+            }
+        }
+    }
+    if let (Some(Some(a)), Some(Some(b))) = (&s.start_date, &s.end_date) {
+        if let (Some(a), Some(b)) = (parse_instant(a), parse_instant(b)) {
+            if b < a {
+                errors.push(diag(
+                    &f.file,
+                    f.doc.pos("endDate"),
+                    "`endDate` is before `startDate`",
+                    None,
+                ));
+            }
+        }
+    }
     if s.key.trim().is_empty() {
         errors.push(diag(
             &f.file,

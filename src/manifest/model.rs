@@ -96,9 +96,88 @@ impl EvaluationMode {
     }
 }
 
+/// Which API collection an object lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    #[default]
+    Flag,
+    Experiment,
+}
+
+impl ObjectKind {
+    /// `flag` / `experiment`, as shown to users.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Flag => "flag",
+            ObjectKind::Experiment => "experiment",
+        }
+    }
+    /// The API collection: `flags` / `experiments`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            ObjectKind::Flag => "flags",
+            ObjectKind::Experiment => "experiments",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExperimentType {
+    ABTest,
+    MultiArmBandit,
+}
+
+impl ExperimentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperimentType::ABTest => "a-b-test",
+            ExperimentType::MultiArmBandit => "multi-arm-bandit",
+        }
+    }
+}
+
+/// `endDate: null` is a managed "no date", unlike an absent one.
+fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Some(None)),
+        Value::String(s) => Ok(Some(Some(s))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a date-time like 2026-12-01T00:00:00Z or null, found {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+/// The event that counts a user as exposed to an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureEvent {
+    pub event_type: String,
+    #[serde(default)]
+    pub filters: Vec<ExposureFilter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureFilter {
+    pub subprop_type: String,
+    pub subprop_key: String,
+    pub subprop_op: String,
+    #[serde(default, deserialize_with = "string_vec")]
+    pub subprop_value: Vec<String>,
+    #[serde(default)]
+    pub group_type: Option<String>,
+}
+
+/// A flag or an experiment (an experiment is a flag with a few more fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlagSpec {
+    /// Set from the document's `kind`.
+    #[serde(skip)]
+    pub kind: ObjectKind,
     #[serde(deserialize_with = "string_like")]
     pub key: String,
     #[serde(default)]
@@ -129,7 +208,26 @@ pub struct FlagSpec {
     pub target_segments: Option<Vec<SegmentSpec>>,
     #[serde(default)]
     pub archived: Option<bool>,
+    #[serde(default)]
+    pub experiment_type: Option<ExperimentType>,
+    #[serde(default)]
+    pub sticky_bucketing: Option<bool>,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub start_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub end_date: Option<Option<String>>,
+    #[serde(default)]
+    pub exposure_event: Option<ExposureEvent>,
 }
+
+/// Fields only an experiment has.
+pub const EXPERIMENT_FIELDS: &[&str] = &[
+    "experimentType",
+    "stickyBucketing",
+    "startDate",
+    "endDate",
+    "exposureEvent",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -193,3 +291,102 @@ pub const OPS: &[&str] = &[
 
 /// Most inclusions the API keeps on one variant.
 pub const MAX_INCLUSIONS: usize = 2000;
+
+/// Parses an RFC 3339 date-time (or a plain date, as midnight UTC) to
+/// milliseconds since the epoch, so that dates compare as instants.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if t.bytes().all(|c| c.is_ascii_digit()) && !t.is_empty() {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (mut h, mut mi, mut sec, mut ms, mut offset) = (0, 0, 0, 0i64, 0i64);
+    if b.len() > 10 {
+        if b[10] != b'T' && b[10] != b't' && b[10] != b' ' {
+            return None;
+        }
+        if b.len() < 16 || b[13] != b':' {
+            return None;
+        }
+        h = num(11..13)?;
+        mi = num(14..16)?;
+        let mut i = 16;
+        if b.get(16) == Some(&b':') {
+            sec = num(17..19)?;
+            i = 19;
+        }
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            let mut end = start;
+            while end < b.len() && b[end].is_ascii_digit() {
+                end += 1;
+            }
+            let frac = s.get(start..end)?;
+            if frac.is_empty() {
+                return None;
+            }
+            let padded: String = format!("{frac:0<3}").chars().take(3).collect();
+            ms = padded.parse().ok()?;
+            i = end;
+        }
+        match b.get(i) {
+            None => {}
+            Some(b'Z') | Some(b'z') if i + 1 == b.len() => {}
+            Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
+                let oh = num(i + 1..i + 3)?;
+                let om = num(i + 4..i + 6)?;
+                offset = (oh * 60 + om) * if *sign == b'+' { 1 } else { -1 };
+            }
+            _ => return None,
+        }
+    }
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset * 60) * 1000 + ms)
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::parse_instant;
+
+    #[test]
+    fn instants_compare_across_notations() {
+        assert_eq!(parse_instant("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_instant("2026-12-01T00:00:00Z"),
+            parse_instant("2026-12-01T01:00:00+01:00")
+        );
+        assert_eq!(
+            parse_instant("2026-12-01T00:00:00.000Z"),
+            parse_instant("2026-12-01")
+        );
+        assert_eq!(
+            parse_instant("2024-02-29T12:30:15.5Z").map(|m| m % 1000),
+            Some(500)
+        );
+        assert!(parse_instant("2026-13-01").is_none());
+        assert!(parse_instant("next tuesday").is_none());
+        assert!(parse_instant("2026-12-01T00:00:00Q").is_none());
+    }
+}

@@ -231,6 +231,9 @@ pub fn render(plan: &Plan, st: Style) -> String {
     }
     for o in &plan.objects {
         let _ = writeln!(out, "{}", header(o, st));
+        if !o.context.is_empty() {
+            let _ = writeln!(out, "    ({})", o.context.join(", "));
+        }
         for w in &o.warnings {
             let _ = writeln!(out, "    {}", st.red(&format!("! WARNING: {w}")));
         }

@@ -101,6 +101,21 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// `null` or an ISO 8601 date-time (with `date_only`, a bare date too).
+    pub(super) fn date_time(&self, name: &str, date_only: bool) -> Result<Option<Value>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(Value::Null)),
+            Some(Value::String(s)) if is_date_time(s) || (date_only && is_date(s.as_bytes())) => {
+                Ok(Some(Value::String(s.clone())))
+            }
+            Some(other) => Err(ApiError::bad_request(format!(
+                "`{name}` must be null or an ISO 8601 date-time such as \
+                 2026-12-01T00:00:00Z, got {other}"
+            ))),
+        }
+    }
+
     pub(super) fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.0.get(name) {
             None => Ok(None),
@@ -150,6 +165,54 @@ pub(super) fn is_valid_key(key: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The number that `digits` spells, which must be all ASCII digits.
+fn number_in(digits: &[u8], range: std::ops::RangeInclusive<u32>) -> bool {
+    !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(digits)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+            .is_some_and(|n| range.contains(&n))
+}
+
+/// `YYYY-MM-DD`.
+fn is_date(b: &[u8]) -> bool {
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && number_in(&b[..4], 0..=9999)
+        && number_in(&b[5..7], 1..=12)
+        && number_in(&b[8..10], 1..=31)
+}
+
+/// A light syntactic check of an ISO 8601 date-time:
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction, then `Z` or `±HH:MM`.
+pub(super) fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 || !is_date(&b[..10]) || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return false;
+    }
+    let time_ok = number_in(&b[11..13], 0..=23)
+        && number_in(&b[14..16], 0..=59)
+        && number_in(&b[17..19], 0..=60);
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 {
+            return false;
+        }
+        rest = &fraction[len..];
+    }
+    let zone_ok = match rest {
+        b"Z" => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            number_in(&[*h1, *h2], 0..=23) && number_in(&[*m1, *m2], 0..=59)
+        }
+        _ => false,
+    };
+    time_ok && zone_ok
 }
 
 /// Checks `0 <= n` (and `n <= max`); weights and percentages are never negative.
@@ -266,7 +329,7 @@ pub(super) fn create_variants(
 }
 
 /// A `{variant key: weight}` map whose keys all name existing variants.
-fn parse_weights(
+pub(super) fn parse_weights(
     value: &Value,
     what: &str,
     variants: &[Variant],
@@ -425,4 +488,38 @@ pub(super) fn resolve_deployments(
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_times() {
+        for good in [
+            "2026-12-01T00:00:00Z",
+            "2023-07-31T10:26:00.996Z",
+            "2023-07-31T10:26:00+02:00",
+            "2023-07-31T23:59:60.5-11:30",
+        ] {
+            assert!(is_date_time(good), "{good}");
+        }
+        for bad in [
+            "",
+            "2026-12-01",
+            "2026-12-01T00:00:00",
+            "2026-12-01 00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-12-00T00:00:00Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T00:00:00.Z",
+            "2026-12-01T00:00:00+0200",
+            "2026-12-01T00:00:00Zjunk",
+            "tomorrow at noon, UTC",
+        ] {
+            assert!(!is_date_time(bad), "{bad}");
+        }
+        assert!(is_date(b"2023-07-29"));
+        assert!(!is_date(b"2023-7-29"));
+    }
 }
