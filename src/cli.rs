@@ -119,8 +119,8 @@ pub enum Command {
     ///
     /// Example: ampx demo
     Demo {
-        /// Manifests to apply (default: examples/flags).
-        #[arg(default_value = "examples/flags")]
+        /// Manifests to apply (default: examples/manifests).
+        #[arg(default_value = "examples/manifests")]
         path: PathBuf,
     },
 }

@@ -118,9 +118,9 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             }
             ops.push(op(
                 "POST",
-                "/api/1/flags".into(),
+                format!("/api/1/{coll}"),
                 Some(body),
-                format!("create flag {key}"),
+                format!("create {noun} {key}"),
             ));
         }
         Some(Action::Update) => {}

@@ -55,7 +55,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_exit_codes_then_apply_then_clean() {
     let emu = emulator().await;
-    let (url, ex) = (emu.base_url.clone(), "examples/flags");
+    let (url, ex) = (emu.base_url.clone(), "examples/manifests");
     let o = ampx(&url, Some(KEY), &["plan", ex, "--detailed-exitcode"]).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}{err}");
@@ -91,7 +91,7 @@ async fn plan_exit_codes_then_apply_then_clean() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_without_a_terminal_refuses_and_writes_nothing() {
     let emu = emulator().await;
-    let o = ampx(&emu.base_url, Some(KEY), &["apply", "examples/flags"]).await;
+    let o = ampx(&emu.base_url, Some(KEY), &["apply", "examples/manifests"]).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("--auto-approve"), "{err}");
@@ -108,7 +108,7 @@ async fn apply_without_a_terminal_refuses_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_wrong_key_is_a_clear_error() {
     let emu = emulator().await;
-    let o = ampx(&emu.base_url, None, &["plan", "examples/flags"]).await;
+    let o = ampx(&emu.base_url, None, &["plan", "examples/manifests"]).await;
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o)
@@ -122,7 +122,7 @@ async fn missing_or_wrong_key_is_a_clear_error() {
     let o = ampx(
         &emu.base_url,
         Some("wrong-key"),
-        &["plan", "examples/flags"],
+        &["plan", "examples/manifests"],
     )
     .await;
     let err = text(&o).1;
@@ -139,7 +139,7 @@ async fn missing_or_wrong_key_is_a_clear_error() {
     let o = ampx(
         &emu.base_url,
         Some("two words"),
-        &["plan", "examples/flags"],
+        &["plan", "examples/manifests"],
     )
     .await;
     assert_eq!(o.status.code(), Some(1));
@@ -184,7 +184,12 @@ async fn invalid_manifests_make_no_api_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_is_refused_for_remote_hosts() {
-    let o = ampx("http://example.com", Some(KEY), &["plan", "examples/flags"]).await;
+    let o = ampx(
+        "http://example.com",
+        Some(KEY),
+        &["plan", "examples/manifests"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).1.contains("refusing plain http://"),
@@ -220,4 +225,52 @@ async fn unknown_deployment_label_fails_before_any_write() {
         "{err}"
     );
     assert!(emu.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_risky_turns_warnings_into_a_refusal() {
+    let emu = emulator().await;
+    emu.seed_experiment(serde_json::json!({
+        "key": "pricing", "state": "running", "enabled": true,
+        "variants": [{"key": "control"}, {"key": "treatment"}]
+    }))
+    .unwrap();
+    let dir = temp_dir("risky");
+    write(
+        &dir,
+        "p.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+    );
+    write(
+        &dir,
+        "e.yaml",
+        "apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nbucketingSalt: new\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = ampx(&emu.base_url, Some(KEY), &["plan", d, "--deny-risky"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("WARNING") && err.contains("--deny-risky"),
+        "{out}{err}"
+    );
+
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", d, "--auto-approve", "--deny-risky"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        emu.requests().iter().all(|r| r.method == "GET"),
+        "no write was made"
+    );
+
+    let o = ampx(&emu.base_url, Some(KEY), &["plan", d]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "without the flag a warning is not an error"
+    );
 }

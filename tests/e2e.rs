@@ -47,7 +47,7 @@ fn manifests(flags_yaml: &str) -> ManifestSet {
 }
 
 fn examples() -> ManifestSet {
-    ampx::manifest::load(&[PathBuf::from("examples/flags")]).unwrap()
+    ampx::manifest::load(&[PathBuf::from("examples/manifests")]).unwrap()
 }
 
 async fn plan(e: &Env, set: &ManifestSet) -> Plan {

@@ -290,8 +290,13 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                         });
                     }
                 }
-                "Flag" => {
-                    if let Some(spec) = typed::<FlagSpec>(file, &doc, body, &mut errors) {
+                "Flag" | "Experiment" => {
+                    if let Some(mut spec) = typed::<FlagSpec>(file, &doc, body, &mut errors) {
+                        spec.kind = if kind == "Flag" {
+                            ObjectKind::Flag
+                        } else {
+                            ObjectKind::Experiment
+                        };
                         flags.push(Located {
                             spec,
                             file: file.clone(),
@@ -335,7 +340,7 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                 &f.file,
                 f.doc.pos("key"),
                 &format!(
-                    "duplicate flag key `{}` (first defined at {})",
+                    "duplicate key `{}` (first defined at {}); flags and experiments share one key space",
                     f.spec.key,
                     first.at("key")
                 ),

@@ -102,7 +102,7 @@ fn missing_project_and_duplicate_keys() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("duplicate flag key `a` (first defined at m.yaml:7)"),
+            .contains("duplicate key `a` (first defined at m.yaml:7)"),
         "{err}"
     );
 }

@@ -1,0 +1,198 @@
+//! Experiments through plan → apply → verify, against the in-process emulator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ampx::api::{ApiKey, Client, ClientOptions};
+use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
+use ampx::manifest::{load_sources, ManifestSet};
+use ampx::plan::Plan;
+use ampx::render::text::{render, Style};
+use serde_json::json;
+
+const KEY: &str = "experiments-test-key";
+
+async fn env() -> (EmulatorHandle, Arc<Client>) {
+    let config = EmulatorConfig {
+        api_key: KEY.into(),
+        ..Default::default()
+    };
+    let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let options = ClientOptions {
+        max_rps: 10_000.0,
+        ..Default::default()
+    };
+    let client =
+        Arc::new(Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap());
+    (emu, client)
+}
+
+fn manifests(yaml: &str) -> ManifestSet {
+    let text = format!("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\n{yaml}");
+    load_sources(&[(PathBuf::from("exp.yaml"), text)]).unwrap()
+}
+
+async fn plan(client: &Arc<Client>, set: &ManifestSet) -> Plan {
+    ampx::commands::plan::make_plan(client, set).await.unwrap()
+}
+
+fn running_experiment() -> serde_json::Value {
+    json!({
+        "key": "pricing", "name": "Pricing", "state": "running", "enabled": true,
+        "decision": null, "rolledOutVariant": null, "bucketingSalt": "salt-1",
+        "experimentType": "a-b-test", "startDate": "2026-12-01T00:00:00.000Z",
+        "variants": [{"key": "control", "rolloutWeight": 1}, {"key": "treatment", "rolloutWeight": 1}]
+    })
+}
+
+#[tokio::test]
+async fn creates_and_starts_an_experiment_then_converges() {
+    let (emu, client) = env().await;
+    let set = ampx::manifest::load(&[PathBuf::from("examples/manifests")]).unwrap();
+    let p = plan(&client, &set).await;
+    let report = ampx::apply::apply(client.clone(), &p).await;
+    assert!(report.ok(), "{}", report.render(Style::plain()));
+    let again = plan(&client, &set).await;
+    assert!(again.is_empty(), "{}", render(&again, Style::plain()));
+    let e = emu.experiment_json("pricing-page-test").unwrap();
+    assert_eq!(e["enabled"], true);
+    assert_eq!(
+        e["state"], "running",
+        "enabled: true starts a planning experiment"
+    );
+    assert_eq!(e["experimentType"], "a-b-test");
+    assert_eq!(e["exposureEvent"]["event_type"], "viewed pricing page");
+    assert_eq!(
+        e["exposureEvent"]["filters"][0]["subprop_value"],
+        json!(["pro"])
+    );
+    assert_eq!(e["rolloutPercentage"], 100);
+    assert!(
+        emu.flag_json("pricing-page-test").is_none(),
+        "created as an experiment, not a flag"
+    );
+}
+
+#[tokio::test]
+async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
+    let (emu, client) = env().await;
+    emu.seed_experiment(running_experiment()).unwrap();
+    let set = manifests(
+        "apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nstartDate: 2026-12-01T01:00:00+01:00\nendDate: null\nexperimentType: a-b-test\n",
+    );
+    assert!(plan(&client, &set).await.is_empty());
+
+    let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nname: Pricing v2\nendDate: 2027-01-01T00:00:00Z\n");
+    let p = plan(&client, &set).await;
+    let text = render(&p, Style::plain());
+    assert!(
+        text.contains("(state: running)"),
+        "state is shown for context:\n{text}"
+    );
+    emu.clear_requests();
+    let report = ampx::apply::apply(client.clone(), &p).await;
+    assert!(report.ok());
+    for r in emu.requests() {
+        if let Some(body) = &r.body {
+            for field in ["state", "decision", "rolledOutVariant"] {
+                assert!(body.get(field).is_none(), "{field} written in {body}");
+            }
+        }
+    }
+    assert!(plan(&client, &set).await.is_empty());
+    assert_eq!(
+        emu.experiment_json("pricing").unwrap()["name"],
+        "Pricing v2"
+    );
+}
+
+#[tokio::test]
+async fn risky_changes_to_a_running_experiment_are_flagged() {
+    let (emu, client) = env().await;
+    emu.seed_experiment(running_experiment()).unwrap();
+    let set = manifests(
+        "apiVersion: ampx/v1
+kind: Experiment
+key: pricing
+bucketingSalt: salt-2
+variants: [{key: control}, {key: treatment}, {key: treatment-2}]
+rolloutWeights: {control: 1, treatment: 1, treatment-2: 2}
+enabled: false
+",
+    );
+    let p = plan(&client, &set).await;
+    insta::assert_snapshot!("running_experiment_risks", render(&p, Style::plain()));
+    assert_eq!(p.warnings().count(), 4);
+}
+
+#[tokio::test]
+async fn stopping_and_archiving_an_experiment() {
+    let (emu, client) = env().await;
+    emu.seed_experiment(running_experiment()).unwrap();
+    let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nenabled: false\n");
+    let p = plan(&client, &set).await;
+    assert!(ampx::apply::apply(client.clone(), &p).await.ok());
+    assert_eq!(emu.experiment_json("pricing").unwrap()["enabled"], false);
+
+    let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\narchived: true\n");
+    let p = plan(&client, &set).await;
+    assert!(ampx::apply::apply(client.clone(), &p).await.ok());
+    assert_eq!(emu.experiment_json("pricing").unwrap()["archived"], true);
+    assert!(plan(&client, &set).await.is_empty());
+
+    // Back in the manifests: unarchived, not re-created.
+    let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nname: Back\n");
+    let p = plan(&client, &set).await;
+    emu.clear_requests();
+    assert!(ampx::apply::apply(client.clone(), &p).await.ok());
+    assert_eq!(emu.count("POST", "/api/1/experiments"), 0);
+    assert_eq!(emu.experiment_json("pricing").unwrap()["archived"], false);
+    assert!(plan(&client, &set).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
+    let (emu, client) = env().await;
+    let mut web = running_experiment();
+    web["key"] = json!("web-test");
+    web["type"] = json!("web");
+    emu.seed_experiment(web).unwrap();
+    emu.seed_flag(json!({"key": "plain", "name": "x"})).unwrap();
+    let set = manifests(
+        "apiVersion: ampx/v1\nkind: Experiment\nkey: web-test\nname: Renamed\n---\napiVersion: ampx/v1\nkind: Flag\nkey: plain\nname: y\n",
+    );
+    let p = plan(&client, &set).await;
+    let report = ampx::apply::apply(client.clone(), &p).await;
+    assert!(!report.ok());
+    let text = report.render(Style::plain());
+    assert!(text.contains("✗ experiment web-test: FAILED"), "{text}");
+    assert!(
+        text.contains("experiment `web-test`") && text.contains("405"),
+        "{text}"
+    );
+    assert!(text.contains("web experiments cannot be edited"), "{text}");
+    assert!(text.contains("✓ flag plain"), "{text}");
+    assert_eq!(emu.flag_json("plain").unwrap()["name"], "y");
+}
+
+#[test]
+fn experiment_fields_are_checked_offline() {
+    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nexperimentType: a-b-c\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: f\nstartDate: tomorrow\n---\napiVersion: ampx/v1\nkind: Flag\nkey: g\nstickyBucketing: true\n";
+    let err = load_sources(&[(PathBuf::from("x.yaml"), text.to_string())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("x.yaml:8:") && err.contains("a-b-c") && err.contains("multi-arm-bandit"),
+        "{err}"
+    );
+    assert!(
+        err.contains("x.yaml:13:") && err.contains("not a date-time"),
+        "{err}"
+    );
+    assert!(
+        err.contains("x.yaml:18:") && err.contains("only for `kind: Experiment`"),
+        "{err}"
+    );
+}
