@@ -69,6 +69,8 @@ async fn creates_and_starts_an_experiment_then_converges() {
         json!(["pro"])
     );
     assert_eq!(e["rolloutPercentage"], 100);
+    assert_eq!(e["inclusions"]["treatment"], json!(["qa@example.com"]));
+    assert_eq!(e["deployments"].as_array().unwrap().len(), 1);
     assert!(
         emu.flag_json("pricing-page-test").is_none(),
         "created as an experiment, not a flag"
