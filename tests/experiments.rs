@@ -181,7 +181,7 @@ async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
 
 #[test]
 fn experiment_fields_are_checked_offline() {
-    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nexperimentType: a-b-c\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: f\nstartDate: tomorrow\n---\napiVersion: ampx/v1\nkind: Flag\nkey: g\nstickyBucketing: true\n";
+    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nexperimentType: a-b-c\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: f\nstartDate: tomorrow\nendDate: 2027-01-01\n---\napiVersion: ampx/v1\nkind: Flag\nkey: g\nstickyBucketing: true\n";
     let err = load_sources(&[(PathBuf::from("x.yaml"), text.to_string())])
         .unwrap_err()
         .to_string();
@@ -194,7 +194,7 @@ fn experiment_fields_are_checked_offline() {
         "{err}"
     );
     assert!(
-        err.contains("x.yaml:18:") && err.contains("only for `kind: Experiment`"),
+        err.contains("x.yaml:19:") && err.contains("only for `kind: Experiment`"),
         "{err}"
     );
 }

@@ -530,7 +530,7 @@ fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
     }
     for (field, value) in [("startDate", &s.start_date), ("endDate", &s.end_date)] {
         if let Some(Some(text)) = value {
-            if parse_instant(text).is_none() {
+            if parse_instant(text).is_none() || text.len() <= 10 {
                 errors.push(diag(
                     &f.file,
                     f.doc.pos(field),
