@@ -2,59 +2,13 @@
 //! emulator, asserting what a user sees (plan text, exit codes) and what the
 //! API saw (the emulator's request log and state).
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use ampx::api::{ApiKey, Client, ClientOptions};
-use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
-use ampx::manifest::{load_sources, ManifestSet};
+use ampx::manifest::ManifestSet;
 use ampx::plan::Plan;
 use ampx::render::text::{render, Style};
+use common::{env, env_with, examples, manifests, plan, Env};
 use serde_json::{json, Value};
-
-const KEY: &str = "test-key-0123456789";
-
-struct Env {
-    emu: EmulatorHandle,
-    client: Arc<Client>,
-}
-
-async fn env_with(page_size: usize) -> Env {
-    let config = EmulatorConfig {
-        api_key: KEY.into(),
-        page_size,
-        ..Default::default()
-    };
-    let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let options = ClientOptions {
-        max_rps: 10_000.0,
-        ..Default::default()
-    };
-    let client =
-        Arc::new(Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap());
-    Env { emu, client }
-}
-
-async fn env() -> Env {
-    env_with(1000).await
-}
-
-fn manifests(flags_yaml: &str) -> ManifestSet {
-    let text = format!("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\n{flags_yaml}");
-    load_sources(&[(PathBuf::from("flags.yaml"), text)]).unwrap()
-}
-
-fn examples() -> ManifestSet {
-    ampx::manifest::load(&[PathBuf::from("examples/manifests")]).unwrap()
-}
-
-async fn plan(e: &Env, set: &ManifestSet) -> Plan {
-    ampx::commands::plan::make_plan(&e.client, set)
-        .await
-        .unwrap()
-}
 
 /// Applies and returns the fresh plan made afterwards.
 async fn apply(e: &Env, set: &ManifestSet) -> Plan {

@@ -1,42 +1,13 @@
 //! Experiments through plan → apply → verify, against the in-process emulator.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use ampx::api::{ApiKey, Client, ClientOptions};
-use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
-use ampx::manifest::{load_sources, ManifestSet};
-use ampx::plan::Plan;
+use ampx::manifest::load_sources;
 use ampx::render::text::{render, Style};
+use common::{manifests, plan};
 use serde_json::json;
-
-const KEY: &str = "experiments-test-key";
-
-async fn env() -> (EmulatorHandle, Arc<Client>) {
-    let config = EmulatorConfig {
-        api_key: KEY.into(),
-        ..Default::default()
-    };
-    let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let options = ClientOptions {
-        max_rps: 10_000.0,
-        ..Default::default()
-    };
-    let client =
-        Arc::new(Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap());
-    (emu, client)
-}
-
-fn manifests(yaml: &str) -> ManifestSet {
-    let text = format!("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\n{yaml}");
-    load_sources(&[(PathBuf::from("exp.yaml"), text)]).unwrap()
-}
-
-async fn plan(client: &Arc<Client>, set: &ManifestSet) -> Plan {
-    ampx::commands::plan::make_plan(client, set).await.unwrap()
-}
 
 fn running_experiment() -> serde_json::Value {
     json!({
@@ -49,12 +20,13 @@ fn running_experiment() -> serde_json::Value {
 
 #[tokio::test]
 async fn creates_and_starts_an_experiment_then_converges() {
-    let (emu, client) = env().await;
-    let set = ampx::manifest::load(&[PathBuf::from("examples/manifests")]).unwrap();
-    let p = plan(&client, &set).await;
+    let e = common::env().await;
+    let (emu, client) = (&e.emu, &e.client);
+    let set = common::examples();
+    let p = plan(&e, &set).await;
     let report = ampx::apply::apply(client.clone(), &p).await;
     assert!(report.ok(), "{}", report.render(Style::plain()));
-    let again = plan(&client, &set).await;
+    let again = plan(&e, &set).await;
     assert!(again.is_empty(), "{}", render(&again, Style::plain()));
     let e = emu.experiment_json("pricing-page-test").unwrap();
     assert_eq!(e["enabled"], true);
@@ -79,15 +51,16 @@ async fn creates_and_starts_an_experiment_then_converges() {
 
 #[tokio::test]
 async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
-    let (emu, client) = env().await;
+    let e = common::env().await;
+    let (emu, client) = (&e.emu, &e.client);
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nstartDate: 2026-12-01T01:00:00+01:00\nendDate: null\nexperimentType: a-b-test\n",
     );
-    assert!(plan(&client, &set).await.is_empty());
+    assert!(plan(&e, &set).await.is_empty());
 
     let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nname: Pricing v2\nendDate: 2027-01-01T00:00:00Z\n");
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     let text = render(&p, Style::plain());
     assert!(
         text.contains("(state: running)"),
@@ -103,7 +76,7 @@ async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
             }
         }
     }
-    assert!(plan(&client, &set).await.is_empty());
+    assert!(plan(&e, &set).await.is_empty());
     assert_eq!(
         emu.experiment_json("pricing").unwrap()["name"],
         "Pricing v2"
@@ -112,7 +85,8 @@ async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
 
 #[tokio::test]
 async fn risky_changes_to_a_running_experiment_are_flagged() {
-    let (emu, client) = env().await;
+    let e = common::env().await;
+    let emu = &e.emu;
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests(
         "apiVersion: ampx/v1
@@ -124,39 +98,41 @@ rolloutWeights: {control: 1, treatment: 1, treatment-2: 2}
 enabled: false
 ",
     );
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     insta::assert_snapshot!("running_experiment_risks", render(&p, Style::plain()));
     assert_eq!(p.warnings().count(), 4);
 }
 
 #[tokio::test]
 async fn stopping_and_archiving_an_experiment() {
-    let (emu, client) = env().await;
+    let e = common::env().await;
+    let (emu, client) = (&e.emu, &e.client);
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nenabled: false\n");
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     assert!(ampx::apply::apply(client.clone(), &p).await.ok());
     assert_eq!(emu.experiment_json("pricing").unwrap()["enabled"], false);
 
     let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\narchived: true\n");
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     assert!(ampx::apply::apply(client.clone(), &p).await.ok());
     assert_eq!(emu.experiment_json("pricing").unwrap()["archived"], true);
-    assert!(plan(&client, &set).await.is_empty());
+    assert!(plan(&e, &set).await.is_empty());
 
     // Back in the manifests: unarchived, not re-created.
     let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nname: Back\n");
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     emu.clear_requests();
     assert!(ampx::apply::apply(client.clone(), &p).await.ok());
     assert_eq!(emu.count("POST", "/api/1/experiments"), 0);
     assert_eq!(emu.experiment_json("pricing").unwrap()["archived"], false);
-    assert!(plan(&client, &set).await.is_empty());
+    assert!(plan(&e, &set).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
-    let (emu, client) = env().await;
+    let e = common::env().await;
+    let (emu, client) = (&e.emu, &e.client);
     let mut web = running_experiment();
     web["key"] = json!("web-test");
     web["type"] = json!("web");
@@ -165,7 +141,7 @@ async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Experiment\nkey: web-test\nname: Renamed\n---\napiVersion: ampx/v1\nkind: Flag\nkey: plain\nname: y\n",
     );
-    let p = plan(&client, &set).await;
+    let p = plan(&e, &set).await;
     let report = ampx::apply::apply(client.clone(), &p).await;
     assert!(!report.ok());
     let text = report.render(Style::plain());

@@ -1,0 +1,58 @@
+//! Shared harness for the end-to-end tests: an in-process emulator and a
+//! client pointed at it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ampx::api::{ApiKey, Client, ClientOptions};
+use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
+use ampx::manifest::{load_sources, ManifestSet};
+use ampx::plan::Plan;
+
+pub const KEY: &str = "test-key-0123456789";
+
+pub struct Env {
+    pub emu: EmulatorHandle,
+    pub client: Arc<Client>,
+}
+
+/// An emulator with `page_size` items per list page, and a client for it.
+pub async fn env_with(page_size: usize) -> Env {
+    let config = EmulatorConfig {
+        api_key: KEY.into(),
+        page_size,
+        ..Default::default()
+    };
+    let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let options = ClientOptions {
+        max_rps: 10_000.0,
+        ..Default::default()
+    };
+    let client =
+        Arc::new(Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap());
+    Env { emu, client }
+}
+
+pub async fn env() -> Env {
+    env_with(1000).await
+}
+
+/// A manifest set: a Project document followed by `yaml`.
+pub fn manifests(yaml: &str) -> ManifestSet {
+    let text = format!("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\n{yaml}");
+    load_sources(&[(PathBuf::from("flags.yaml"), text)]).unwrap()
+}
+
+pub fn examples() -> ManifestSet {
+    ampx::manifest::load(&[PathBuf::from("examples/manifests")]).unwrap()
+}
+
+pub async fn plan(e: &Env, set: &ManifestSet) -> Plan {
+    ampx::commands::plan::make_plan(&e.client, set)
+        .await
+        .unwrap()
+}
