@@ -98,6 +98,10 @@ pub enum Command {
         #[arg(long)]
         deny_risky: bool,
     },
+    /// Print the manifests' JSON Schema (for editors and linters).
+    ///
+    /// Example: ampx schema > schemas/ampx.schema.json
+    Schema,
     /// Run a local stand-in for the Management API.
     ///
     /// Example: ampx emulator --port 8080 --state emulator.json

@@ -15,3 +15,4 @@ pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod render;
+pub mod schema;

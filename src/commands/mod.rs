@@ -152,6 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             crate::emulator::serve_forever(config, port).await?;
             Ok(ExitStatus::Success)
         }
+        Command::Schema => {
+            out(&crate::schema::schema_json());
+            Ok(ExitStatus::Success)
+        }
         Command::Demo { path } => demo::run(&cli.global, &path).await,
     }
 }
