@@ -34,8 +34,11 @@ pub struct Global {
     #[arg(long, default_value_t = 8, global = true)]
     pub parallelism: usize,
     /// More logging on stderr (-v info, -vv debug); RUST_LOG also works.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,6 +100,13 @@ pub enum Command {
         /// Refuse (exit 1, no writes) when the plan carries any risk warning.
         #[arg(long)]
         deny_risky: bool,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: ampx completions bash > /etc/bash_completion.d/ampx
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Print the manifests' JSON Schema (for editors and linters).
     ///

@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = ampx::cli::Cli::parse();
     let default = match cli.global.verbose {
+        _ if cli.global.quiet => "error",
         0 => "warn",
         1 => "ampx=info",
         _ => "ampx=debug",

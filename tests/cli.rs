@@ -274,3 +274,59 @@ async fn deny_risky_turns_warnings_into_a_refusal() {
         "without the flag a warning is not an error"
     );
 }
+
+fn run_offline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ampx"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AMPLITUDE_MANAGEMENT_API_KEY")
+        .env_remove("AMPX_SERVER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn validate_reports_every_mistake_with_position_and_hint() {
+    let o = run_offline(&["validate", "tests/fixtures/invalid.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!("validate_invalid", text(&o).1);
+}
+
+#[test]
+fn help_has_an_example_for_every_command() {
+    let o = run_offline(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("help", text(&o).0);
+    for cmd in [
+        "validate",
+        "plan",
+        "apply",
+        "emulator",
+        "demo",
+        "schema",
+        "completions",
+    ] {
+        let o = run_offline(&[cmd, "--help"]);
+        assert_eq!(o.status.code(), Some(0), "{cmd}");
+        let help = text(&o).0;
+        assert!(
+            help.contains("Example: ") && help.contains(&format!("ampx {cmd}")),
+            "`ampx {cmd} --help` shows an example:\n{help}"
+        );
+    }
+    insta::assert_snapshot!("help_plan", text(&run_offline(&["plan", "--help"])).0);
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef ampx"),
+        ("fish", "complete -c ampx"),
+    ] {
+        let o = run_offline(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(text(&o).0.contains(marker), "{shell}");
+    }
+}

@@ -152,6 +152,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             crate::emulator::serve_forever(config, port).await?;
             Ok(ExitStatus::Success)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "ampx", &mut buf);
+            out(&String::from_utf8_lossy(&buf));
+            Ok(ExitStatus::Success)
+        }
         Command::Schema => {
             out(&crate::schema::schema_json());
             Ok(ExitStatus::Success)

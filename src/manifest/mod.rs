@@ -373,50 +373,105 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     Ok(ManifestSet { project, flags })
 }
 
+/// Deserialises a document body, reporting every field-level problem: after
+/// each error the offending field is set aside and the rest is read again,
+/// so that one typo does not hide the next mistake. Returns the value read
+/// from what remains (for further checks) even when errors were found.
 fn typed<T: DeserializeOwned>(
     file: &Path,
     doc: &Doc,
-    body: Value,
+    mut body: Value,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(body) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let (path, hint) = match unknown_field(&inner) {
-                Some((field, expected)) => {
-                    let p = if path == "." {
-                        field.clone()
-                    } else if path == field || path.ends_with(&format!(".{field}")) {
-                        path.clone()
-                    } else {
-                        format!("{path}.{field}")
-                    };
-                    let hint = match nearest(
-                        &field,
-                        &expected.iter().map(String::as_str).collect::<Vec<_>>(),
-                    ) {
-                        Some(n) => format!("did you mean `{n}`?"),
-                        None => format!("known fields: {}", expected.join(", ")),
-                    };
-                    (p, Some(hint))
-                }
-                None => (path, None),
-            };
-            let where_ = if path == "." {
-                String::new()
-            } else {
-                format!("`{path}`: ")
-            };
-            errors.push(diag(
-                file,
-                doc.pos(&path),
-                &format!("{where_}{inner}"),
-                hint,
-            ));
-            None
+    const MAX_ROUNDS: usize = 50;
+    for _ in 0..MAX_ROUNDS {
+        let e = match serde_path_to_error::deserialize::<_, T>(body.clone()) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (path, hint) = match unknown_field(&inner) {
+            Some((field, expected)) => {
+                let p = if path == "." {
+                    field.clone()
+                } else if path == field || path.ends_with(&format!(".{field}")) {
+                    path.clone()
+                } else {
+                    format!("{path}.{field}")
+                };
+                let hint = match nearest(
+                    &field,
+                    &expected.iter().map(String::as_str).collect::<Vec<_>>(),
+                ) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("known fields: {}", expected.join(", ")),
+                };
+                (p, Some(hint))
+            }
+            None => (path, None),
+        };
+        let where_ = if path == "." {
+            String::new()
+        } else {
+            format!("`{path}`: ")
+        };
+        errors.push(diag(
+            file,
+            doc.pos(&path),
+            &format!("{where_}{inner}"),
+            hint,
+        ));
+        if !remove_at(&mut body, &path) {
+            return None;
         }
+    }
+    None
+}
+
+/// Removes the value at a serde_path_to_error path (`a.b[0].c`); false when
+/// there is nothing to remove (the root, or a missing field).
+fn remove_at(root: &mut Value, path: &str) -> bool {
+    if path == "." || path.is_empty() {
+        return false;
+    }
+    let mut segments: Vec<(String, Option<usize>)> = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        if name_end > 0 {
+            segments.push((rest[..name_end].to_string(), None));
+        }
+        rest = &rest[name_end..];
+        while let Some(close) = rest.find(']') {
+            match rest[1..close].parse::<usize>() {
+                Ok(i) => segments.push((String::new(), Some(i))),
+                Err(_) => return false,
+            }
+            rest = &rest[close + 1..];
+        }
+    }
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut cur = root;
+    for (name, idx) in parents {
+        let next = match idx {
+            Some(i) => cur.get_mut(*i),
+            None => cur.get_mut(name.as_str()),
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    match (last, cur) {
+        ((name, None), Value::Object(m)) => m.remove(name.as_str()).is_some(),
+        ((_, Some(i)), Value::Array(a)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -505,7 +560,10 @@ fn check_weights(
                         "`{path}` names `{k}`, which is not a variant of flag `{}`",
                         f.spec.key
                     ),
-                    Some(format!("variants: {}", known.join(", "))),
+                    Some(match nearest(k, &known) {
+                        Some(n) => format!("did you mean `{n}`? variants: {}", known.join(", ")),
+                        None => format!("variants: {}", known.join(", ")),
+                    }),
                 ));
             }
         }
