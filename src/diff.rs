@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::{json, Map, Value};
 
 use crate::api::live::{Live, LiveFlag};
-use crate::manifest::{parse_instant, FlagSpec, Located, ObjectKind, SegmentSpec};
+use crate::manifest::{parse_instant, FlagSpec, Located, ObjectKind, SegmentSpec, VariantSpec};
 
 /// Default bucketing key of a new flag.
 pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
@@ -187,6 +187,22 @@ pub fn norm_segment(seg: &Value, bucketing_key: &str) -> Value {
         }
     }
     out
+}
+
+/// The managed fields of a new variant, as create bodies take them.
+fn variant_body(v: &VariantSpec) -> Map<String, Value> {
+    let mut b = Map::new();
+    b.insert("key".into(), s(&v.key));
+    if let Some(n) = &v.name {
+        b.insert("name".into(), s(n));
+    }
+    if let Some(x) = &v.description {
+        b.insert("description".into(), s(x));
+    }
+    if let Some(p) = norm_payload(v.payload.as_ref()) {
+        b.insert("payload".into(), p);
+    }
+    b
 }
 
 fn sorted_set(v: &[String]) -> Vec<String> {
@@ -448,23 +464,7 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
         .as_deref()
         .unwrap_or(DEFAULT_BUCKETING_KEY);
     if let Some(vs) = &spec.variants {
-        let bodies: Vec<Value> = vs
-            .iter()
-            .map(|v| {
-                let mut b = Map::new();
-                b.insert("key".into(), s(&v.key));
-                if let Some(n) = &v.name {
-                    b.insert("name".into(), s(n));
-                }
-                if let Some(x) = &v.description {
-                    b.insert("description".into(), s(x));
-                }
-                if let Some(p) = norm_payload(v.payload.as_ref()) {
-                    b.insert("payload".into(), p);
-                }
-                Value::Object(b)
-            })
-            .collect();
+        let bodies: Vec<Value> = vs.iter().map(|v| Value::Object(variant_body(v))).collect();
         for b in &bodies {
             let key = b["key"].as_str().unwrap_or_default();
             push(ch, &format!("variants.{key}"), None, Some(b.clone()));
@@ -675,17 +675,7 @@ fn diff_update(
     for v in spec.variants.iter().flatten() {
         match source.get(&v.key).cloned().flatten() {
             None => {
-                let mut b = Map::new();
-                b.insert("key".into(), s(&v.key));
-                if let Some(n) = &v.name {
-                    b.insert("name".into(), s(n));
-                }
-                if let Some(x) = &v.description {
-                    b.insert("description".into(), s(x));
-                }
-                if let Some(p) = norm_payload(v.payload.as_ref()) {
-                    b.insert("payload".into(), p);
-                }
+                let mut b = variant_body(v);
                 if let Some(w) = &spec.rollout_weights {
                     b.insert(
                         "rolloutWeight".into(),

@@ -284,7 +284,7 @@ async fn activate(
     Extension(coll): Coll,
     Params(id): Params<String>,
 ) -> ApiResult<&'static str> {
-    sh.write(|s| s.activate(coll, &id)).map(|()| OK)
+    sh.write(|s| s.set_enabled(coll, &id, true)).map(|()| OK)
 }
 
 async fn deactivate(
@@ -292,7 +292,7 @@ async fn deactivate(
     Extension(coll): Coll,
     Params(id): Params<String>,
 ) -> ApiResult<&'static str> {
-    sh.write(|s| s.deactivate(coll, &id)).map(|()| OK)
+    sh.write(|s| s.set_enabled(coll, &id, false)).map(|()| OK)
 }
 
 async fn set_rollout_weights(

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Number, Value};
 
 use super::support::{now_iso8601, ApiError, Rng};
+// The API's limits and operators, shared with the manifest checks.
+use crate::manifest::{MAX_INCLUSIONS, OPS as CONDITION_OPS};
 
 mod input;
 
@@ -19,8 +21,6 @@ use input::{
     parse_segments, parse_variant, parse_weights, resolve_deployments, Fields, Page,
 };
 
-/// Inclusions one variant may hold.
-const MAX_INCLUSIONS: usize = 2000;
 /// Ids one `bulk-delete-users` request may name.
 const MAX_BULK_DELETE: usize = 100;
 /// The documented cap on `limit`.
@@ -33,23 +33,6 @@ const AUTHOR: &str = "ampx-emulator";
 const EXPERIMENT_TYPES: &[&str] = &["a-b-test", "multi-arm-bandit"];
 /// What every write to a web experiment answers (with a 405).
 const WEB_READ_ONLY: &str = "web experiments cannot be edited through the Management API";
-/// The condition operators the docs list.
-const CONDITION_OPS: &[&str] = &[
-    "is",
-    "is not",
-    "contains",
-    "does not contain",
-    "less",
-    "less or equal",
-    "greater",
-    "greater or equal",
-    "set is",
-    "set is not",
-    "set contains",
-    "set does not contain",
-    "glob match",
-    "glob does not match",
-];
 
 /// Which route tree an object lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -706,27 +689,17 @@ impl Store {
         })
     }
 
-    /// `POST /experiments/{id}/activate`: like `PATCH {"enabled": true}`.
-    pub(crate) fn activate(
+    /// `POST /experiments/{id}/activate` and `/deactivate`: like `PATCH
+    /// {"enabled": true|false}` (activating a planning experiment starts it;
+    /// deactivating leaves the state as it is).
+    pub(crate) fn set_enabled(
         &mut self,
         collection: Collection,
         raw_id: &str,
+        enabled: bool,
     ) -> Result<(), ApiError> {
         self.modify(collection, raw_id, |object, _| {
-            object.set_enabled(true);
-            Ok(())
-        })
-    }
-
-    /// `POST /experiments/{id}/deactivate`: like `PATCH {"enabled": false}`;
-    /// the state stays as it is.
-    pub(crate) fn deactivate(
-        &mut self,
-        collection: Collection,
-        raw_id: &str,
-    ) -> Result<(), ApiError> {
-        self.modify(collection, raw_id, |object, _| {
-            object.set_enabled(false);
+            object.set_enabled(enabled);
             Ok(())
         })
     }
