@@ -61,6 +61,8 @@ pub enum Format {
     #[default]
     Text,
     Json,
+    /// For a pull-request comment or an issue (kept under GitHub's 65,536 characters).
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +89,20 @@ pub enum Command {
         /// Fail (exit 1) when the plan carries any risk warning.
         #[arg(long)]
         deny_risky: bool,
+    },
+    /// Compare the live project with the manifests, naming who changed what.
+    ///
+    /// Exit 0 when nothing differs, 2 when something drifted, 1 on error.
+    /// For each drifted object, shows who changed it last and when (from the
+    /// object, or from its newest version entry).
+    ///
+    /// Example: ampx drift flags/ --format markdown > drift.md
+    Drift {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Plan, confirm, apply, then verify that a fresh plan is empty.
     ///

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::{json, Map, Value};
 
 use crate::api::live::{Live, LiveFlag};
-use crate::manifest::{parse_instant, FlagSpec, Located, ObjectKind, SegmentSpec, VariantSpec};
+use crate::manifest::{
+    parse_instant, FlagSpec, Located, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
+};
 
 /// Default bucketing key of a new flag.
 pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
@@ -909,18 +911,90 @@ fn num(f: f64) -> Value {
     }
 }
 
-/// Diffs every flag of a manifest set. Flags without changes are left out.
-pub fn diff_all(flags: &[Located<FlagSpec>], live: &Live) -> Result<Vec<FlagDiff>, Vec<DiffError>> {
+/// A manifest with the project's `ownerTag` added to its tags. With `tags`
+/// absent the live tags stay as they are, plus the owner tag.
+fn with_owner_tag(f: &Located<FlagSpec>, owner: &str, live: &Live) -> Located<FlagSpec> {
+    let mut g = f.clone();
+    let mut tags = match &f.spec.tags {
+        Some(t) => t.clone(),
+        None => live
+            .objects(f.spec.kind)
+            .get(&f.spec.key)
+            .map(|lf| lf.tags.clone())
+            .unwrap_or_default(),
+    };
+    if !tags.iter().any(|t| t == owner) {
+        tags.push(owner.to_string());
+    }
+    g.spec.tags = Some(tags);
+    g
+}
+
+/// Archives for `prune: true`: live, unarchived flags and experiments that no
+/// manifest names (with an `ownerTag`, only those that carry it).
+fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
+    let owner = set.project.spec.owner_tag.as_deref();
+    let mut out = Vec::new();
+    for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
+        let named: HashSet<&str> = set
+            .flags
+            .iter()
+            .filter(|f| f.spec.kind == kind)
+            .map(|f| f.spec.key.as_str())
+            .collect();
+        for (key, lf) in live.objects(kind) {
+            if lf.is_archived()
+                || named.contains(key.as_str())
+                || owner.is_some_and(|o| !lf.tags.iter().any(|t| t == o))
+            {
+                continue;
+            }
+            let mut d = FlagDiff {
+                kind,
+                key: key.clone(),
+                id: Some(lf.id.clone()),
+                action: Some(Action::Archive),
+                ..Default::default()
+            };
+            d.context.push("prune: no manifest names it".into());
+            if lf.is_running() {
+                d.warnings.push(format!(
+                    "{} {key} is running: archiving it ends the experiment for every user in it",
+                    kind.noun()
+                ));
+            }
+            d.changes.push(Change {
+                path: "archived".into(),
+                before: Some(Value::Bool(false)),
+                after: Some(Value::Bool(true)),
+            });
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Diffs every flag and experiment of a manifest set, plus the archives that
+/// `prune` asks for. Objects without changes are left out.
+pub fn diff_all(set: &ManifestSet, live: &Live) -> Result<Vec<FlagDiff>, Vec<DiffError>> {
     let mut errors = Vec::new();
-    let mut out: Vec<FlagDiff> = flags
+    let owner = set.project.spec.owner_tag.as_deref();
+    let mut out: Vec<FlagDiff> = set
+        .flags
         .iter()
-        .map(|f| diff_flag(f, live, &mut errors))
+        .map(|f| match owner {
+            Some(o) => diff_flag(&with_owner_tag(f, o, live), live, &mut errors),
+            None => diff_flag(f, live, &mut errors),
+        })
         .filter(|d| !d.is_empty())
         .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
+    if set.project.spec.prune == Some(true) {
+        out.extend(prune_diffs(set, live));
+    }
+    out.sort_by(|a, b| (&a.key, a.kind.noun()).cmp(&(&b.key, b.kind.noun())));
     Ok(out)
 }
 

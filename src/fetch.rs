@@ -103,7 +103,9 @@ enum Detail {
 /// Reads the live state for a manifest set.
 pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
     let want_deployments = set.flags.iter().any(|f| f.spec.deployments.is_some());
-    let want = |k: ObjectKind| set.flags.iter().any(|f| f.spec.kind == k);
+    // Prune archives live objects that no manifest names: it needs both lists.
+    let prune = set.project.spec.prune == Some(true);
+    let want = |k: ObjectKind| prune || set.flags.iter().any(|f| f.spec.kind == k);
     let list = |k: ObjectKind| async move {
         if want(k) {
             list_objects(client, k).await

@@ -41,9 +41,26 @@ pub struct ObjectPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
     pub action: Action,
+    /// Archiving: the object stops serving (and leaves its groups).
+    pub destructive: bool,
+    /// Who changed the live object last and when (drift reports only).
+    #[serde(rename = "lastModified", skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<Attribution>,
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
     pub ops: Vec<Op>,
+}
+
+/// The last change of a live object, as the API records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attribution {
+    /// The user (id or email) the API names; `None` when it names nobody.
+    pub by: Option<String>,
+    /// When, as the API gives it (RFC 3339).
+    pub at: Option<String>,
+    /// Where it came from: `object` (its lastModified fields) or `versions`
+    /// (its newest version entry).
+    pub source: String,
 }
 
 /// A whole plan.
@@ -234,6 +251,8 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
                 id: d.id,
                 context: d.context,
                 action,
+                destructive: action == Action::Archive,
+                last_modified: None,
                 changes: d.changes,
                 warnings: d.warnings,
                 ops,

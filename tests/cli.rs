@@ -70,6 +70,12 @@ async fn plan_exit_codes_then_apply_then_clean() {
         "without --detailed-exitcode changes are not an error"
     );
 
+    let o = ampx(&url, Some(KEY), &["drift", ex, "--format", "markdown"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "drift found: {out}{err}");
+    assert!(out.starts_with("### ampx drift: "), "{out}");
+    assert!(out.contains("missing live"), "{out}");
+
     let o = ampx(&url, Some(KEY), &["apply", ex, "--auto-approve"]).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
@@ -81,6 +87,9 @@ async fn plan_exit_codes_then_apply_then_clean() {
     let o = ampx(&url, Some(KEY), &["plan", ex, "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
     assert!(text(&o).0.contains("No changes."));
+    let o = ampx(&url, Some(KEY), &["drift", ex]).await;
+    assert_eq!(o.status.code(), Some(0), "no drift: {}", text(&o).0);
+    assert!(text(&o).0.starts_with("No drift."));
     let (out, err) = text(&o);
     assert!(
         !out.contains(KEY) && !err.contains(KEY),

@@ -109,6 +109,11 @@ pub struct LiveFlag {
     pub end_date: Option<String>,
     #[serde(default)]
     pub exposure_event: Option<Value>,
+    /// Who changed the object last, when the API says (experiments do).
+    #[serde(default)]
+    pub last_modified_by: Option<Value>,
+    #[serde(default)]
+    pub last_modified_at: Option<String>,
     /// Full variant details, when the manifests need them.
     #[serde(skip)]
     pub variant_details: Option<BTreeMap<String, LiveVariant>>,

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod demo;
+pub mod drift;
 pub mod plan;
 
 use std::io::Write;
@@ -15,11 +16,11 @@ use crate::manifest::{self, ManifestSet, Region};
 /// The exit-code contract (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    /// Success; for `plan --detailed-exitcode`: nothing differs.
+    /// Success; for `plan --detailed-exitcode` and `drift`: nothing differs.
     Success = 0,
     /// Error: bad input, API failure, refused or unconfirmed apply.
     Failure = 1,
-    /// `plan --detailed-exitcode`: differences found.
+    /// `plan --detailed-exitcode` or `drift`: differences found.
     Changes = 2,
 }
 
@@ -123,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             detailed_exitcode,
             deny_risky,
         } => plan::run(&cli.global, &paths, format, detailed_exitcode, deny_risky).await,
+        Command::Drift { paths, format } => drift::run(&cli.global, &paths, format).await,
         Command::Apply {
             paths,
             auto_approve,

@@ -4,34 +4,42 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{client, load, out, ExitStatus};
+use crate::api::live::Live;
 use crate::api::Client;
 use crate::cli::{Format, Global};
 use crate::manifest::ManifestSet;
 use crate::plan::Plan;
-use crate::render::text::{render, Style};
+use crate::render::text::{render, render_drift, Report, Style};
 
 /// Reads the live state and builds the plan for a manifest set.
 pub async fn make_plan(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Result<Plan> {
+    Ok(read_and_plan(client, set).await?.0)
+}
+
+/// Like [`make_plan`], also returning the live state it read.
+pub async fn read_and_plan(
+    client: &Arc<Client>,
+    set: &ManifestSet,
+) -> anyhow::Result<(Plan, Live)> {
     let before = client.requests();
     let live = crate::fetch::fetch(client, set).await?;
-    let diffs = crate::diff::diff_all(&set.flags, &live).map_err(|errors| {
+    let diffs = crate::diff::diff_all(set, &live).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
             .map(|e| format!("error: {}: {}", e.at, e.message))
             .collect();
         anyhow::anyhow!("{}\nnothing was changed", lines.join("\n"))
     })?;
-    Ok(crate::plan::build(
-        diffs,
-        &set.project.spec.id,
-        client.requests() - before,
-    ))
+    let plan = crate::plan::build(diffs, &set.project.spec.id, client.requests() - before);
+    Ok((plan, live))
 }
 
-/// The JSON form of a plan.
-pub fn plan_json(plan: &Plan) -> String {
+/// The JSON form of a plan or drift report (`formatVersion` 1, documented
+/// in docs/json-format.md).
+pub fn plan_json(plan: &Plan, report: Report) -> String {
     let doc = serde_json::json!({
         "formatVersion": 1,
+        "report": match report { Report::Plan => "plan", Report::Drift => "drift" },
         "summary": {
             "create": plan.count(crate::diff::Action::Create),
             "change": plan.count(crate::diff::Action::Update) + plan.count(crate::diff::Action::Unarchive),
@@ -47,6 +55,17 @@ pub fn plan_json(plan: &Plan) -> String {
     )
 }
 
+/// Prints a plan or drift report in the chosen format.
+pub fn print_report(plan: &Plan, format: Format, report: Report) {
+    let text = match (format, report) {
+        (Format::Text, Report::Plan) => render(plan, Style::for_stdout()),
+        (Format::Text, Report::Drift) => render_drift(plan, Style::for_stdout()),
+        (Format::Json, _) => plan_json(plan, report),
+        (Format::Markdown, _) => crate::render::markdown::render(plan, report),
+    };
+    out(&text);
+}
+
 pub async fn run(
     global: &Global,
     paths: &[PathBuf],
@@ -59,10 +78,7 @@ pub async fn run(
     };
     let client = client(global, &set)?;
     let plan = make_plan(&client, &set).await?;
-    match format {
-        Format::Text => out(&render(&plan, Style::for_stdout())),
-        Format::Json => out(&plan_json(&plan)),
-    }
+    print_report(&plan, format, Report::Plan);
     if super::refuse_risky(&plan, deny_risky) {
         return Ok(ExitStatus::Failure);
     }

@@ -1,3 +1,4 @@
 //! Rendering a plan for people.
 
+pub mod markdown;
 pub mod text;

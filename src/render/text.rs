@@ -190,37 +190,102 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
     }
 }
 
-fn header(o: &ObjectPlan, st: Style) -> String {
+/// What a rendering reports: a plan to apply, or drift found by `ampx drift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Plan,
+    Drift,
+}
+
+fn header(o: &ObjectPlan, st: Style, report: Report) -> String {
     let id =
         o.id.as_deref()
             .map(|i| format!(" (id {i})"))
             .unwrap_or_default();
-    match o.action {
-        Action::Create => format!(
-            "{} {} {} will be created",
-            st.green("+"),
-            o.kind,
-            st.bold(&o.key)
+    let key = st.bold(&o.key);
+    let kind = &o.kind;
+    match (report, o.action) {
+        (Report::Plan, Action::Create) => {
+            format!("{} {kind} {key} will be created", st.green("+"))
+        }
+        (Report::Plan, Action::Update) => {
+            format!("{} {kind} {key}{id} will be changed", st.yellow("~"))
+        }
+        (Report::Plan, Action::Unarchive) => format!(
+            "{} {kind} {key}{id} will be unarchived and changed",
+            st.yellow("~")
         ),
-        Action::Update => format!(
-            "{} {} {}{id} will be changed",
-            st.yellow("~"),
-            o.kind,
-            st.bold(&o.key)
-        ),
-        Action::Unarchive => format!(
-            "{} {} {}{id} will be unarchived and changed",
-            st.yellow("~"),
-            o.kind,
-            st.bold(&o.key)
-        ),
-        Action::Archive => format!(
-            "{} {} {}{id} will be archived",
+        (Report::Plan, Action::Archive) => format!(
+            "{} {kind} {key}{id} will be archived {}",
             st.red("-"),
-            o.kind,
-            st.bold(&o.key)
+            st.red("(destructive)")
+        ),
+        (Report::Drift, Action::Create) => format!(
+            "{} {kind} {key} is missing from the live project",
+            st.green("+")
+        ),
+        (Report::Drift, Action::Update) => format!(
+            "{} {kind} {key}{id} differs from its manifest",
+            st.yellow("~")
+        ),
+        (Report::Drift, Action::Unarchive) => format!(
+            "{} {kind} {key}{id} is archived, but its manifest keeps it active",
+            st.yellow("~")
+        ),
+        (Report::Drift, Action::Archive) => format!(
+            "{} {kind} {key}{id} is active, but the manifests archive it",
+            st.red("-")
         ),
     }
+}
+
+/// "last changed by alice@example.com at 2026-11-20T10:00:00Z", when known.
+pub fn attribution_line(o: &ObjectPlan) -> Option<String> {
+    let a = o.last_modified.as_ref()?;
+    let mut s = String::from("last changed");
+    if let Some(by) = &a.by {
+        s.push_str(&format!(" by {by}"));
+    }
+    if let Some(at) = &a.at {
+        s.push_str(&format!(" at {at}"));
+    }
+    (a.by.is_some() || a.at.is_some()).then_some(s)
+}
+
+/// One object's header, facts, warnings and changes.
+pub fn render_object(out: &mut String, o: &ObjectPlan, st: Style, report: Report) {
+    let _ = writeln!(out, "{}", header(o, st, report));
+    if !o.context.is_empty() {
+        let _ = writeln!(out, "    ({})", o.context.join(", "));
+    }
+    if let Some(line) = attribution_line(o) {
+        let _ = writeln!(out, "    {line}");
+    }
+    for w in &o.warnings {
+        let _ = writeln!(out, "    {}", st.red(&format!("! WARNING: {w}")));
+    }
+    for c in &o.changes {
+        render_change(out, c, st);
+    }
+}
+
+fn requests_line(out: &mut String, requests: usize) {
+    let _ = writeln!(
+        out,
+        "Read the live state with {} API request{}.",
+        requests,
+        if requests == 1 { "" } else { "s" }
+    );
+}
+
+/// The counts line: "1 to create, 2 to change, 0 to archive".
+pub fn counts(plan: &Plan) -> String {
+    format!(
+        "{} to create, {} to change, {} to archive",
+        plan.count(Action::Create),
+        plan.count(Action::Update) + plan.count(Action::Unarchive),
+        plan.count(Action::Archive)
+    )
 }
 
 /// Renders a plan.
@@ -230,16 +295,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         let _ = writeln!(out, "No changes. The live project matches the manifests.");
     }
     for o in &plan.objects {
-        let _ = writeln!(out, "{}", header(o, st));
-        if !o.context.is_empty() {
-            let _ = writeln!(out, "    ({})", o.context.join(", "));
-        }
-        for w in &o.warnings {
-            let _ = writeln!(out, "    {}", st.red(&format!("! WARNING: {w}")));
-        }
-        for c in &o.changes {
-            render_change(&mut out, c, st);
-        }
+        render_object(&mut out, o, st, Report::Plan);
         let _ = writeln!(out);
     }
     let warnings: Vec<&String> = plan.warnings().collect();
@@ -255,14 +311,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         let _ = writeln!(out);
     }
     if !plan.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} {} to create, {} to change, {} to archive.",
-            st.bold("Plan:"),
-            plan.count(Action::Create),
-            plan.count(Action::Update) + plan.count(Action::Unarchive),
-            plan.count(Action::Archive)
-        );
+        let _ = writeln!(out, "{} {}.", st.bold("Plan:"), counts(plan));
         let _ = writeln!(out);
         let _ = writeln!(out, "API calls apply would make ({}):", plan.op_count());
         let mut n = 0;
@@ -277,11 +326,37 @@ pub fn render(plan: &Plan, st: Style) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(
-        out,
-        "Read the live state with {} API request{}.",
-        plan.requests,
-        if plan.requests == 1 { "" } else { "s" }
-    );
+    requests_line(&mut out, plan.requests);
+    out
+}
+
+/// Renders a drift report: the live project against the manifests, with
+/// values shown as `live → manifest`.
+pub fn render_drift(plan: &Plan, st: Style) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(out, "No drift. The live project matches the manifests.");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} {} object(s) differ from the manifests (values shown as live → manifest).",
+            st.bold("Drift:"),
+            plan.objects.len()
+        );
+        let _ = writeln!(out);
+    }
+    for o in &plan.objects {
+        render_object(&mut out, o, st, Report::Drift);
+        let _ = writeln!(out);
+    }
+    if !plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "To bring the live project back to the manifests: ampx apply ({}, {} API call(s)).",
+            counts(plan),
+            plan.op_count()
+        );
+    }
+    requests_line(&mut out, plan.requests);
     out
 }
