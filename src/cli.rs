@@ -89,6 +89,9 @@ pub enum Command {
         /// Fail (exit 1) when the plan carries any risk warning.
         #[arg(long)]
         deny_risky: bool,
+        /// Also save the plan to FILE, for `ampx apply --plan FILE` (holds no secret).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Compare the live project with the manifests, naming who changed what.
     ///
@@ -106,10 +109,18 @@ pub enum Command {
     },
     /// Plan, confirm, apply, then verify that a fresh plan is empty.
     ///
+    /// With --plan FILE, applies a plan saved by `ampx plan --out FILE`
+    /// instead: the live objects it read are read again, and the plan is
+    /// refused (exit 1, no writes) when any of them changed since.
+    ///
     /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx apply flags/ --auto-approve
     Apply {
         /// Manifest files or directories (default: the current directory).
+        #[arg(conflicts_with = "plan")]
         paths: Vec<PathBuf>,
+        /// Apply this saved plan (from `ampx plan --out FILE`).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
         /// Apply without asking (required when standard input is not a terminal).
         #[arg(long)]
         auto_approve: bool,

@@ -20,7 +20,7 @@ use crate::manifest::{
 pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
 
 /// One field-level change, as shown in the plan.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// Field path, e.g. `name`, `variants.on.payload`.
     pub path: String,
@@ -29,7 +29,7 @@ pub struct Change {
 }
 
 /// What happens to an object as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,

@@ -15,4 +15,5 @@ pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod render;
+pub mod saved;
 pub mod schema;

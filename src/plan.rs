@@ -21,30 +21,34 @@ pub const ADD_CHUNK: usize = 500;
 pub const ID: &str = "{id}";
 
 /// One API call of a plan.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Op {
     pub method: String,
     /// Path; `{id}` stands for the id of an object created earlier in the plan.
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     pub summary: String,
 }
 
 /// Everything a plan does to one object.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectPlan {
     pub kind: String,
     pub key: String,
     pub id: Option<String>,
     /// Read-only live facts (an experiment's state, decision).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
     pub action: Action,
     /// Archiving: the object stops serving (and leaves its groups).
     pub destructive: bool,
     /// Who changed the live object last and when (drift reports only).
-    #[serde(rename = "lastModified", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastModified",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_modified: Option<Attribution>,
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
@@ -64,7 +68,7 @@ pub struct Attribution {
 }
 
 /// A whole plan.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub objects: Vec<ObjectPlan>,
     /// API requests made to read the live state.

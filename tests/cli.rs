@@ -1,10 +1,12 @@
 //! The `ampx` binary as a user runs it: exit codes, refusals, and that bad
 //! input never reaches the API.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
 use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
+use common::{ampx, temp_dir, text, write};
 
 const KEY: &str = "cli-test-key-42";
 
@@ -16,40 +18,6 @@ async fn emulator() -> EmulatorHandle {
     emulator::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .unwrap()
-}
-
-async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
-    cmd.args(args)
-        .env("AMPX_SERVER", server)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    match key {
-        Some(k) => cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", k),
-        None => cmd.env_remove("AMPLITUDE_MANAGEMENT_API_KEY"),
-    };
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn write(dir: &Path, name: &str, body: &str) {
-    std::fs::write(dir.join(name), body).unwrap();
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ampx-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

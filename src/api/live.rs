@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::manifest::ObjectKind;
@@ -50,13 +50,13 @@ fn weights<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D::
         .collect())
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct VariantRef {
     pub key: String,
 }
 
 /// A flag as the list and detail endpoints show it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveFlag {
     #[serde(deserialize_with = "id_string")]
@@ -110,15 +110,16 @@ pub struct LiveFlag {
     #[serde(default)]
     pub exposure_event: Option<Value>,
     /// Who changed the object last, when the API says (experiments do).
-    #[serde(default)]
+    /// Not part of a saved plan's fingerprint.
+    #[serde(default, skip_serializing)]
     pub last_modified_by: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub last_modified_at: Option<String>,
     /// Full variant details, when the manifests need them.
-    #[serde(skip)]
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub variant_details: Option<BTreeMap<String, LiveVariant>>,
     /// Inclusions by variant key, for the variants whose manifests manage them.
-    #[serde(skip)]
+    #[serde(skip_deserializing, skip_serializing_if = "BTreeMap::is_empty")]
     pub inclusions: BTreeMap<String, Vec<String>>,
 }
 
@@ -136,7 +137,7 @@ impl LiveFlag {
 }
 
 /// A variant as `GET …/variants` shows it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveVariant {
     pub key: String,
@@ -151,7 +152,7 @@ pub struct LiveVariant {
 }
 
 /// A deployment. Its SDK `key` is deliberately not read.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct LiveDeployment {
     #[serde(deserialize_with = "id_string")]
     pub id: String,

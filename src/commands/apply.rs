@@ -9,7 +9,9 @@ use super::{client, load, out, ExitStatus};
 use crate::api::Client;
 use crate::cli::Global;
 use crate::manifest::ManifestSet;
+use crate::plan::Plan;
 use crate::render::text::{render, Style};
+use crate::saved::SavedPlan;
 
 /// Asks on the terminal; only `yes` approves.
 fn confirm(calls: usize) -> bool {
@@ -34,6 +36,17 @@ pub async fn plan_apply_verify(
     st: Style,
 ) -> anyhow::Result<ExitStatus> {
     let plan = make_plan(client, set).await?;
+    apply_and_verify(client, set, plan, opts, st).await
+}
+
+/// Shows a plan, confirms, applies it, then verifies with a fresh plan.
+async fn apply_and_verify(
+    client: &Arc<Client>,
+    set: &ManifestSet,
+    plan: Plan,
+    opts: ApplyOptions,
+    st: Style,
+) -> anyhow::Result<ExitStatus> {
     out(&render(&plan, st));
     if plan.is_empty() {
         return Ok(ExitStatus::Success);
@@ -84,4 +97,40 @@ pub async fn run(
     };
     let client = client(global, &set)?;
     plan_apply_verify(&client, &set, opts, Style::for_stdout()).await
+}
+
+/// `apply --plan FILE`: re-reads what the saved plan read, refuses when any
+/// of it changed, else applies exactly the saved operations.
+pub async fn run_saved(
+    global: &Global,
+    file: &std::path::Path,
+    opts: ApplyOptions,
+) -> anyhow::Result<ExitStatus> {
+    let saved = SavedPlan::read(file)?;
+    let set = saved.manifest_set()?;
+    let client = client(global, &set)?;
+    if client.base_url() != saved.server.trim_end_matches('/') {
+        eprintln!(
+            "error: the plan was made against {}, but ampx now points at {}; nothing was changed\n  hint: set --server / AMPX_SERVER or --region as when the plan was made, or make a new plan",
+            saved.server,
+            client.base_url()
+        );
+        return Ok(ExitStatus::Failure);
+    }
+    let live = crate::fetch::fetch(&client, &set).await?;
+    let now = crate::saved::reads(&set, &live, &saved.plan);
+    let stale = saved.staleness(&now);
+    if !stale.is_empty() {
+        eprintln!(
+            "error: the live project changed since the plan was made; nothing was changed:\n{}\n  hint: make a new plan with `ampx plan --out {}` and review it",
+            stale
+                .iter()
+                .map(|l| format!("  - {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            file.display()
+        );
+        return Ok(ExitStatus::Failure);
+    }
+    apply_and_verify(&client, &set, saved.plan, opts, Style::for_stdout()).await
 }

@@ -123,10 +123,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             format,
             detailed_exitcode,
             deny_risky,
-        } => plan::run(&cli.global, &paths, format, detailed_exitcode, deny_risky).await,
+            out,
+        } => {
+            let opts = plan::PlanOptions {
+                format,
+                detailed_exitcode,
+                deny_risky,
+                out,
+            };
+            plan::run(&cli.global, &paths, opts).await
+        }
         Command::Drift { paths, format } => drift::run(&cli.global, &paths, format).await,
         Command::Apply {
             paths,
+            plan,
             auto_approve,
             deny_risky,
         } => {
@@ -134,7 +144,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 auto_approve,
                 deny_risky,
             };
-            apply::run(&cli.global, &paths, opts).await
+            match plan {
+                Some(file) => apply::run_saved(&cli.global, &file, opts).await,
+                None => apply::run(&cli.global, &paths, opts).await,
+            }
         }
         Command::Emulator {
             port,

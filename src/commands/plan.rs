@@ -10,6 +10,7 @@ use crate::cli::{Format, Global};
 use crate::manifest::ManifestSet;
 use crate::plan::Plan;
 use crate::render::text::{render, render_drift, Report, Style};
+use crate::saved::SavedPlan;
 
 /// Reads the live state and builds the plan for a manifest set.
 pub async fn make_plan(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Result<Plan> {
@@ -66,23 +67,39 @@ pub fn print_report(plan: &Plan, format: Format, report: Report) {
     out(&text);
 }
 
+/// How `plan` reports.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub format: Format,
+    pub detailed_exitcode: bool,
+    pub deny_risky: bool,
+    /// Save the plan here for `apply --plan`.
+    pub out: Option<PathBuf>,
+}
+
 pub async fn run(
     global: &Global,
     paths: &[PathBuf],
-    format: Format,
-    detailed: bool,
-    deny_risky: bool,
+    opts: PlanOptions,
 ) -> anyhow::Result<ExitStatus> {
     let Some(set) = load(paths) else {
         return Ok(ExitStatus::Failure);
     };
     let client = client(global, &set)?;
-    let plan = make_plan(&client, &set).await?;
-    print_report(&plan, format, Report::Plan);
-    if super::refuse_risky(&plan, deny_risky) {
+    let (plan, live) = read_and_plan(&client, &set).await?;
+    print_report(&plan, opts.format, Report::Plan);
+    if let Some(file) = &opts.out {
+        SavedPlan::new(client.base_url(), &set, &live, &plan).write(file)?;
+        eprintln!(
+            "Saved the plan to {}; apply exactly it with: ampx apply --plan {}",
+            file.display(),
+            file.display()
+        );
+    }
+    if super::refuse_risky(&plan, opts.deny_risky) {
         return Ok(ExitStatus::Failure);
     }
-    Ok(if detailed && !plan.is_empty() {
+    Ok(if opts.detailed_exitcode && !plan.is_empty() {
         ExitStatus::Changes
     } else {
         ExitStatus::Success

@@ -87,6 +87,8 @@ impl<T> Located<T> {
 pub struct ManifestSet {
     pub project: Located<ProjectSpec>,
     pub flags: Vec<Located<FlagSpec>>,
+    /// The files it was read from (name, text): a saved plan records them.
+    pub sources: Vec<(PathBuf, String)>,
 }
 
 const KINDS: &[&str] = &["Project", "Flag", "Experiment"];
@@ -370,7 +372,11 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         return Err(Diagnostics(errors));
     }
     let project = project.expect("checked above");
-    Ok(ManifestSet { project, flags })
+    Ok(ManifestSet {
+        project,
+        flags,
+        sources: sources.to_vec(),
+    })
 }
 
 /// Deserialises a document body, reporting every field-level problem: after

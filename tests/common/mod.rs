@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use ampx::api::{ApiKey, Client, ClientOptions};
@@ -55,4 +56,41 @@ pub async fn plan(e: &Env, set: &ManifestSet) -> Plan {
     ampx::commands::plan::make_plan(&e.client, set)
         .await
         .unwrap()
+}
+
+// ----- the binary, as a user runs it -----
+
+/// Runs `ampx` with `AMPX_SERVER=server` and the key (or none) in the environment.
+pub async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
+    cmd.args(args)
+        .env("AMPX_SERVER", server)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    match key {
+        Some(k) => cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", k),
+        None => cmd.env_remove("AMPLITUDE_MANAGEMENT_API_KEY"),
+    };
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+pub fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(name), body).unwrap();
+}
+
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ampx-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

@@ -1,0 +1,222 @@
+//! Saved plans as a user runs them: `ampx plan --out FILE`, then
+//! `ampx apply --plan FILE`, applied exactly, or refused when stale.
+
+mod common;
+
+use ampx::api::Call;
+use common::{ampx, env, temp_dir, text, write, KEY};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const FLAGS: &str = "\
+apiVersion: ampx/v1
+kind: Project
+id: \"100001\"
+---
+apiVersion: ampx/v1
+kind: Flag
+key: alpha
+name: Alpha
+rolloutPercentage: 10
+variants:
+  - key: \"on\"
+    payload: {a: 1}
+    inclusions: [u1, u2]
+---
+apiVersion: ampx/v1
+kind: Flag
+key: beta
+name: Beta
+";
+
+fn writes(e: &common::Env) -> Vec<(String, String)> {
+    e.emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_applies_exactly_its_operations() {
+    let e = env().await;
+    let dir = temp_dir("saved-exact");
+    write(&dir, "flags.yaml", FLAGS);
+    let file = dir.join("plan.json");
+    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+
+    // Create both, then change one so that the saved plan holds updates.
+    let o = ampx(&e.emu.base_url, Some(KEY), &["apply", m, "--auto-approve"]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write(
+        &dir,
+        "flags.yaml",
+        &FLAGS
+            .replace("rolloutPercentage: 10", "rolloutPercentage: 30")
+            .replace("[u1, u2]", "[u2, u3]"),
+    );
+
+    let o = ampx(&e.emu.base_url, Some(KEY), &["plan", m, "--out", f]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(err.contains("Saved the plan to"), "{err}");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(!saved.contains(KEY), "a saved plan holds no secret");
+    let doc: Value = serde_json::from_str(&saved).unwrap();
+    let ops: Vec<(String, String)> = doc["plan"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["ops"].as_array().unwrap().clone())
+        .map(|op| {
+            (
+                op["method"].as_str().unwrap().into(),
+                op["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(!ops.is_empty());
+
+    // The manifests change after the plan was saved: the saved plan still
+    // applies what was reviewed, not the new files.
+    write(
+        &dir,
+        "flags.yaml",
+        &FLAGS.replace("rolloutPercentage: 10", "rolloutPercentage: 99"),
+    );
+    e.emu.clear_requests();
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", f, "--auto-approve"],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("Verified: a fresh plan shows no changes"),
+        "{out}"
+    );
+    assert_eq!(writes(&e), ops, "exactly the saved operations, in order");
+    assert_eq!(e.emu.flag_json("alpha").unwrap()["rolloutPercentage"], 30);
+    assert!(!out.contains(KEY) && !err.contains(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_saved_plan_is_refused_naming_what_changed() {
+    let e = env().await;
+    let dir = temp_dir("saved-stale");
+    write(&dir, "flags.yaml", FLAGS);
+    let file = dir.join("plan.json");
+    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+    let o = ampx(&e.emu.base_url, Some(KEY), &["apply", m, "--auto-approve"]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write(
+        &dir,
+        "flags.yaml",
+        &FLAGS.replace("name: Beta", "name: Beta two"),
+    );
+    let o = ampx(&e.emu.base_url, Some(KEY), &["plan", m, "--out", f]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    // Someone edits alpha in the UI after the review.
+    let id = e.emu.flag_json("alpha").unwrap()["id"].to_string();
+    let call = Call {
+        method: Method::PATCH,
+        path: format!("/api/1/flags/{id}"),
+        query: Vec::new(),
+        body: Some(json!({"rolloutPercentage": 75})),
+        what: "an edit in the UI".into(),
+    };
+    e.client.send(&call).await.unwrap();
+    e.emu.clear_requests();
+
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", f, "--auto-approve"],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("the live project changed since the plan was made"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flag alpha: rolloutPercentage changed"),
+        "{err}"
+    );
+    assert!(writes(&e).is_empty(), "no write: {:?}", writes(&e));
+    assert_eq!(e.emu.flag_json("beta").unwrap()["name"], "Beta");
+
+    // A flag created since the plan (the plan would have created it) is named too.
+    write(
+        &dir,
+        "flags.yaml",
+        &format!("{FLAGS}---\napiVersion: ampx/v1\nkind: Flag\nkey: gamma\n"),
+    );
+    let o = ampx(&e.emu.base_url, Some(KEY), &["plan", m, "--out", f]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    e.emu.seed_flag(json!({"key": "gamma"})).unwrap();
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", f, "--auto-approve"],
+    )
+    .await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("flag gamma: created since the plan was made"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_is_refused_elsewhere_or_when_not_a_plan() {
+    let e = env().await;
+    let other = env().await;
+    let dir = temp_dir("saved-elsewhere");
+    write(&dir, "flags.yaml", FLAGS);
+    let file = dir.join("plan.json");
+    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+    let o = ampx(&e.emu.base_url, Some(KEY), &["plan", m, "--out", f]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    let o = ampx(
+        &other.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", f, "--auto-approve"],
+    )
+    .await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("the plan was made against"), "{err}");
+    assert_eq!(other.emu.count("POST", "/"), 0);
+
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", m, "--auto-approve"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "a directory is not a plan");
+    write(&dir, "other.json", "{\"formatVersion\": 1}");
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &[
+            "apply",
+            "--plan",
+            dir.join("other.json").to_str().unwrap(),
+            "--auto-approve",
+        ],
+    )
+    .await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("is not a saved plan"), "{err}");
+    assert_eq!(e.emu.count("POST", "/"), 0);
+}
