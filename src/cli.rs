@@ -141,7 +141,12 @@ pub enum Command {
     Schema,
     /// Run a local stand-in for the Management API.
     ///
+    /// The fault flags make it an unreliable API on purpose, to rehearse
+    /// retries, lost answers and rate limits.
+    ///
     /// Example: ampx emulator --port 8080 --state emulator.json
+    ///
+    /// Example: ampx emulator --error-rate 0.1 --lost-answer-rate 0.05 --rate-limit-rps 20
     Emulator {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 8080)]
@@ -155,6 +160,38 @@ pub enum Command {
         /// API key the emulator accepts (default: `emulator-key`).
         #[arg(long)]
         api_key: Option<String>,
+        /// Fault: every API request waits this many milliseconds before its answer.
+        #[arg(long, value_name = "MS", default_value_t = 0, help_heading = "Faults")]
+        latency_ms: u64,
+        /// Fault: this fraction (0 to 1) of API requests gets a 500, 502 or 503 and changes nothing.
+        #[arg(
+            long,
+            value_name = "P",
+            default_value_t = 0.0,
+            allow_negative_numbers = true,
+            help_heading = "Faults"
+        )]
+        error_rate: f64,
+        /// Fault: this fraction (0 to 1) of successful writes is carried out, then answered with a 502 or 504.
+        #[arg(
+            long,
+            value_name = "P",
+            default_value_t = 0.0,
+            allow_negative_numbers = true,
+            help_heading = "Faults"
+        )]
+        lost_answer_rate: f64,
+        /// Fault: allow R requests a second (bursts of R); beyond that, a 429 with or without Retry-After.
+        #[arg(
+            long,
+            value_name = "R",
+            allow_negative_numbers = true,
+            help_heading = "Faults"
+        )]
+        rate_limit_rps: Option<f64>,
+        /// Seed for the faults' random choices: the same requests meet the same faults.
+        #[arg(long, value_name = "S", default_value_t = crate::emulator::DEFAULT_FAULT_SEED, help_heading = "Faults")]
+        fault_seed: u64,
     },
     /// Plan, apply and re-plan the manifests in examples/ against a built-in emulator (no API key needed).
     ///

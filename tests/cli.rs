@@ -307,3 +307,59 @@ fn completions_for_each_shell() {
         assert!(text(&o).0.contains(marker), "{shell}");
     }
 }
+
+/// Runs `ampx emulator` with these arguments and waits for it to exit; an
+/// emulator that starts serving instead is stopped and reported.
+fn emulator_refuses(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ampx"))
+        .arg("emulator")
+        .args(["--port", "0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog, not a timing assertion: a refused start takes no time at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let o = child.wait_with_output().unwrap();
+            panic!("`ampx emulator {args:?}` started serving: {:?}", text(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), text(&o).1)
+}
+
+#[test]
+fn emulator_refuses_impossible_fault_settings() {
+    for (args, flag) in [
+        (&["--error-rate", "2"][..], "--error-rate"),
+        (&["--lost-answer-rate", "-0.5"][..], "--lost-answer-rate"),
+        (&["--error-rate", "NaN"][..], "--error-rate"),
+        (&["--rate-limit-rps", "0"][..], "--rate-limit-rps"),
+        (&["--rate-limit-rps", "-3"][..], "--rate-limit-rps"),
+    ] {
+        let (code, err) = emulator_refuses(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(flag) && err.contains(args[1]),
+            "{args:?}: {err}"
+        );
+    }
+    let o = run_offline(&["emulator", "--help"]);
+    let help = text(&o).0;
+    for flag in [
+        "--latency-ms",
+        "--error-rate",
+        "--lost-answer-rate",
+        "--rate-limit-rps",
+        "--fault-seed",
+    ] {
+        assert!(help.contains(flag), "{flag} in:\n{help}");
+    }
+}

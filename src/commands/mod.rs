@@ -154,14 +154,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             state,
             page_size,
             api_key,
+            latency_ms,
+            error_rate,
+            lost_answer_rate,
+            rate_limit_rps,
+            fault_seed,
         } => {
             let mut config = crate::emulator::EmulatorConfig::default();
             if let Some(k) = api_key {
                 config.api_key = k;
             }
+            let faults = crate::emulator::Faults {
+                latency_ms,
+                error_rate,
+                lost_answer_rate,
+                rate_limit_rps,
+                seed: fault_seed,
+            };
             let config = crate::emulator::EmulatorConfig {
                 state_file: state,
                 page_size: page_size.clamp(1, 1000),
+                faults,
                 ..config
             };
             crate::emulator::serve_forever(config, port).await?;

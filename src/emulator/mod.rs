@@ -20,7 +20,32 @@
 //! parameter in `store`). State lives in memory and, with
 //! [`EmulatorConfig::state_file`], is written out as pretty JSON after every
 //! successful write and read back at start.
+//!
+//! # Rehearsing failures
+//!
+//! [`EmulatorConfig::faults`] (or [`EmulatorHandle::set_faults`] on a running
+//! emulator) makes it an unreliable API on purpose; `ampx emulator` takes the
+//! same settings as flags:
+//!
+//! - `--latency-ms N`: every `/api/1` request waits N ms before its answer.
+//! - `--error-rate P` (0 to 1): that fraction of requests gets a 500, 502 or
+//!   503, with a JSON or a plain-text body, and changes nothing.
+//! - `--lost-answer-rate P` (0 to 1): that fraction of writes (POST, PATCH,
+//!   DELETE) is carried out and saved, and then answered with a gateway's 502
+//!   or 504, as when a connection drops after the server acted. A write that
+//!   fails anyway answers its real error.
+//! - `--rate-limit-rps R`: a token bucket of R requests refilled at R a
+//!   second; a request that finds it empty gets a 429, some with
+//!   `Retry-After` (whole seconds), some without, and changes nothing.
+//! - `--fault-seed S` (default 1): seeds every random choice, so the same
+//!   requests in the same order meet the same faults (the rate limit alone
+//!   depends on the clock).
+//!
+//! Faults apply only after authentication (a wrong key still gets its 401),
+//! in the order above: latency, rate limit, error, the request, lost answer.
+//! Each injected fault is noted in the request's [`RequestRecord::fault`].
 
+mod faults;
 mod routes;
 mod store;
 mod support;
@@ -28,7 +53,7 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -36,6 +61,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use faults::{Faults, DEFAULT_FAULT_SEED};
+
+use faults::{FaultState, Verdict};
 use store::{Collection, Store};
 use support::ApiError;
 
@@ -54,6 +82,8 @@ pub struct EmulatorConfig {
     /// Loaded at start if it exists; the whole state is written to it as
     /// pretty JSON after every successful write.
     pub state_file: Option<PathBuf>,
+    /// Faults to inject into `/api/1` requests; none by default.
+    pub faults: Faults,
 }
 
 impl Default for EmulatorConfig {
@@ -63,6 +93,7 @@ impl Default for EmulatorConfig {
             project_id: "100001".to_owned(),
             page_size: 1000,
             state_file: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -76,7 +107,16 @@ pub struct RequestRecord {
     pub query: String,
     /// The body parsed as JSON; `None` when empty or not JSON.
     pub body: Option<serde_json::Value>,
+    /// The fault injected into this request, if any: `"rate-limited"`,
+    /// `"error 500"` (or 502, 503) or `"lost answer 502"` (or 504). Latency
+    /// is not noted here.
+    pub fault: Option<String>,
 }
+
+/// Where a request sits in the log, so the fault layer can note its fault
+/// there; put in the request's extensions by the recording middleware.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogSeq(u64);
 
 /// What the routes share: the store, the request log and the settings.
 pub(crate) struct Shared {
@@ -85,7 +125,15 @@ pub(crate) struct Shared {
     page_size: usize,
     state_file: Option<PathBuf>,
     store: Mutex<Store>,
-    log: Mutex<Vec<RequestRecord>>,
+    log: Mutex<Log>,
+    faults: Mutex<FaultState>,
+}
+
+/// The request log: records in arrival order, each with a sequence number.
+#[derive(Default)]
+struct Log {
+    next: u64,
+    records: Vec<(u64, RequestRecord)>,
 }
 
 /// Locks a mutex; a panic elsewhere while it was held leaves data that is
@@ -96,6 +144,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn new(config: EmulatorConfig) -> anyhow::Result<Self> {
+        config.faults.validate().map_err(anyhow::Error::msg)?;
         let existing = match &config.state_file {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path)
@@ -119,16 +168,39 @@ impl Shared {
             page_size: config.page_size,
             state_file: config.state_file,
             store: Mutex::new(store),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(Log::default()),
+            faults: Mutex::new(FaultState::new(config.faults)),
         })
     }
 
-    fn record(&self, record: RequestRecord) {
+    fn record(&self, record: RequestRecord) -> LogSeq {
         let mut log = lock(&self.log);
-        if log.len() >= MAX_LOGGED_REQUESTS {
-            log.drain(..MAX_LOGGED_REQUESTS / 10);
+        if log.records.len() >= MAX_LOGGED_REQUESTS {
+            log.records.drain(..MAX_LOGGED_REQUESTS / 10);
         }
-        log.push(record);
+        let seq = log.next;
+        log.next += 1;
+        log.records.push((seq, record));
+        LogSeq(seq)
+    }
+
+    /// Notes an injected fault on a logged request (unless the log has
+    /// dropped it since).
+    fn note_fault(&self, seq: Option<LogSeq>, fault: String) {
+        tracing::debug!(fault, "emulator: injected a fault");
+        let Some(LogSeq(seq)) = seq else { return };
+        let mut log = lock(&self.log);
+        if let Ok(i) = log.records.binary_search_by_key(&seq, |(s, _)| *s) {
+            log.records[i].1.fault = Some(fault);
+        }
+    }
+
+    fn fault_latency(&self) -> Option<Duration> {
+        lock(&self.faults).latency()
+    }
+
+    fn judge(&self, is_write: bool) -> Verdict {
+        lock(&self.faults).judge(is_write, Instant::now())
     }
 
     fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
@@ -178,19 +250,53 @@ pub struct EmulatorHandle {
 impl EmulatorHandle {
     /// Every request received, in order (at most the latest 100,000).
     pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.log).clone()
+        lock(&self.shared.log)
+            .records
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     pub fn clear_requests(&self) {
-        lock(&self.shared.log).clear();
+        lock(&self.shared.log).records.clear();
     }
 
     /// How many requests had this method (any case) and a path starting with `path_prefix`.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
         lock(&self.shared.log)
+            .records
             .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .filter(|(_, r)| {
+                r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix)
+            })
             .count()
+    }
+
+    /// How many logged requests had a fault injected (see
+    /// [`RequestRecord::fault`]); [`clear_requests`](Self::clear_requests)
+    /// resets it.
+    pub fn faults_injected(&self) -> usize {
+        lock(&self.shared.log)
+            .records
+            .iter()
+            .filter(|(_, r)| r.fault.is_some())
+            .count()
+    }
+
+    /// Replaces the faults from the next request on, and starts the
+    /// generator again from `faults.seed` with a full rate-limit bucket.
+    /// `Faults::default()` switches them all off. Requests already past
+    /// their latency keep the faults they were given.
+    ///
+    /// # Panics
+    ///
+    /// When [`Faults::validate`] refuses them: a rate outside 0 to 1 or not
+    /// a number, or a rate limit that is not above 0.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Err(e) = faults.validate() {
+            panic!("EmulatorHandle::set_faults: {e}");
+        }
+        *lock(&self.shared.faults) = FaultState::new(faults);
     }
 
     /// The stored flag with this key, archived or not: the detail shape, but
@@ -301,12 +407,18 @@ pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<
         "<the key given with --api-key>".to_string()
     };
     let project_id = config.project_id.clone();
+    let faults = config.faults.any().then(|| config.faults.to_string());
     let shared = Arc::new(Shared::new(config)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .with_context(|| format!("binding the emulator to 127.0.0.1:{port}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("ampx emulator listening on {url} (project {project_id})");
+    match faults {
+        Some(faults) => {
+            println!("ampx emulator listening on {url} (project {project_id}; faults: {faults})")
+        }
+        None => println!("ampx emulator listening on {url} (project {project_id})"),
+    }
     println!("point ampx at it with: AMPX_SERVER={url} AMPLITUDE_MANAGEMENT_API_KEY={shown_key}");
     axum::serve(listener, routes::router(shared))
         .with_graceful_shutdown(async {

@@ -1,5 +1,6 @@
 //! HTTP surface: the route table, the extractors that turn bad input into the
-//! API's JSON errors, and the middleware that records and authorizes.
+//! API's JSON errors, the middleware that records and authorizes, and the
+//! one that injects faults.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -17,6 +18,7 @@ use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use super::faults::Verdict;
 use super::store::Collection;
 use super::support::ApiError;
 use super::{RequestRecord, Shared};
@@ -45,6 +47,11 @@ pub(crate) fn router(shared: AppState) -> Router {
         .route("/api/1/deployments/{id}", patch(patch_deployment))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        // Layers added later run first: record and authorize, then faults.
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            inject_faults,
+        ))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             record_and_authorize,
@@ -150,11 +157,12 @@ async fn record_and_authorize(
         .filter(|b| !b.is_empty())
         .and_then(|b| serde_json::from_slice(b).ok());
     tracing::debug!(method = %parts.method, path = parts.uri.path(), "emulator request");
-    shared.record(RequestRecord {
+    let seq = shared.record(RequestRecord {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         body: json,
+        fault: None,
     });
     let authorized = parts
         .headers
@@ -171,12 +179,77 @@ async fn record_and_authorize(
     }
     match bytes {
         Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            request.extensions_mut().insert(seq);
+            next.run(request).await
         }
         Err(_) => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
         }
+    }
+}
+
+/// Injects the configured faults into authorized `/api/1` requests (see the
+/// module documentation of `emulator` for what and in which order).
+async fn inject_faults(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path != "/api/1" && !path.starts_with("/api/1/") {
+        return next.run(request).await;
+    }
+    if let Some(latency) = shared.fault_latency() {
+        tokio::time::sleep(latency).await;
+    }
+    let is_write = matches!(
+        *request.method(),
+        Method::POST | Method::PATCH | Method::DELETE | Method::PUT
+    );
+    let seq = request.extensions().get().copied();
+    match shared.judge(is_write) {
+        Verdict::RateLimited { retry_after, json } => {
+            shared.note_fault(seq, "rate-limited".to_owned());
+            let mut answer = fault_answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json,
+                "rate limit exceeded (fault injected by the ampx emulator)",
+            );
+            if let Some(seconds) = retry_after {
+                answer.headers_mut().insert(RETRY_AFTER, seconds.into());
+            }
+            answer
+        }
+        Verdict::Fail { status, json } => {
+            shared.note_fault(seq, format!("error {}", status.as_u16()));
+            fault_answer(
+                status,
+                json,
+                "server error (fault injected by the ampx emulator; nothing was changed)",
+            )
+        }
+        Verdict::Pass { lose } => {
+            let answer = next.run(request).await;
+            match lose {
+                Some((status, json)) if answer.status().is_success() => {
+                    shared.note_fault(seq, format!("lost answer {}", status.as_u16()));
+                    fault_answer(
+                        status,
+                        json,
+                        "upstream answer lost (fault injected by the ampx emulator; the change WAS made)",
+                    )
+                }
+                _ => answer,
+            }
+        }
+    }
+}
+
+/// An injected error: the API's JSON error shape, or plain text like a
+/// gateway's.
+fn fault_answer(status: StatusCode, json: bool, message: &str) -> Response {
+    if json {
+        ApiError::new(status, message).into_response()
+    } else {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        (status, format!("{} {reason}: {message}", status.as_u16())).into_response()
     }
 }
 
