@@ -3,9 +3,13 @@
 //! on. The report says, per object, what was applied, what failed (with the
 //! API's message) and what was not attempted.
 //!
-//! A create whose answer is 409 may be a retry of a create whose answer was
-//! lost: the flag is looked up by key and the object's remaining calls go on
-//! against it, so no duplicate is ever made.
+//! Lost answers do no harm. Every write either is idempotent (PATCH of
+//! fields, inclusion and deployment additions, `bulk-delete-users`) or is
+//! recognised when its retry is refused: a create that answers 409 looks the
+//! object up by key and goes on with it (never a duplicate); after a lost
+//! answer, a variant add answering 409 and a variant or deployment removal
+//! or a variant rename answering 404 count as done. Removal of a user by
+//! index, which shifts the others and so is not idempotent, is never used.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::api::{ApiError, Call, Client};
+use crate::api::{Answer, ApiError, Call, Client};
 use crate::plan::{ObjectPlan, Op, Plan, ID};
 use crate::render::text::Style;
 
@@ -132,6 +136,22 @@ async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String
         .and_then(id_of))
 }
 
+/// Whether a retry's refusal means an earlier, lost attempt already did the
+/// change: adding a variant answers 409 once it exists; removing a variant or
+/// a deployment, or renaming a variant, answers 404 once done. (Inclusion and
+/// deployment additions and `bulk-delete-users` are idempotent; index-based
+/// user removal, which is not, is never used.)
+fn already_done(op: &Op, status: Option<u16>) -> bool {
+    let is_variant_path = op.path.contains("/variants/") && !op.path.contains("/users");
+    let renames = op.body.as_ref().is_some_and(|b| b.get("key").is_some());
+    match (op.method.as_str(), status) {
+        ("POST", Some(409)) => op.path.ends_with("/variants"),
+        ("DELETE", Some(404)) => is_variant_path || op.path.contains("/deployments/"),
+        ("PATCH", Some(404)) => is_variant_path && renames,
+        _ => false,
+    }
+}
+
 async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
     let mut report = ObjectReport {
         kind: o.kind.clone(),
@@ -163,7 +183,18 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
             body: op.body.clone(),
             what: format!("{} `{}`", o.kind, o.key),
         };
-        let result = client.send(&call).await;
+        let (result, maybe_applied) = client.send_tracked(&call).await;
+        let result = match result {
+            Err(e) if maybe_applied && already_done(&op, e.status) => {
+                tracing::info!(
+                    call = %format!("{} {path}", op.method),
+                    "an earlier attempt's answer was lost and the retry answered {}: the change is in place",
+                    e.status.unwrap_or_default()
+                );
+                Ok(Answer::Text(String::new()))
+            }
+            other => other,
+        };
         let outcome: Result<(), String> = match (result, is_create) {
             (Ok(answer), true) => match answer.json().as_ref().and_then(id_of) {
                 Some(new_id) => {

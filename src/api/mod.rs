@@ -94,6 +94,8 @@ pub struct ClientOptions {
     pub parallelism: usize,
     pub timeout: Duration,
     pub max_retry_time: Duration,
+    /// The first retry's backoff ceiling; it doubles per attempt, up to 8 s.
+    pub first_backoff: Duration,
 }
 
 impl Default for ClientOptions {
@@ -103,6 +105,7 @@ impl Default for ClientOptions {
             parallelism: 8,
             timeout: Duration::from_secs(30),
             max_retry_time: Duration::from_secs(60),
+            first_backoff: Duration::from_millis(250),
         }
     }
 }
@@ -298,9 +301,19 @@ impl Client {
     /// Sends a call, retrying 429, 5xx and transport failures with
     /// exponential backoff and full jitter (honouring `Retry-After`).
     pub async fn send(&self, call: &Call) -> Result<Answer, ApiError> {
+        self.send_tracked(call).await.0
+    }
+
+    /// Like [`send`](Self::send), also telling whether an earlier attempt of
+    /// this write may have been carried out although its answer was lost (a
+    /// 5xx other than a 429, or a connection that broke after sending). The
+    /// caller can then read a 409 or 404 of a retry as "already done".
+    pub async fn send_tracked(&self, call: &Call) -> (Result<Answer, ApiError>, bool) {
         let started = Instant::now();
         let mut attempt: u32 = 0;
-        loop {
+        let mut maybe_applied = false;
+        let write = call.method != Method::GET;
+        let result = loop {
             self.limiter.wait().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let mut req = self
@@ -335,7 +348,7 @@ impl Client {
                         (s, Ok(text)) if s.is_success() => {
                             let trimmed = text.trim();
                             if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                                return serde_json::from_str(trimmed).map(Answer::Json).map_err(
+                                break serde_json::from_str(trimmed).map(Answer::Json).map_err(
                                     |e| {
                                         fail(
                                             Some(s.as_u16()),
@@ -344,7 +357,7 @@ impl Client {
                                     },
                                 );
                             }
-                            return Ok(Answer::Text(text));
+                            break Ok(Answer::Text(text));
                         }
                         (s, Ok(text)) => {
                             let retry = s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error();
@@ -355,13 +368,18 @@ impl Client {
                 }
                 Err(e) => (true, fail(None, strip_url(&e)), None),
             };
-            let backoff = Duration::from_millis(250)
+            let backoff = self
+                .options
+                .first_backoff
                 .saturating_mul(1 << attempt.min(6))
                 .min(Duration::from_secs(8));
             let wait = wait_hint.unwrap_or_else(|| jitter(backoff));
             if !retryable || started.elapsed() + wait > self.options.max_retry_time || attempt >= 8
             {
-                return Err(err);
+                break Err(err);
+            }
+            if write && err.status != Some(429) {
+                maybe_applied = true;
             }
             attempt += 1;
             tracing::debug!(
@@ -373,7 +391,8 @@ impl Client {
                 err.message
             );
             tokio::time::sleep(wait).await;
-        }
+        };
+        (result, maybe_applied)
     }
 
     /// GET returning JSON; a plain-text answer is an error naming the call.

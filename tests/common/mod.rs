@@ -19,6 +19,23 @@ pub struct Env {
     pub client: Arc<Client>,
 }
 
+/// An emulator and a client with these options (the rate limit is lifted).
+pub async fn env_opts(options: ClientOptions) -> Env {
+    let mut e = env().await;
+    e.client = Arc::new(
+        Client::new(
+            &e.emu.base_url,
+            ApiKey::new(KEY.into()).unwrap(),
+            ClientOptions {
+                max_rps: 10_000.0,
+                ..options
+            },
+        )
+        .unwrap(),
+    );
+    e
+}
+
 /// An emulator with `page_size` items per list page, and a client for it.
 pub async fn env_with(page_size: usize) -> Env {
     let config = EmulatorConfig {

@@ -1,0 +1,295 @@
+//! Reliability against an unreliable API: the emulator injects 5xx errors
+//! and lost answers (the change is made, the answer never arrives), and ampx
+//! must still converge without duplicates and without touching anything the
+//! manifests do not name.
+
+mod common;
+
+use std::time::Duration;
+
+use ampx::api::ClientOptions;
+use ampx::emulator::Faults;
+use ampx::manifest::ManifestSet;
+use ampx::render::text::{render, Style};
+use common::{env_opts, examples, plan, Env};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn faults(seed: u64) -> Faults {
+    Faults {
+        error_rate: 0.15,
+        lost_answer_rate: 0.3,
+        seed,
+        ..Faults::default()
+    }
+}
+
+/// Quick retries: the faults are injected at once, there is nothing to wait for.
+async fn fast_env() -> Env {
+    env_opts(ClientOptions {
+        first_backoff: Duration::from_millis(2),
+        ..ClientOptions::default()
+    })
+    .await
+}
+
+/// Applies until a fresh plan is empty (at most three runs, as a CI job
+/// re-run would), with faults on; returns how many runs it took.
+async fn converge(e: &Env, set: &ManifestSet, seed: u64) -> usize {
+    e.emu.set_faults(faults(seed));
+    for run in 1..=3 {
+        let Ok(p) = ampx::commands::plan::make_plan(&e.client, set).await else {
+            continue;
+        };
+        let report = ampx::apply::apply(e.client.clone(), &p).await;
+        if report.ok() {
+            e.emu.set_faults(Faults::default());
+            let after = plan(e, set).await;
+            assert!(
+                after.is_empty(),
+                "run {run}: {}",
+                render(&after, Style::plain())
+            );
+            return run;
+        }
+    }
+    panic!("no convergence after three applies with faults (seed {seed})");
+}
+
+#[tokio::test]
+async fn examples_converge_under_errors_and_lost_answers() {
+    for seed in 1..=4 {
+        let e = fast_env().await;
+        let set = examples();
+        converge(&e, &set, seed).await;
+        assert!(e.emu.faults_injected() > 0, "faults were injected");
+        let lost = e
+            .emu
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.fault
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("lost answer"))
+            })
+            .count();
+        assert!(lost > 0, "seed {seed}: some answers were lost");
+        // Exactly one object per key: a lost create was never repeated.
+        for key in ["checkout-redesign", "dark-mode"] {
+            let creates = e
+                .emu
+                .requests()
+                .iter()
+                .filter(|r| {
+                    r.method == "POST"
+                        && r.path == "/api/1/flags"
+                        && r.body.as_ref().is_some_and(|b| b["key"] == key)
+                        && r.fault.is_none()
+                })
+                .count();
+            assert!(creates <= 1, "seed {seed}: {key} created {creates} times");
+        }
+    }
+}
+
+/// With every write's answer lost, the writes that are not idempotent must
+/// still succeed in one run: their retries answer 409 or 404, read as done.
+#[tokio::test]
+async fn lost_answers_of_creates_renames_and_removals_count_as_done() {
+    let e = fast_env().await;
+    e.emu
+        .seed_flag(
+            json!({"key": "v", "variants": [{"key": "old"}, {"key": "keep"}, {"key": "gone"}]}),
+        )
+        .unwrap();
+    let set = common::manifests(
+        "apiVersion: ampx/v1\nkind: Flag\nkey: v\nvariants:\n  - {key: new, renamedFrom: old}\n  - {key: keep}\n  - {key: added}\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fresh\n",
+    );
+    let p = plan(&e, &set).await;
+    e.emu.set_faults(Faults {
+        lost_answer_rate: 1.0,
+        ..Faults::default()
+    });
+    let report = ampx::apply::apply(e.client.clone(), &p).await;
+    e.emu.set_faults(Faults::default());
+    assert!(report.ok(), "{}", report.render(Style::plain()));
+    assert!(
+        e.emu.faults_injected() >= 4,
+        "every write's answer was lost"
+    );
+    assert!(plan(&e, &set).await.is_empty());
+    let keys: Vec<String> = e.emu.flag_json("v").unwrap()["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["new", "keep", "added"]);
+}
+
+// ----- property: random manifests × random live states, with faults -----
+
+const KEYS: [&str; 4] = ["f0", "f1", "f2", "f3"];
+const VARIANTS: [&str; 3] = ["on", "off", "b"];
+const USERS: [&str; 4] = ["u1", "u2", "u3", "u4"];
+
+fn subset<T: Clone + std::fmt::Debug + 'static>(
+    items: &'static [T],
+) -> impl Strategy<Value = Vec<T>> {
+    proptest::sample::subsequence(items.to_vec(), 0..=items.len())
+}
+
+fn payload() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        (0i64..5).prop_map(|n| Some(json!(n))),
+        "[a-z ]{0,6}".prop_map(|s| Some(json!(s))),
+        (0i64..3).prop_map(|n| Some(json!({"layout": n, "list": [n, "x"]}))),
+    ]
+}
+
+fn variant() -> impl Strategy<Value = (Option<String>, Option<Value>, Option<Vec<&'static str>>)> {
+    (
+        proptest::option::of("[A-Z][a-z]{0,5}"),
+        payload(),
+        proptest::option::of(subset(&USERS)),
+    )
+}
+
+/// One flag's fields, shared by manifests and seeded live flags.
+fn flag() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of("[A-Z][a-z ]{0,8}"),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(0u32..=100),
+        proptest::option::of(subset(&["x", "y", "z"])),
+        proptest::option::of(proptest::collection::vec(variant(), 1..=3)),
+    )
+        .prop_map(|(name, enabled, rollout, tags, variants)| {
+            let mut f = serde_json::Map::new();
+            if let Some(n) = name {
+                f.insert("name".into(), json!(n));
+            }
+            if let Some(e) = enabled {
+                f.insert("enabled".into(), json!(e));
+            }
+            if let Some(r) = rollout {
+                f.insert("rolloutPercentage".into(), json!(r));
+            }
+            if let Some(t) = tags {
+                f.insert("tags".into(), json!(t));
+            }
+            if let Some(vs) = variants {
+                let vs: Vec<Value> = vs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, payload, inclusions))| {
+                        let mut v = serde_json::Map::new();
+                        v.insert("key".into(), json!(VARIANTS[i]));
+                        if let Some(n) = name {
+                            v.insert("name".into(), json!(n));
+                        }
+                        if let Some(p) = payload {
+                            v.insert("payload".into(), p);
+                        }
+                        if let Some(u) = inclusions {
+                            v.insert("inclusions".into(), json!(u));
+                        }
+                        Value::Object(v)
+                    })
+                    .collect();
+                f.insert("variants".into(), json!(vs));
+            }
+            Value::Object(f)
+        })
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    manifests: Vec<(usize, Value)>,
+    live: Vec<(usize, Value, bool)>,
+    foreign: Vec<Value>,
+    seed: u64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        proptest::collection::vec((0..KEYS.len(), flag()), 0..=3),
+        proptest::collection::vec(
+            (0..KEYS.len(), flag(), proptest::bool::weighted(0.2)),
+            0..=3,
+        ),
+        proptest::collection::vec(flag(), 1..=2),
+        any::<u64>(),
+    )
+        .prop_map(|(manifests, live, foreign, seed)| Case {
+            manifests,
+            live,
+            foreign,
+            seed,
+        })
+}
+
+/// The seed body of a live flag: the manifest shape, with `inclusions` as
+/// the emulator's seeding takes them (per variant).
+fn seed_body(key: &str, f: &Value, archived: bool) -> Value {
+    let mut b = f.clone();
+    b["key"] = json!(key);
+    b["archived"] = json!(archived);
+    b
+}
+
+async fn run_case(c: Case) {
+    let e = fast_env().await;
+    let mut seeded = std::collections::BTreeSet::new();
+    for (i, f, archived) in &c.live {
+        if seeded.insert(*i) {
+            e.emu.seed_flag(seed_body(KEYS[*i], f, *archived)).unwrap();
+        }
+    }
+    for (n, f) in c.foreign.iter().enumerate() {
+        e.emu
+            .seed_flag(seed_body(&format!("foreign-{n}"), f, false))
+            .unwrap();
+    }
+    let before: Vec<Value> = (0..c.foreign.len())
+        .map(|n| e.emu.flag_json(&format!("foreign-{n}")).unwrap())
+        .collect();
+
+    // JSON is YAML: each manifest document is written as JSON text.
+    let mut named = std::collections::BTreeSet::new();
+    let mut docs = vec![
+        "{\"apiVersion\": \"ampx/v1\", \"kind\": \"Project\", \"id\": \"100001\"}".to_string(),
+    ];
+    for (i, f) in &c.manifests {
+        if named.insert(*i) {
+            let mut d = f.clone();
+            d["apiVersion"] = json!("ampx/v1");
+            d["kind"] = json!("Flag");
+            d["key"] = json!(KEYS[*i]);
+            docs.push(d.to_string());
+        }
+    }
+    let text = docs.join("\n---\n");
+    let set = ampx::manifest::load_sources(&[("m.yaml".into(), text.clone())])
+        .unwrap_or_else(|d| panic!("{d}\n{text}"));
+    converge(&e, &set, c.seed).await;
+    let after: Vec<Value> = (0..c.foreign.len())
+        .map(|n| e.emu.flag_json(&format!("foreign-{n}")).unwrap())
+        .collect();
+    assert_eq!(before, after, "objects no manifest names are untouched");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_manifests_over_random_live_states_converge_under_faults(c in case()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_case(c));
+    }
+}
