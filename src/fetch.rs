@@ -164,13 +164,15 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
                 let v = c.get_json(&Call::get(&path, &what)).await?;
                 let users: Vec<serde_json::Value> =
                     serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
+                // Ids are strings; a numeric id is read as its digits.
                 let users = users
                     .into_iter()
                     .map(|u| match u {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
+                        serde_json::Value::String(s) => Ok(s),
+                        serde_json::Value::Number(n) => Ok(n.to_string()),
+                        other => Err(malformed(&path, &what, format!("a user id is {other}"))),
                     })
-                    .collect();
+                    .collect::<Result<Vec<String>, ApiError>>()?;
                 Ok(Detail::Users(kind, key, variant, users))
             });
         }

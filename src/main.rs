@@ -4,7 +4,15 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = ampx::cli::Cli::parse();
+    // Usage errors exit 1 (bad input), not clap's 2: 2 means "differences
+    // found" for plan --detailed-exitcode and drift.
+    let cli = match ampx::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let default = match cli.global.verbose {
         _ if cli.global.quiet => "error",
         0 => "warn",

@@ -53,11 +53,21 @@ impl ApiKey {
                 "{KEY_ENV} contains whitespace or a line break; copy the key again without spaces or newlines"
             );
         }
+        if !key.chars().all(|c| c.is_ascii_graphic()) {
+            anyhow::bail!(
+                "{KEY_ENV} contains characters that cannot be part of an API key (only printable ASCII can); copy the key again"
+            );
+        }
         Ok(ApiKey(key))
     }
 
-    fn header(&self) -> String {
-        format!("Bearer {}", self.0)
+    /// The `Authorization` value, marked sensitive so that the HTTP stack
+    /// never shows it in its own logs.
+    fn header(&self) -> reqwest::header::HeaderValue {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
+        v.set_sensitive(true);
+        v
     }
 }
 
@@ -451,7 +461,12 @@ impl Client {
             let next = match page.get("nextCursor") {
                 Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
+                None | Some(Value::Null) | Some(Value::String(_)) => None,
+                Some(other) => {
+                    return Err(malformed(&format!(
+                        "`nextCursor` is neither a string nor a number: {other}"
+                    )))
+                }
             };
             if next.is_some() && next == cursor {
                 return Err(malformed("the API returned the same cursor twice"));

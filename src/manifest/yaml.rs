@@ -353,12 +353,25 @@ fn convert(
 pub fn parse_documents(text: &str) -> Result<Vec<Doc>, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        return Err(YamlError {
-            pos: pos_of(m),
-            message: e.info().to_string(),
-        });
+    // Events are pulled one by one rather than through `Parser::load`, whose
+    // recursion per nesting level would overflow the stack on a deeply
+    // nested document before the depth limit could say so.
+    loop {
+        match parser.next_token() {
+            Ok((ev, mark)) => {
+                let end = ev == Event::StreamEnd;
+                builder.on_event(ev, mark);
+                if end || builder.error.is_some() {
+                    break;
+                }
+            }
+            Err(e) => {
+                return Err(YamlError {
+                    pos: pos_of(e.marker()),
+                    message: e.info().to_string(),
+                })
+            }
+        }
     }
     if let Some(err) = builder.error {
         return Err(err);

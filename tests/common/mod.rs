@@ -79,11 +79,22 @@ pub async fn plan(e: &Env, set: &ManifestSet) -> Plan {
 
 /// Runs `ampx` with `AMPX_SERVER=server` and the key (or none) in the environment.
 pub async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
+    ampx_env(server, key, args, &[]).await
+}
+
+/// Like [`ampx`], with more environment variables (`RUST_LOG`, …).
+pub async fn ampx_env(
+    server: &str,
+    key: Option<&str>,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
     cmd.args(args)
         .env("AMPX_SERVER", server)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
+        .envs(vars.iter().copied())
         .stdin(Stdio::null());
     match key {
         Some(k) => cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", k),

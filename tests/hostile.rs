@@ -1,0 +1,220 @@
+//! Hostile input: arbitrary bytes and YAML into the manifest loader, and
+//! malformed API answers into the live-state reader. Never a panic, never
+//! unbounded work: a clear error instead.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ampx::api::{ApiKey, Client, ClientOptions};
+use ampx::manifest::{load, load_sources};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use proptest::prelude::*;
+
+fn load_text(text: &str) -> Result<ampx::manifest::ManifestSet, String> {
+    load_sources(&[(PathBuf::from("x.yaml"), text.to_string())]).map_err(|d| d.to_string())
+}
+
+const FLAG: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nname: n\nvariants:\n  - key: \"on\"\n    payload: {a: [1, 2]}\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any text at all: loads or fails with a diagnostic naming the file.
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,400}") {
+        if let Err(e) = load_text(&text) {
+            prop_assert!(e.contains("x.yaml"), "{}", e);
+        }
+    }
+
+    /// YAML-shaped noise built from the tokens that matter to a parser.
+    #[test]
+    fn yaml_token_soup_never_panics(parts in proptest::collection::vec(prop_oneof![
+        Just("---\n"), Just("apiVersion: ampx/v1\n"), Just("kind: Flag\n"), Just("kind: Project\n"),
+        Just("key: "), Just("&a "), Just("*a"), Just("<<: *a\n"), Just("[ "), Just("]"), Just("{ "),
+        Just("}"), Just(", "), Just("- "), Just("  "), Just("\n"), Just(": "), Just("!!str "), Just("!custom "),
+        Just("? "), Just("|\n  "), Just(">-\n  "), Just("\"\\u00e9\""), Just("'x'"), Just("~"), Just("1e999"),
+        Just("-0"), Just("0x1F"), Just(".inf"), Just("%YAML 1.2\n"), Just("#c\n"), Just("\t"), Just("\u{feff}"),
+    ], 0..60)) {
+        let text: String = parts.concat();
+        if let Err(e) = load_text(&text) {
+            prop_assert!(e.contains("x.yaml"), "{}", e);
+        }
+    }
+
+    /// A valid manifest with one byte changed anywhere.
+    #[test]
+    fn a_valid_manifest_with_one_byte_changed_never_panics(at in 0..FLAG.len(), byte in any::<u8>()) {
+        let mut bytes = FLAG.as_bytes().to_vec();
+        bytes[at] = byte;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let _ = load_text(&text);
+    }
+}
+
+#[test]
+fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
+    // A billion laughs: nine levels of ten aliases each.
+    let mut bomb = String::from("apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let e = load_text(&bomb).unwrap_err();
+    assert!(e.contains("x.yaml:"), "{e}");
+    assert!(
+        e.to_lowercase().contains("alias") || e.contains("too"),
+        "{e}"
+    );
+
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let e = load_text(&deep).unwrap_err();
+    assert!(e.contains("nest") || e.contains("recursion limit"), "{e}");
+    let deep_maps = "a:\n".to_string()
+        + &(1..2000)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect::<String>();
+    assert!(load_text(&deep_maps).is_err());
+
+    let dir = common::temp_dir("huge");
+    let huge = dir.join("huge.yaml");
+    let line = "# padding padding padding padding padding padding padding\n";
+    std::fs::write(&huge, line.repeat(9 * 1024 * 1024 / line.len() + 1)).unwrap();
+    let e = load(&[huge]).unwrap_err().to_string();
+    assert!(e.contains("huge.yaml") && e.contains("bytes"), "{e}");
+
+    let binary = dir.join("binary.yaml");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x01, 0x80]).unwrap();
+    let e = load(&[binary]).unwrap_err().to_string();
+    assert!(e.contains("UTF-8"), "{e}");
+}
+
+// ----- malformed API answers -----
+
+/// A server answering every flag-list request with `list`, variant reads
+/// with `variants`, user reads with `users`.
+async fn server(
+    list: (StatusCode, &'static str),
+    variants: &'static str,
+    users: &'static str,
+) -> String {
+    let app = Router::new()
+        .route(
+            "/api/1/flags",
+            get(move || async move { list.into_response() }),
+        )
+        .route(
+            "/api/1/flags/{id}/variants",
+            get(move || async move { variants.into_response() }),
+        )
+        .route(
+            "/api/1/flags/{id}/variants/{key}/users",
+            get(move || async move { users.into_response() }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn plan_against(url: &str) -> Result<ampx::plan::Plan, String> {
+    let client = Arc::new(
+        Client::new(
+            url,
+            ApiKey::new("k".into()).unwrap(),
+            ClientOptions {
+                max_retry_time: Duration::from_millis(300),
+                first_backoff: Duration::from_millis(5),
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let set = common::manifests(
+        "apiVersion: ampx/v1\nkind: Flag\nkey: k\nvariants:\n  - key: \"on\"\n    payload: 1\n    inclusions: [a]\n",
+    );
+    ampx::commands::plan::make_plan(&client, &set)
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+const GOOD_LIST: &str = r#"{"flags": [{"id": 7, "key": "k", "variants": [{"key": "on"}]}]}"#;
+
+#[tokio::test]
+async fn malformed_answers_are_errors_naming_the_call() {
+    let ok = StatusCode::OK;
+    let cases: Vec<((StatusCode, &'static str), &'static str, &'static str, &str)> = vec![
+        (
+            (ok, "<html>not json</html>"),
+            "[]",
+            "[]",
+            "GET /api/1/flags",
+        ),
+        ((ok, "{\"flags\": 5}"), "[]", "[]", "GET /api/1/flags"),
+        (
+            (ok, "{\"flags\": [{\"id\": 1}]}"),
+            "[]",
+            "[]",
+            "GET /api/1/flags",
+        ),
+        (
+            (ok, "{\"flags\": [{\"id\": [], \"key\": \"k\"}]}"),
+            "[]",
+            "[]",
+            "GET /api/1/flags",
+        ),
+        (
+            (ok, "{\"flags\": [], \"nextCursor\": {}}"),
+            "[]",
+            "[]",
+            "GET /api/1/flags",
+        ),
+        ((ok, "{\"flags\": [tru"), "[]", "[]", "GET /api/1/flags"),
+        (
+            (StatusCode::INTERNAL_SERVER_ERROR, "<h1>oops</h1>"),
+            "[]",
+            "[]",
+            "GET /api/1/flags",
+        ),
+        (
+            (ok, GOOD_LIST),
+            "{\"oops\": true}",
+            "[]",
+            "GET /api/1/flags/7/variants",
+        ),
+        (
+            (ok, GOOD_LIST),
+            "[{\"name\": \"no key\"}]",
+            "[]",
+            "GET /api/1/flags/7/variants",
+        ),
+        ((ok, GOOD_LIST), "OK", "[]", "GET /api/1/flags/7/variants"),
+        (
+            (ok, GOOD_LIST),
+            "[]",
+            "[1, {\"a\": 2}]",
+            "GET /api/1/flags/7/variants/on/users",
+        ),
+        (
+            (ok, GOOD_LIST),
+            "[]",
+            "{\"users\": \"a\"}",
+            "GET /api/1/flags/7/variants/on/users",
+        ),
+    ];
+    for (list, variants, users, call) in cases {
+        let url = server(list, variants, users).await;
+        let e = plan_against(&url).await.err().unwrap_or_else(|| {
+            panic!("{list:?} {variants} {users}: a plan from a malformed answer")
+        });
+        assert!(e.contains(call), "{list:?} {variants} {users}: {e}");
+    }
+}
