@@ -92,6 +92,133 @@ async fn examples_converge_under_errors_and_lost_answers() {
     }
 }
 
+/// The client's limiter keeps it under the API's rate limit: against an
+/// emulator that answers 429 beyond 25 requests a second, a client held to
+/// 20 a second is never refused, and one without a limit is.
+#[tokio::test]
+async fn the_rate_limiter_keeps_requests_under_the_api_limit() {
+    let limited = Faults {
+        rate_limit_rps: Some(25.0),
+        ..Faults::default()
+    };
+    let run = |max_rps: f64| {
+        let limited = limited.clone();
+        async move {
+            let e = env_opts(ClientOptions::default()).await;
+            let e = Env {
+                client: std::sync::Arc::new(
+                    ampx::api::Client::new(
+                        &e.emu.base_url,
+                        ampx::api::ApiKey::new(common::KEY.into()).unwrap(),
+                        ClientOptions {
+                            max_rps,
+                            parallelism: 8,
+                            first_backoff: Duration::from_millis(2),
+                            ..ClientOptions::default()
+                        },
+                    )
+                    .unwrap(),
+                ),
+                emu: e.emu,
+            };
+            e.emu.set_faults(limited);
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..60 {
+                let c = e.client.clone();
+                tasks.spawn(async move {
+                    c.get_json(&ampx::api::Call::get("/api/1/flags", "flags"))
+                        .await
+                        .is_ok()
+                });
+            }
+            let mut ok = 0;
+            while let Some(r) = tasks.join_next().await {
+                ok += usize::from(r.unwrap());
+            }
+            (ok, e.emu.faults_injected())
+        }
+    };
+    let (ok, refused) = run(20.0).await;
+    assert_eq!((ok, refused), (60, 0), "held to 20/s: no 429 at all");
+    let (ok, refused) = run(100_000.0).await;
+    assert!(refused > 0, "unlimited: the API refuses some ({ok} ok)");
+}
+
+/// A 429 or 5xx is retried, honouring Retry-After, until the retry budget
+/// runs out; the error then names the call.
+#[tokio::test]
+async fn retries_honour_retry_after_and_give_up_naming_the_call() {
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/1/flags",
+            axum::routing::get(move || {
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut headers = HeaderMap::new();
+                    if n == 0 {
+                        headers.insert("retry-after", "1".parse().unwrap());
+                        (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            headers,
+                            "slow down".to_string(),
+                        )
+                    } else {
+                        (StatusCode::OK, headers, "{\"flags\": []}".to_string())
+                    }
+                }
+            }),
+        )
+        .route(
+            "/api/1/experiments",
+            axum::routing::get(|| async {
+                (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance")
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = ampx::api::Client::new(
+        &url,
+        ampx::api::ApiKey::new("k".into()).unwrap(),
+        ClientOptions {
+            max_retry_time: Duration::from_secs(2),
+            first_backoff: Duration::from_millis(5),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let flags = client
+        .get_json(&ampx::api::Call::get("/api/1/flags", "the flag list"))
+        .await
+        .unwrap();
+    assert_eq!(flags, json!({"flags": []}));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited as told"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    let before = client.requests();
+    let e = client
+        .get_json(&ampx::api::Call::get(
+            "/api/1/experiments",
+            "the experiment list",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("GET /api/1/experiments") && e.contains("down for maintenance"),
+        "{e}"
+    );
+    assert!(client.requests() - before > 1, "retried before giving up");
+}
+
 /// With every write's answer lost, the writes that are not idempotent must
 /// still succeed in one run: their retries answer 409 or 404, read as done.
 #[tokio::test]

@@ -502,3 +502,45 @@ fn strip_url(e: &reqwest::Error) -> String {
         format!("{kind}: {detail}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        assert_eq!(retry_after(&headers("3")), Some(Duration::from_secs(3)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let wait = retry_after(&headers(&httpdate::fmt_http_date(later))).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+        let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
+        assert_eq!(retry_after(&headers(&past)), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn keys_are_checked_and_never_shown() {
+        let k = ApiKey::new("abc123".into()).unwrap();
+        assert_eq!(format!("{k:?}"), "ApiKey(***)");
+        assert!(k.header().is_sensitive());
+        for bad in ["", "a b", "a\n", "ключ"] {
+            let e = ApiKey::new(bad.into()).unwrap_err().to_string();
+            assert!(e.contains(KEY_ENV), "{e}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_json_or_text() {
+        assert_eq!(error_message(r#"{"error": {"message": "bad"}}"#), "bad");
+        assert_eq!(error_message(r#"{"message": "nope"}"#), "nope");
+        assert_eq!(error_message("plain words\n"), "plain words");
+    }
+}
