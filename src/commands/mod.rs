@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod demo;
+pub mod export;
 pub mod plan;
 
 use std::io::Write;
@@ -133,6 +134,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 deny_risky,
             };
             apply::run(&cli.global, &paths, opts).await
+        }
+        Command::Export {
+            out,
+            keys,
+            project_id,
+            force,
+        } => {
+            let args = export::ExportArgs {
+                out,
+                keys,
+                project_id,
+                force,
+            };
+            export::run(&cli.global, args).await
         }
         Command::Emulator {
             port,
