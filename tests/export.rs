@@ -405,6 +405,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
     );
     assert!(out.contains("`old-banner` is archived"), "{out}");
     assert!(out.contains("nothing was written"), "{out}");
+    assert!(!out.contains("error: error:"), "{out}");
     assert!(!dir.exists(), "no directory, no files");
     assert_eq!(
         e.emu.count("GET", "/api/1/flags/"),

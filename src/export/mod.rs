@@ -85,7 +85,10 @@ fn unknown_keys_error(unknown: &[String], archived: &[String], live: &Live) -> a
             "error: `{k}` is archived; export leaves archived flags and experiments out"
         ));
     }
-    anyhow::anyhow!("{}\nnothing was written", lines.join("\n"))
+    // main prefixes the first line with `error: `.
+    let text = lines.join("\n");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    anyhow::anyhow!("{text}\nnothing was written")
 }
 
 /// The project id: `--project-id`, else the `projectId` the API shows on
@@ -378,11 +381,34 @@ fn settle(
         let set = match manifest::load_sources(&[(PathBuf::from("export.yaml"), text)]) {
             Ok(set) => set,
             Err(diags) => {
+                let why = diags
+                    .0
+                    .first()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                // Payloads are the only free-form structure (one nested
+                // deeper than the reader allows, say): leave them out.
+                let mut dropped = Vec::new();
+                for v in spec.variants.iter_mut().flatten() {
+                    if v.payload.take().is_some() {
+                        dropped.push(format!("variants.{}.payload", v.key));
+                    }
+                }
+                if dropped.is_empty() {
+                    notes.push(format!(
+                        "the exported document does not read back (please report this): {why}"
+                    ));
+                    return body;
+                }
                 notes.push(format!(
-                    "the exported document does not pass validation (please report this): {}",
-                    diags.0.first().map(|d| d.message.as_str()).unwrap_or("")
+                    "{} left out (unmanaged): the document did not read back: {why}",
+                    dropped
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
-                return body;
+                continue;
             }
         };
         let Some(read_back) = set.flags.first() else {
@@ -1164,6 +1190,26 @@ mod tests {
         // What is written still loads.
         let stream = ex.stream();
         manifest::load_sources(&[(PathBuf::from("x.yaml"), stream)]).unwrap();
+    }
+
+    #[test]
+    fn a_payload_too_deep_to_read_back_is_left_out() {
+        let mut deep = serde_json::json!("bottom");
+        for _ in 0..80 {
+            deep = serde_json::json!([deep]);
+        }
+        let snap = snapshot(
+            serde_json::json!({"id": 1, "key": "deep", "variants": [{"key": "on"}, {"key": "off"}]}),
+            serde_json::json!([{"key": "on", "payload": deep}, {"key": "off", "name": "Off"}]),
+        );
+        let ex = build(&snap, None);
+        let text = ex.file_text(&ex.documents[1]);
+        assert!(
+            text.contains("# `variants.on.payload` left out (unmanaged)"),
+            "{text}"
+        );
+        assert!(text.contains("name: \"Off\""), "the rest stays: {text}");
+        manifest::load_sources(&[(PathBuf::from("x.yaml"), ex.stream())]).unwrap();
     }
 
     #[test]

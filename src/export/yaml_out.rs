@@ -12,6 +12,9 @@
 //! with escapes. Multi-line strings are literal blocks (`|` or `|-`) when the
 //! block gives back exactly the same text, and double-quoted otherwise.
 //!
+//! Keys longer than 1000 characters are written as explicit keys (`? key`),
+//! because readers refuse implicit keys past 1024.
+//!
 //! Output is deterministic: mappings keep the order they are given in.
 
 use serde_json::{Number, Value};
@@ -71,6 +74,10 @@ impl From<&Value> for Node {
         }
     }
 }
+
+/// Longest key written as `key: value`; YAML caps implicit keys at 1024
+/// characters.
+const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Widest line a flow collection (`[a, b]`, `{ k: v }`) may make.
 const FLOW_WIDTH: usize = 80;
@@ -272,17 +279,22 @@ fn value_after(out: &mut String, head: &str, indent: usize, v: &Node) {
 /// the line of a sequence item (`- key: value`).
 fn map(out: &mut String, items: &[(String, Node)], indent: usize, first_head: Option<usize>) {
     for (i, (k, v)) in items.iter().enumerate() {
-        let head = format!("{}:", quote(k));
+        let key = quote(k);
+        let mut entry = String::new();
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            // `? key` then `: value`: readers refuse longer implicit keys.
+            entry.push_str(&format!("{}? {key}\n", " ".repeat(indent)));
+            value_after(&mut entry, ":", indent, v);
+        } else {
+            value_after(&mut entry, &format!("{key}:"), indent, v);
+        }
         match (i, first_head) {
             (0, Some(dash_indent)) => {
                 // `- ` takes the two columns before the entry.
-                let mut line = String::new();
-                value_after(&mut line, &head, indent, v);
-                let dash = format!("{}- ", " ".repeat(dash_indent));
-                out.push_str(&dash);
-                out.push_str(&line[indent..]);
+                out.push_str(&format!("{}- ", " ".repeat(dash_indent)));
+                out.push_str(&entry[indent..]);
             }
-            _ => value_after(out, &head, indent, v),
+            _ => out.push_str(&entry),
         }
     }
 }
@@ -558,6 +570,8 @@ mod tests {
             json!([]),
             json!({"deep": {"deeper": {"list": [{"a": "1.0"}, "multi\nline"]}}}),
             json!({"": "empty key", "a: b": "#", "null": null}),
+            json!({"k".repeat(2000): {"x".repeat(1500): ["v"]}, "short": 1}),
+            json!([{"y".repeat(1100): "multi\nline", "z": 1}]),
         ];
         for p in payloads {
             let doc = document(&[("payload".into(), Node::from(&p))]);
