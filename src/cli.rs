@@ -128,6 +128,39 @@ pub enum Command {
         #[arg(long)]
         deny_risky: bool,
     },
+    /// Write the live project's flags and experiments as manifests.
+    ///
+    /// Reads every flag and experiment of the project (archived ones are left
+    /// out, and counted in project.yaml) and writes one manifest per object:
+    /// DIR/project.yaml, DIR/flags/<key>.yaml, DIR/experiments/<key>.yaml, and
+    /// DIR/ampx.schema.json for editors. Without --out, every document goes to
+    /// stdout, separated by `---`. `ampx plan DIR` then shows no changes.
+    ///
+    /// Empty fields (no description, payload, inclusions, tags or segments)
+    /// are left out and so stay unmanaged; so is the bucketing salt.
+    /// Deployment SDK keys are never written.
+    ///
+    /// export refuses to write into a directory that is not empty (hidden
+    /// entries such as .git do not count); --force replaces the files it
+    /// writes, keeps every other file and names the manifests it did not write.
+    ///
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --out manifests/ && ampx plan manifests/ --detailed-exitcode
+    ///
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --key checkout-redesign --key pricing-page-test
+    Export {
+        /// Directory to write the manifests into (new or empty; default: stdout).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Export only the flag or experiment with this key (repeatable).
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// Project id for project.yaml (default: the projectId the API shows on the flags).
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String>,
+        /// Write into a non-empty --out directory: replace the files export writes, keep the rest.
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
     /// Print a shell completion script.
     ///
     /// Example: ampx completions bash > /etc/bash_completion.d/ampx

@@ -96,7 +96,8 @@ pub fn norm_payload(p: Option<&Value>) -> Option<Value> {
     }
 }
 
-fn norm_weights(w: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+/// Weights without zeros (zero and absent are the same).
+pub fn norm_weights(w: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
     w.iter()
         .filter(|(_, v)| **v != 0)
         .map(|(k, v)| (k.clone(), *v))
@@ -298,7 +299,7 @@ fn warn_running(d: &mut FlagDiff, lf: &LiveFlag) {
 }
 
 /// An exposure event without nulls, for comparison.
-fn norm_exposure(v: &Value) -> Value {
+pub fn norm_exposure(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()

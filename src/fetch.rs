@@ -134,7 +134,6 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
     let mut tasks: JoinSet<Result<Detail, ApiError>> = JoinSet::new();
     for f in &set.flags {
         let kind = f.spec.kind;
-        let coll = kind.collection();
         let Some(lf) = live.objects(kind).get(&f.spec.key) else {
             continue;
         };
@@ -147,11 +146,7 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = s.acquire().await;
-                let path = format!("/api/1/{coll}/{id}/variants");
-                let what = format!("{} `{key}`", kind.noun());
-                let v = c.get_json(&Call::get(&path, &what)).await?;
-                let vs: Vec<LiveVariant> =
-                    serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
+                let vs = get_variants(&c, kind, &id, &key).await?;
                 Ok(Detail::Variants(kind, key, vs))
             });
         }
@@ -159,32 +154,13 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = s.acquire().await;
-                let path = format!("/api/1/{coll}/{id}/variants/{}/users", enc(&variant));
-                let what = format!("{} `{key}` variant `{variant}`", kind.noun());
-                let v = c.get_json(&Call::get(&path, &what)).await?;
-                let users: Vec<serde_json::Value> =
-                    serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
-                // Ids are strings; a numeric id is read as its digits.
-                let users = users
-                    .into_iter()
-                    .map(|u| match u {
-                        serde_json::Value::String(s) => Ok(s),
-                        serde_json::Value::Number(n) => Ok(n.to_string()),
-                        other => Err(malformed(&path, &what, format!("a user id is {other}"))),
-                    })
-                    .collect::<Result<Vec<String>, ApiError>>()?;
+                let users = get_inclusions(&c, kind, &id, &key, &variant).await?;
                 Ok(Detail::Users(kind, key, variant, users))
             });
         }
     }
     while let Some(done) = tasks.join_next().await {
-        let detail = done.map_err(|e| ApiError {
-            method: "GET".into(),
-            path: "/api/1/flags".into(),
-            what: "flag details".into(),
-            status: None,
-            message: e.to_string(),
-        })??;
+        let detail = done.map_err(task_failed)??;
         match detail {
             Detail::Variants(kind, key, vs) => {
                 if let Some(f) = live.objects_mut(kind).get_mut(&key) {
@@ -199,6 +175,58 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
         }
     }
     Ok(live)
+}
+
+/// `GET …/{id}/variants`: the object's variants in full, in live order.
+pub async fn get_variants(
+    client: &Client,
+    kind: ObjectKind,
+    id: &str,
+    key: &str,
+) -> Result<Vec<LiveVariant>, ApiError> {
+    let path = format!("/api/1/{}/{id}/variants", kind.collection());
+    let what = format!("{} `{key}`", kind.noun());
+    let v = client.get_json(&Call::get(&path, &what)).await?;
+    serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))
+}
+
+/// `GET …/{id}/variants/{variant}/users`: the variant's inclusions.
+pub async fn get_inclusions(
+    client: &Client,
+    kind: ObjectKind,
+    id: &str,
+    key: &str,
+    variant: &str,
+) -> Result<Vec<String>, ApiError> {
+    let path = format!(
+        "/api/1/{}/{id}/variants/{}/users",
+        kind.collection(),
+        enc(variant)
+    );
+    let what = format!("{} `{key}` variant `{variant}`", kind.noun());
+    let v = client.get_json(&Call::get(&path, &what)).await?;
+    let users: Vec<serde_json::Value> =
+        serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
+    // Ids are strings; a numeric id is read as its digits.
+    users
+        .into_iter()
+        .map(|u| match u {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            other => Err(malformed(&path, &what, format!("a user id is {other}"))),
+        })
+        .collect()
+}
+
+/// A detail task that panicked or was cancelled.
+pub fn task_failed(e: tokio::task::JoinError) -> ApiError {
+    ApiError {
+        method: "GET".into(),
+        path: "/api/1/flags".into(),
+        what: "flag details".into(),
+        status: None,
+        message: e.to_string(),
+    }
 }
 
 /// Percent-encodes a path segment (variant keys are user text).

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod diff;
 pub mod emulator;
+pub mod export;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;

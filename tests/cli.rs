@@ -279,6 +279,7 @@ fn help_has_an_example_for_every_command() {
         "validate",
         "plan",
         "apply",
+        "export",
         "emulator",
         "demo",
         "schema",

@@ -19,6 +19,14 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        _ => Ok(None),
+    }
+}
+
 fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v: Option<Vec<Value>> = Option::deserialize(d)?;
     v.unwrap_or_default()
@@ -62,6 +70,9 @@ pub struct LiveFlag {
     #[serde(deserialize_with = "id_string")]
     pub id: String,
     pub key: String,
+    /// The project the object belongs to, when the API says.
+    #[serde(default, deserialize_with = "opt_id")]
+    pub project_id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

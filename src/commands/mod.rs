@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod demo;
 pub mod drift;
+pub mod export;
 pub mod plan;
 
 use std::io::Write;
@@ -148,6 +149,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 Some(file) => apply::run_saved(&cli.global, &file, opts).await,
                 None => apply::run(&cli.global, &paths, opts).await,
             }
+        }
+        Command::Export {
+            out,
+            keys,
+            project_id,
+            force,
+        } => {
+            let args = export::ExportArgs {
+                out,
+                keys,
+                project_id,
+                force,
+            };
+            export::run(&cli.global, args).await
         }
         Command::Emulator {
             port,

@@ -1,0 +1,76 @@
+//! `ampx export`: the live project → manifests, in a directory or on stdout.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{client_options, out, ExitStatus};
+use crate::api::{ApiKey, Client};
+use crate::cli::Global;
+use crate::export;
+use crate::manifest::Region;
+
+/// What `ampx export` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ExportArgs {
+    pub out: Option<PathBuf>,
+    pub keys: Vec<String>,
+    pub project_id: Option<String>,
+    pub force: bool,
+}
+
+pub async fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitStatus> {
+    // Refuse a non-empty directory before any API call.
+    if let Some(dir) = &args.out {
+        export::check_out_dir(dir, args.force)?;
+    }
+    let key = ApiKey::from_env()?;
+    let region: Region = global.region.map(Region::from).unwrap_or(Region::Us);
+    let base = match &global.server {
+        Some(s) => s.clone(),
+        None => region.base_url().to_string(),
+    };
+    let client = Arc::new(Client::new(&base, key, client_options(global))?);
+    let snapshot = export::read(&client, &args.keys, args.project_id.as_deref()).await?;
+    let written_region = global.server.is_none().then_some(region);
+    let exported = export::build(&snapshot, written_region);
+    if !global.quiet {
+        for w in &exported.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let summary = format!(
+        "Exported {} flag(s) and {} experiment(s) from project {} ({} archived left out) with {} API requests.",
+        exported.flags,
+        exported.experiments,
+        exported.project_id,
+        exported.archived,
+        client.requests()
+    );
+    match &args.out {
+        None => {
+            out(&exported.stream());
+            if !global.quiet {
+                eprintln!("{summary}");
+            }
+        }
+        Some(dir) => {
+            let others = exported.write_to(dir, args.force)?;
+            if !global.quiet {
+                for o in &others {
+                    eprintln!(
+                        "warning: {} was not written by this export, but `ampx plan {}` reads it too",
+                        o.display(),
+                        dir.display()
+                    );
+                }
+            }
+            out(&format!(
+                "{summary}\nWrote {} manifest file(s) to {}.\nCheck them with: ampx plan {} --detailed-exitcode\n",
+                exported.documents.len(),
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
