@@ -303,7 +303,8 @@ pub fn norm_exposure(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(_, x)| !x.is_null())
+                // `filters: []` is the server's way of saying "no filters".
+                .filter(|(_, x)| !x.is_null() && x.as_array().is_none_or(|a| !a.is_empty()))
                 .map(|(k, x)| (k.clone(), norm_exposure(x)))
                 .collect(),
         ),

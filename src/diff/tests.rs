@@ -177,3 +177,13 @@ fn variant_ref_is_matched_by_key_not_position() {
     assert!(diff(&f, &live).is_empty());
     let _ = VariantRef { key: String::new() };
 }
+
+#[test]
+fn exposure_event_without_filters_equals_empty_filters() {
+    use super::norm_exposure;
+    let manifest = json!({"event_type": "viewed"});
+    let live = json!({"event_type": "viewed", "filters": [], "group_type": null});
+    assert_eq!(norm_exposure(&manifest), norm_exposure(&live));
+    let filtered = json!({"event_type": "viewed", "filters": [{"subprop_key": "plan"}]});
+    assert_ne!(norm_exposure(&manifest), norm_exposure(&filtered));
+}
