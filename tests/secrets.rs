@@ -39,6 +39,7 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
         manifests.to_str().unwrap().to_string(),
         dir.join("plan.json").to_str().unwrap().to_string(),
     );
+    let export_dir = dir.join("export").to_str().unwrap().to_string();
     let url = e.emu.base_url.clone();
     let trace = [("RUST_LOG", "trace")];
     let wrong = "wrong-key-that-must-not-show-9f8e7d";
@@ -59,6 +60,8 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
         (Some(KEY), vec!["-vv", "drift", &m, "--format", "json"]),
         (Some(KEY), vec!["-vv", "drift", &m]),
         (Some(KEY), vec!["-vv", "apply", &m]),
+        (Some(KEY), vec!["-vv", "export"]),
+        (Some(KEY), vec!["-vv", "export", "--out", &export_dir]),
         (Some(wrong), vec!["-vv", "plan", &m]),
         (Some(wrong), vec!["-vv", "apply", &m, "--auto-approve"]),
     ];
@@ -76,6 +79,20 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
     seen.push_str(&out);
     seen.push_str(&err);
     seen.push_str(&std::fs::read_to_string(&plan_file).unwrap());
+    let mut exported = 0;
+    let mut stack = vec![std::path::PathBuf::from(&export_dir)];
+    while let Some(d) = stack.pop() {
+        for f in std::fs::read_dir(&d).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_dir() {
+                stack.push(f);
+            } else {
+                exported += 1;
+                seen.push_str(&std::fs::read_to_string(&f).unwrap());
+            }
+        }
+    }
+    assert!(exported >= 3, "the export wrote files");
 
     assert!(
         seen.contains("TRACE") || seen.contains("DEBUG"),
