@@ -257,7 +257,9 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
         });
     }
     let mut results: Vec<(usize, ObjectReport)> = Vec::new();
+    let progress = crate::progress::bar(plan.objects.len(), "Applying");
     while let Some(r) = set.join_next().await {
+        progress.inc(1);
         match r {
             Ok(x) => results.push(x),
             Err(e) => tracing::error!("an apply task failed: {e}"),

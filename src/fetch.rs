@@ -159,7 +159,9 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             });
         }
     }
+    let progress = crate::progress::bar(tasks.len(), "Reading the live state");
     while let Some(done) = tasks.join_next().await {
+        progress.inc(1);
         let detail = done.map_err(task_failed)??;
         match detail {
             Detail::Variants(kind, key, vs) => {

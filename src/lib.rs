@@ -15,6 +15,7 @@ pub mod export;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod saved;
 pub mod schema;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         1 => "ampx=info",
         _ => "ampx=debug",
     };
+    ampx::progress::init(cli.global.quiet);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -364,3 +364,31 @@ fn emulator_refuses_impossible_fault_settings() {
         assert!(help.contains(flag), "{flag} in:\n{help}");
     }
 }
+
+/// `ampx plan | head`: a reader that goes away is not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly() {
+    let emu = emulator().await;
+    let url = emu.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ampx"))
+            .args(["plan", "examples/manifests"])
+            .env("AMPX_SERVER", &url)
+            .env("AMPLITUDE_MANAGEMENT_API_KEY", KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before ampx has read the live state and written.
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+    assert!(emu.count("GET", "/api/1/flags") > 0, "ampx did run");
+}
