@@ -392,3 +392,30 @@ async fn a_closed_pipe_ends_quietly() {
     assert!(err.is_empty(), "nothing on stderr: {err}");
     assert!(emu.count("GET", "/api/1/flags") > 0, "ampx did run");
 }
+
+/// One object failing stops only that object; apply reports each and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_failure_is_reported_per_object_and_exits_1() {
+    let emu = emulator().await;
+    emu.seed_experiment(serde_json::json!({"key": "web-test", "type": "web", "name": "Web"}))
+        .unwrap();
+    let dir = temp_dir("partial");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: web-test\nname: Renamed\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fine\nname: Fine\n",
+    );
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", dir.to_str().unwrap(), "--auto-approve"],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("✓ flag fine"), "{out}");
+    assert!(out.contains("✗ experiment web-test: FAILED"), "{out}");
+    assert!(out.contains("405"), "the API's answer is shown: {out}");
+    assert_eq!(emu.experiment_json("web-test").unwrap()["name"], "Web");
+    assert!(emu.flag_json("fine").is_some());
+}
