@@ -135,6 +135,18 @@ pub fn segment_body(
     })
 }
 
+/// A live segment's `rolloutWeights`, as integers (absent: none).
+pub fn segment_weights(seg: &Value) -> BTreeMap<String, i64> {
+    seg.get("rolloutWeights")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| num_i64(v).map(|w| (k.clone(), w)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A segment with server defaults and ordering noise removed.
 pub fn norm_segment(seg: &Value, bucketing_key: &str) -> Value {
     let name = seg.get("name").and_then(Value::as_str).unwrap_or("");
@@ -169,15 +181,7 @@ pub fn norm_segment(seg: &Value, bucketing_key: &str) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let weights: BTreeMap<String, i64> = seg
-        .get("rolloutWeights")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| num_i64(v).map(|w| (k.clone(), w)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let weights = segment_weights(seg);
     let mut out = json!({
         "name": name,
         "conditions": conditions,

@@ -7,7 +7,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ampx::api::Call;
 use ampx::export::{self, Export};
 use ampx::render::text::{render, Style};
 use common::{env, Env, KEY};
@@ -418,22 +417,8 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
 async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
     let e = env().await;
     seed_tricky(&e);
-    let deployments = e
-        .client
-        .get_json(&Call::get("/api/1/deployments", "deployments"))
-        .await
-        .unwrap();
-    let sdk_keys: Vec<String> = deployments["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["key"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        sdk_keys.len(),
-        3,
-        "the emulator shows SDK keys: {deployments}"
-    );
+    let sdk_keys = common::sdk_keys(&e).await;
+    assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
 
     let dir = temp_dir("secrets");
     let o = ampx(&e, &["export", "--out", dir.to_str().unwrap()]).await;

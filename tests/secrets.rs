@@ -5,24 +5,12 @@
 
 mod common;
 
-use ampx::api::Call;
 use common::{ampx, ampx_env, env, temp_dir, text, write, KEY};
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
     let e = env().await;
-    let deployments = e
-        .client
-        .get_json(&Call::get("/api/1/deployments", "deployments"))
-        .await
-        .unwrap();
-    let sdk_keys: Vec<String> = deployments["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d.get("key").and_then(Value::as_str).map(str::to_string))
-        .collect();
+    let sdk_keys = common::sdk_keys(&e).await;
     assert!(
         !sdk_keys.is_empty(),
         "the emulator's deployments carry SDK keys"

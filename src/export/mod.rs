@@ -787,15 +787,7 @@ fn segment_of(
     if !(0..=100).contains(&percentage) {
         return Err(format!("{shown} has the percentage {percentage}"));
     }
-    let weights: BTreeMap<String, i64> = seg
-        .get("rolloutWeights")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| num_i64(v).map(|w| (k.clone(), w)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let weights = crate::diff::segment_weights(seg);
     if let Some((k, _)) = weights
         .iter()
         .find(|(k, w)| **w < 0 || (**w != 0 && !variants.contains(k.as_str())))

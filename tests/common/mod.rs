@@ -122,3 +122,15 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The SDK keys of the emulator's deployments, as the API shows them.
+pub async fn sdk_keys(e: &Env) -> Vec<String> {
+    let call = ampx::api::Call::get("/api/1/deployments", "deployments");
+    let answer = e.client.get_json(&call).await.unwrap();
+    answer["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d.get("key").and_then(|k| k.as_str()).map(str::to_string))
+        .collect()
+}
