@@ -9,7 +9,9 @@
 //! PATCH ignores `rolloutWeights`; list and detail show variants by key only;
 //! `nextCursor` is a string for flags and a number for experiments; archived
 //! keys cannot be created again; a variant used by a target segment cannot be
-//! removed; inclusion limits (2000 a variant, 100 per bulk delete); writes
+//! removed; inclusion limits (2000 a variant, 100 per bulk delete); cohort
+//! inclusions on variants (`…/variants/{key}/cohorts` adds and never repeats
+//! an id; `bulk-delete-cohorts` takes the ids in `users`, at most 100); writes
 //! answer the plain text `OK`. Experiments also have `activate`, `deactivate`
 //! and `rollout-weights`; turning an experiment on (either way) moves it from
 //! `planning` to `running`; a web experiment (only seeding makes one) can be
@@ -301,7 +303,8 @@ impl EmulatorHandle {
 
     /// The stored flag with this key, archived or not: the detail shape, but
     /// with `variants` in full (key, name, description, payload,
-    /// rolloutWeight) and `inclusions` as `{"variantKey": [ids]}`.
+    /// rolloutWeight), `inclusions` as `{"variantKey": [ids]}` and `cohorts`
+    /// as `{"variantKey": [cohort ids]}`.
     pub fn flag_json(&self, key: &str) -> Option<serde_json::Value> {
         lock(&self.shared.store).full_json(Collection::Flags, key)
     }
@@ -314,8 +317,8 @@ impl EmulatorHandle {
     /// Inserts a flag as if created through the API, and returns its id.
     /// Takes the create body plus `enabled`, `rolloutPercentage`, `tags`,
     /// `archived`, `bucketingSalt`, `bucketingUnit` (any flag PATCH field),
-    /// per-variant `rolloutWeight` and `inclusions`, and deployment labels as
-    /// well as ids. `projectId` may be left out.
+    /// per-variant `rolloutWeight`, `inclusions` and `cohorts` (cohort ids),
+    /// and deployment labels as well as ids. `projectId` may be left out.
     pub fn seed_flag(&self, flag: serde_json::Value) -> anyhow::Result<String> {
         self.seed(Collection::Flags, &flag)
     }

@@ -88,6 +88,14 @@ fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Route
             delete(bulk_delete_users),
         )
         .route(
+            &format!("{variant}/cohorts"),
+            get(list_cohorts).post(add_cohorts),
+        )
+        .route(
+            &format!("{variant}/bulk-delete-cohorts"),
+            delete(bulk_delete_cohorts),
+        )
+        .route(
             &format!("{base}/{{id}}/deployments"),
             get(list_object_deployments).post(add_object_deployments),
         )
@@ -469,6 +477,36 @@ async fn bulk_delete_users(
     JsonBody(body): JsonBody,
 ) -> ApiResult<&'static str> {
     sh.write(|s| s.bulk_remove_inclusions(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+// ----- cohorts -----
+
+async fn list_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.cohorts(coll, &id, &variant)).map(Json)
+}
+
+async fn add_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.add_cohorts(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+async fn bulk_delete_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.bulk_remove_cohorts(coll, &id, &variant, &body))
         .map(|()| OK)
 }
 

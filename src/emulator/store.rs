@@ -17,11 +17,12 @@ use crate::manifest::{MAX_INCLUSIONS, OPS as CONDITION_OPS};
 mod input;
 
 use input::{
-    bool_param, check_range, create_variants, dedup, is_valid_key, normalize_payload,
-    parse_segments, parse_variant, parse_weights, resolve_deployments, Fields, Page,
+    bool_param, check_cohort_ids, check_range, create_variants, dedup, is_valid_key,
+    normalize_payload, parse_segments, parse_variant, parse_weights, resolve_deployments, Fields,
+    Page,
 };
 
-/// Ids one `bulk-delete-users` request may name.
+/// Ids one `bulk-delete-users` or `bulk-delete-cohorts` request may name.
 const MAX_BULK_DELETE: usize = 100;
 /// The documented cap on `limit`.
 const MAX_PAGE: usize = 1000;
@@ -101,6 +102,9 @@ struct Variant {
     payload: Value,
     rollout_weight: Number,
     inclusions: Vec<String>,
+    /// Cohort ids included in this variant; older state files lack them.
+    #[serde(default)]
+    cohorts: Vec<String>,
 }
 
 impl Variant {
@@ -730,8 +734,8 @@ impl Store {
         })
     }
 
-    /// The stored object by key, archived or not, with full variants and
-    /// their inclusions: what tests want to assert on.
+    /// The stored object by key, archived or not, with full variants, their
+    /// inclusions and their cohorts: what tests want to assert on.
     pub(crate) fn full_json(&self, collection: Collection, key: &str) -> Option<Value> {
         let object = self
             .objects
@@ -744,9 +748,15 @@ impl Store {
             .iter()
             .map(|v| (v.key.clone(), json!(v.inclusions)))
             .collect();
+        let cohorts: Map<String, Value> = object
+            .variants
+            .iter()
+            .map(|v| (v.key.clone(), json!(v.cohorts)))
+            .collect();
         if let Value::Object(map) = &mut out {
             map.insert("variants".into(), Value::Array(variants));
             map.insert("inclusions".into(), Value::Object(inclusions));
+            map.insert("cohorts".into(), Value::Object(cohorts));
         }
         Some(out)
     }
@@ -962,6 +972,72 @@ impl Store {
                 .variant_mut(key)?
                 .inclusions
                 .retain(|id| !users.contains(id));
+            Ok(())
+        })
+    }
+
+    // ----- cohorts -----
+
+    pub(crate) fn cohorts(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(json!(object.variants[object.variant_index(key)?].cohorts))
+    }
+
+    /// `POST …/variants/{key}/cohorts` with `{"inclusions": [cohort ids]}`:
+    /// adds the ids the variant does not hold yet, keeping their order.
+    pub(crate) fn add_cohorts(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let added = fields.strings("inclusions")?.ok_or_else(|| {
+            ApiError::bad_request("`inclusions` (an array of cohort ids) is required")
+        })?;
+        check_cohort_ids(&added)?;
+        self.modify(collection, raw_id, |object, _| {
+            let variant = object.variant_mut(key)?;
+            for id in added {
+                if !variant.cohorts.contains(&id) {
+                    variant.cohorts.push(id);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `DELETE …/variants/{key}/bulk-delete-cohorts` with `{"users": [cohort
+    /// ids]}` (the field is `users`, as the docs have it): at most 100 ids;
+    /// ids the variant does not hold are ignored.
+    pub(crate) fn bulk_remove_cohorts(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let removed = fields
+            .strings("users")?
+            .ok_or_else(|| ApiError::bad_request("`users` (an array of cohort ids) is required"))?;
+        if removed.len() > MAX_BULK_DELETE {
+            return Err(ApiError::bad_request(format!(
+                "bulk-delete-cohorts takes at most {MAX_BULK_DELETE} cohort ids a request, got {}",
+                removed.len()
+            )));
+        }
+        self.modify(collection, raw_id, |object, _| {
+            object
+                .variant_mut(key)?
+                .cohorts
+                .retain(|id| !removed.contains(id));
             Ok(())
         })
     }
