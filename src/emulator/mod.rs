@@ -9,12 +9,38 @@
 //! PATCH ignores `rolloutWeights`; list and detail show variants by key only;
 //! `nextCursor` is a string for flags and a number for experiments; archived
 //! keys cannot be created again; a variant used by a target segment cannot be
-//! removed; inclusion limits (2000 a variant, 100 per bulk delete); writes
+//! removed; inclusion limits (2000 a variant, 100 per bulk delete); cohort
+//! inclusions on variants (`…/variants/{key}/cohorts` adds and never repeats
+//! an id; `bulk-delete-cohorts` takes the ids in `users`, at most 100); writes
 //! answer the plain text `OK`. Experiments also have `activate`, `deactivate`
 //! and `rollout-weights`; turning an experiment on (either way) moves it from
 //! `planning` to `running`; a web experiment (only seeding makes one) can be
 //! read but answers every write with a 405. It records every request it
 //! receives so tests can assert on exactly which calls a plan made.
+//!
+//! Mutual exclusion groups (`/mutexes`, with `…/slots/{slotIndex}`) and
+//! holdout groups (`/holdouts`) follow the docs where they speak: no DELETE
+//! (`PATCH {"archive": true}`, which for a mutex ignores name and description);
+//! create answers `{"id", "url"}`; 1 to 20 slots with integer percentages
+//! from 1 to 100 adding up to 100; a holdout percentage from 1 to 99; keys
+//! unique across flags, experiments and both kinds of group, archived or not
+//! (409); experiments and holdouts named in a group must exist (400 naming
+//! the id); what cannot change after creation (slots and percentages, the
+//! holdout percentage, evaluation mode, bucketing key and salt) is refused
+//! with a 400 and nothing changes. An experiment's read-only
+//! `parentDependencies` (`{"flags": {"<group id>": ["slot-1"] or ["on"]},
+//! "operator": "all"}`) is derived from the live groups that list it.
+//! Where the docs are silent, the emulator's choices are: lists leave
+//! archived groups out unless `includeArchived=true` (the docs give these
+//! lists only `limit` and `cursor`), with a numeric `nextCursor`; mutex
+//! groups show `deleted` as holdouts do; slot indexes are 1-based, as the
+//! slots show them (0 or past the last slot is a 404); a slot PATCH replaces
+//! each list it gives and keeps the others; an archived group keeps its lists
+//! (unarchiving restores its dependencies); an experiment without
+//! dependencies has no `parentDependencies` field, and version snapshots
+//! never show it; a local-evaluation experiment cannot join a
+//! remote-evaluation holdout (the docs' "compatible" modes); groups have no
+//! versions. A flag and an experiment may still share a key, as before.
 //!
 //! Flags and experiments share one store and one code path (a collection
 //! parameter in `store`). State lives in memory and, with
@@ -64,7 +90,7 @@ use tokio::task::JoinHandle;
 pub use faults::{Faults, DEFAULT_FAULT_SEED};
 
 use faults::{FaultState, Verdict};
-use store::{Collection, Store};
+use store::{Collection, GroupKind, Store};
 use support::ApiError;
 
 /// The request log keeps at most this many records; past it the oldest go.
@@ -301,7 +327,8 @@ impl EmulatorHandle {
 
     /// The stored flag with this key, archived or not: the detail shape, but
     /// with `variants` in full (key, name, description, payload,
-    /// rolloutWeight) and `inclusions` as `{"variantKey": [ids]}`.
+    /// rolloutWeight), `inclusions` as `{"variantKey": [ids]}` and `cohorts`
+    /// as `{"variantKey": [cohort ids]}`.
     pub fn flag_json(&self, key: &str) -> Option<serde_json::Value> {
         lock(&self.shared.store).full_json(Collection::Flags, key)
     }
@@ -314,8 +341,8 @@ impl EmulatorHandle {
     /// Inserts a flag as if created through the API, and returns its id.
     /// Takes the create body plus `enabled`, `rolloutPercentage`, `tags`,
     /// `archived`, `bucketingSalt`, `bucketingUnit` (any flag PATCH field),
-    /// per-variant `rolloutWeight` and `inclusions`, and deployment labels as
-    /// well as ids. `projectId` may be left out.
+    /// per-variant `rolloutWeight`, `inclusions` and `cohorts` (cohort ids),
+    /// and deployment labels as well as ids. `projectId` may be left out.
     pub fn seed_flag(&self, flag: serde_json::Value) -> anyhow::Result<String> {
         self.seed(Collection::Flags, &flag)
     }
@@ -334,6 +361,38 @@ impl EmulatorHandle {
     fn seed(&self, collection: Collection, body: &serde_json::Value) -> anyhow::Result<String> {
         let id = self.shared.write(|s| s.create(collection, body, true))?;
         Ok(id.to_string())
+    }
+
+    /// Inserts a mutual exclusion group as if created through the API, and
+    /// returns its id. Takes the create body (`projectId` and `name` may be
+    /// left out; the name then is the key) plus `archived`, `bucketingSalt`
+    /// and per-slot `cohorts`; slot `experiments` and `holdouts` may name
+    /// experiments and holdout groups by id or by key.
+    pub fn seed_mutex(&self, group: serde_json::Value) -> anyhow::Result<String> {
+        self.seed_group(GroupKind::Mutex, &group)
+    }
+
+    /// Like [`seed_mutex`](Self::seed_mutex), for a holdout group (with
+    /// `holdoutPercentage`, `experiments` by id or key,
+    /// `individualInclusion`, `individualExclusion`).
+    pub fn seed_holdout(&self, group: serde_json::Value) -> anyhow::Result<String> {
+        self.seed_group(GroupKind::Holdout, &group)
+    }
+
+    fn seed_group(&self, kind: GroupKind, body: &serde_json::Value) -> anyhow::Result<String> {
+        let id = self.shared.write(|s| s.create_group(kind, body, true))?;
+        Ok(id.to_string())
+    }
+
+    /// The stored mutual exclusion group with this key, archived or not, in
+    /// the detail shape (slots numbered from 1, `deleted` when archived).
+    pub fn mutex_json(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.store).group_json(GroupKind::Mutex, key)
+    }
+
+    /// Like [`mutex_json`](Self::mutex_json), for a holdout group.
+    pub fn holdout_json(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.store).group_json(GroupKind::Holdout, key)
     }
 
     /// The id of the deployment with this label.

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::faults::Verdict;
-use super::store::Collection;
+use super::store::{Collection, GroupKind, GROUPS_URL};
 use super::support::ApiError;
 use super::{RequestRecord, Shared};
 
@@ -45,6 +45,8 @@ pub(crate) fn router(shared: AppState) -> Router {
             get(list_deployments).post(create_deployment),
         )
         .route("/api/1/deployments/{id}", patch(patch_deployment))
+        .merge(group_routes("/api/1/mutexes", GroupKind::Mutex))
+        .merge(group_routes("/api/1/holdouts", GroupKind::Holdout))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         // Layers added later run first: record and authorize, then faults.
@@ -88,6 +90,14 @@ fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Route
             delete(bulk_delete_users),
         )
         .route(
+            &format!("{variant}/cohorts"),
+            get(list_cohorts).post(add_cohorts),
+        )
+        .route(
+            &format!("{variant}/bulk-delete-cohorts"),
+            delete(bulk_delete_cohorts),
+        )
+        .route(
             &format!("{base}/{{id}}/deployments"),
             get(list_object_deployments).post(add_object_deployments),
         )
@@ -115,6 +125,18 @@ fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Route
             refuse_read_only_writes,
         ))
         .layer(Extension(collection))
+}
+
+/// One route tree for mutex or holdout groups; the handlers learn which from
+/// the `GroupKind` extension. Mutex groups also get their slots.
+fn group_routes(base: &str, kind: GroupKind) -> Router<AppState> {
+    let mut routes = Router::new()
+        .route(base, get(list_groups).post(create_group))
+        .route(&format!("{base}/{{id}}"), get(get_group).patch(patch_group));
+    if kind == GroupKind::Mutex {
+        routes = routes.route(&format!("{base}/{{id}}/slots/{{index}}"), patch(patch_slot));
+    }
+    routes.layer(Extension(kind))
 }
 
 /// Answers every write to a web experiment with a 405 before its body is
@@ -472,6 +494,36 @@ async fn bulk_delete_users(
         .map(|()| OK)
 }
 
+// ----- cohorts -----
+
+async fn list_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.cohorts(coll, &id, &variant)).map(Json)
+}
+
+async fn add_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.add_cohorts(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
+async fn bulk_delete_cohorts(
+    State(sh): State<AppState>,
+    Extension(coll): Coll,
+    Params((id, variant)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.bulk_remove_cohorts(coll, &id, &variant, &body))
+        .map(|()| OK)
+}
+
 // ----- deployments of a flag or experiment -----
 
 async fn list_object_deployments(
@@ -543,4 +595,51 @@ async fn patch_deployment(
     JsonBody(body): JsonBody,
 ) -> ApiResult<&'static str> {
     sh.write(|s| s.patch_deployment(&id, &body)).map(|()| OK)
+}
+
+// ----- mutex and holdout groups -----
+
+type Kind = Extension<GroupKind>;
+
+async fn list_groups(
+    State(sh): State<AppState>,
+    Extension(kind): Kind,
+    QueryMap(query): QueryMap,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.list_groups(kind, &query, sh.page_size))
+        .map(Json)
+}
+
+async fn create_group(
+    State(sh): State<AppState>,
+    Extension(kind): Kind,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let id = sh.write(|s| s.create_group(kind, &body, false))?;
+    Ok(Json(json!({"id": id.to_string(), "url": GROUPS_URL})))
+}
+
+async fn get_group(
+    State(sh): State<AppState>,
+    Extension(kind): Kind,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.group_detail(kind, &id)).map(Json)
+}
+
+async fn patch_group(
+    State(sh): State<AppState>,
+    Extension(kind): Kind,
+    Params(id): Params<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.patch_group(kind, &id, &body)).map(|()| OK)
+}
+
+async fn patch_slot(
+    State(sh): State<AppState>,
+    Params((id, index)): Params<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<&'static str> {
+    sh.write(|s| s.patch_slot(&id, &index, &body)).map(|()| OK)
 }

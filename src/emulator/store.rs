@@ -1,5 +1,6 @@
-//! The emulator's data (deployments, flags, experiments) and every rule the
-//! Management API applies when it is read or changed.
+//! The emulator's data (deployments, flags, experiments, mutex and holdout
+//! groups) and every rule the Management API applies when it is read or
+//! changed.
 //!
 //! Flags and experiments share one code path: every operation takes a
 //! [`Collection`]. Each operation validates its whole input before changing
@@ -14,14 +15,19 @@ use super::support::{now_iso8601, ApiError, Rng};
 // The API's limits and operators, shared with the manifest checks.
 use crate::manifest::{MAX_INCLUSIONS, OPS as CONDITION_OPS};
 
+mod groups;
 mod input;
 
+use groups::Group;
+pub(crate) use groups::{GroupKind, GROUPS_URL};
+
 use input::{
-    bool_param, check_range, create_variants, dedup, is_valid_key, normalize_payload,
-    parse_segments, parse_variant, parse_weights, resolve_deployments, Fields, Page,
+    bool_param, check_cohort_ids, check_range, create_variants, dedup, is_valid_key,
+    normalize_payload, parse_segments, parse_variant, parse_weights, resolve_deployments, Fields,
+    Page,
 };
 
-/// Ids one `bulk-delete-users` request may name.
+/// Ids one `bulk-delete-users` or `bulk-delete-cohorts` request may name.
 const MAX_BULK_DELETE: usize = 100;
 /// The documented cap on `limit`.
 const MAX_PAGE: usize = 1000;
@@ -101,6 +107,9 @@ struct Variant {
     payload: Value,
     rollout_weight: Number,
     inclusions: Vec<String>,
+    /// Cohort ids included in this variant; older state files lack them.
+    #[serde(default)]
+    cohorts: Vec<String>,
 }
 
 impl Variant {
@@ -415,6 +424,9 @@ pub(crate) struct Store {
     next_id: u64,
     deployments: Vec<Deployment>,
     objects: Vec<Object>,
+    /// Mutex and holdout groups; older state files lack them.
+    #[serde(default)]
+    groups: Vec<Group>,
     #[serde(skip)]
     project_id: String,
     #[serde(skip)]
@@ -428,6 +440,7 @@ impl Store {
             next_id: FIRST_ID,
             deployments: Vec::new(),
             objects: Vec::new(),
+            groups: Vec::new(),
             project_id: project_id.to_owned(),
             rng: Rng::from_entropy(),
         };
@@ -450,6 +463,7 @@ impl Store {
             .iter()
             .map(|d| d.id)
             .chain(store.objects.iter().map(|o| o.id))
+            .chain(store.groups.iter().map(|g| g.id))
             .max()
             .unwrap_or(0);
         store.next_id = store.next_id.max(highest.saturating_add(1)).max(FIRST_ID);
@@ -490,6 +504,43 @@ impl Store {
 
     fn object(&self, collection: Collection, raw_id: &str) -> Result<&Object, ApiError> {
         self.position(collection, raw_id).map(|i| &self.objects[i])
+    }
+
+    /// An object's list and detail shape, with the `parentDependencies` its
+    /// groups give it (left out when it has none).
+    fn render(&self, object: &Object) -> Value {
+        let mut out = object.render(&self.project_id);
+        if let (Some(dependencies), Value::Object(map)) =
+            (self.parent_dependencies(object), &mut out)
+        {
+            map.insert("parentDependencies".into(), dependencies);
+        }
+        out
+    }
+
+    /// A create body's `projectId`: required (unless seeding), a number or a
+    /// string, and this project's (403 otherwise).
+    fn check_project_id(&self, fields: &Fields, seed: bool) -> Result<(), ApiError> {
+        match fields.get("projectId") {
+            None | Some(Value::Null) if !seed => {
+                Err(ApiError::bad_request("`projectId` is required"))
+            }
+            None | Some(Value::Null) => Ok(()),
+            Some(given) => {
+                let same = match given {
+                    Value::String(s) => s == &self.project_id,
+                    Value::Number(n) => n.to_string() == self.project_id,
+                    _ => false,
+                };
+                if same {
+                    Ok(())
+                } else {
+                    Err(ApiError::forbidden(format!(
+                        "the API key has no access to project {given}"
+                    )))
+                }
+            }
+        }
     }
 
     /// A 405 when the object is a web experiment. An unknown id passes: the
@@ -544,7 +595,7 @@ impl Store {
         let page = Page::of(query, page_size, matching.len())?;
         let items: Vec<Value> = matching[page.start..page.end]
             .iter()
-            .map(|o| o.render(&self.project_id))
+            .map(|o| self.render(o))
             .collect();
         let mut out = Map::new();
         out.insert(collection.list_field().into(), Value::Array(items));
@@ -555,7 +606,7 @@ impl Store {
     }
 
     pub(crate) fn detail(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
-        Ok(self.object(collection, raw_id)?.render(&self.project_id))
+        Ok(self.render(self.object(collection, raw_id)?))
     }
 
     /// `POST /{flags,experiments}`. With `seed`, also takes what only a PATCH
@@ -569,24 +620,7 @@ impl Store {
         seed: bool,
     ) -> Result<u64, ApiError> {
         let fields = Fields::of(body, "request body")?;
-        match fields.get("projectId") {
-            None | Some(Value::Null) if !seed => {
-                return Err(ApiError::bad_request("`projectId` is required"))
-            }
-            None | Some(Value::Null) => {}
-            Some(given) => {
-                let same = match given {
-                    Value::String(s) => s == &self.project_id,
-                    Value::Number(n) => n.to_string() == self.project_id,
-                    _ => false,
-                };
-                if !same {
-                    return Err(ApiError::forbidden(format!(
-                        "the API key has no access to project {given}"
-                    )));
-                }
-            }
-        }
+        self.check_project_id(&fields, seed)?;
         let key = fields
             .string("key")?
             .ok_or_else(|| ApiError::bad_request("`key` is required"))?;
@@ -605,6 +639,7 @@ impl Store {
                 collection.noun()
             )));
         }
+        self.check_key_not_a_group(key)?;
         let name = fields.string("name")?.unwrap_or(key).to_owned();
         let description = fields.string("description")?.unwrap_or("").to_owned();
         let bucketing_key = fields
@@ -730,23 +765,29 @@ impl Store {
         })
     }
 
-    /// The stored object by key, archived or not, with full variants and
-    /// their inclusions: what tests want to assert on.
+    /// The stored object by key, archived or not, with full variants, their
+    /// inclusions and their cohorts: what tests want to assert on.
     pub(crate) fn full_json(&self, collection: Collection, key: &str) -> Option<Value> {
         let object = self
             .objects
             .iter()
             .find(|o| o.collection == collection && o.key == key)?;
-        let mut out = object.render(&self.project_id);
+        let mut out = self.render(object);
         let variants: Vec<Value> = object.variants.iter().map(Variant::render).collect();
         let inclusions: Map<String, Value> = object
             .variants
             .iter()
             .map(|v| (v.key.clone(), json!(v.inclusions)))
             .collect();
+        let cohorts: Map<String, Value> = object
+            .variants
+            .iter()
+            .map(|v| (v.key.clone(), json!(v.cohorts)))
+            .collect();
         if let Value::Object(map) = &mut out {
             map.insert("variants".into(), Value::Array(variants));
             map.insert("inclusions".into(), Value::Object(inclusions));
+            map.insert("cohorts".into(), Value::Object(cohorts));
         }
         Some(out)
     }
@@ -962,6 +1003,72 @@ impl Store {
                 .variant_mut(key)?
                 .inclusions
                 .retain(|id| !users.contains(id));
+            Ok(())
+        })
+    }
+
+    // ----- cohorts -----
+
+    pub(crate) fn cohorts(
+        &self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.object(collection, raw_id)?;
+        Ok(json!(object.variants[object.variant_index(key)?].cohorts))
+    }
+
+    /// `POST …/variants/{key}/cohorts` with `{"inclusions": [cohort ids]}`:
+    /// adds the ids the variant does not hold yet, keeping their order.
+    pub(crate) fn add_cohorts(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let added = fields.strings("inclusions")?.ok_or_else(|| {
+            ApiError::bad_request("`inclusions` (an array of cohort ids) is required")
+        })?;
+        check_cohort_ids(&added)?;
+        self.modify(collection, raw_id, |object, _| {
+            let variant = object.variant_mut(key)?;
+            for id in added {
+                if !variant.cohorts.contains(&id) {
+                    variant.cohorts.push(id);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `DELETE …/variants/{key}/bulk-delete-cohorts` with `{"users": [cohort
+    /// ids]}` (the field is `users`, as the docs have it): at most 100 ids;
+    /// ids the variant does not hold are ignored.
+    pub(crate) fn bulk_remove_cohorts(
+        &mut self,
+        collection: Collection,
+        raw_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let fields = Fields::of(body, "request body")?;
+        let removed = fields
+            .strings("users")?
+            .ok_or_else(|| ApiError::bad_request("`users` (an array of cohort ids) is required"))?;
+        if removed.len() > MAX_BULK_DELETE {
+            return Err(ApiError::bad_request(format!(
+                "bulk-delete-cohorts takes at most {MAX_BULK_DELETE} cohort ids a request, got {}",
+                removed.len()
+            )));
+        }
+        self.modify(collection, raw_id, |object, _| {
+            object
+                .variant_mut(key)?
+                .cohorts
+                .retain(|id| !removed.contains(id));
             Ok(())
         })
     }

@@ -160,6 +160,14 @@ pub(super) fn dedup(items: Vec<String>) -> Vec<String> {
     out
 }
 
+/// Cohort ids are opaque strings, but never empty.
+pub(super) fn check_cohort_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("a cohort id must not be empty"));
+    }
+    Ok(())
+}
+
 pub(super) fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
         && key
@@ -247,10 +255,15 @@ pub(super) fn parse_variant(fields: &Fields, seed: bool) -> Result<Variant, ApiE
         .string("key")?
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("a variant `key` is required"))?;
-    let inclusions = if seed {
-        dedup(fields.strings("inclusions")?.unwrap_or_default())
+    let (inclusions, cohorts) = if seed {
+        let cohorts = dedup(fields.strings("cohorts")?.unwrap_or_default());
+        check_cohort_ids(&cohorts)?;
+        (
+            dedup(fields.strings("inclusions")?.unwrap_or_default()),
+            cohorts,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     if inclusions.len() > MAX_INCLUSIONS {
         return Err(ApiError::bad_request(format!(
@@ -266,6 +279,7 @@ pub(super) fn parse_variant(fields: &Fields, seed: bool) -> Result<Variant, ApiE
             .map_or_else(|| json!({}), normalize_payload),
         rollout_weight: Number::from(0),
         inclusions,
+        cohorts,
     })
 }
 
