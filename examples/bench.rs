@@ -351,6 +351,7 @@ const PROJECT: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n";
 const KEY: &str = "bench-key-0123456789";
 const LATENCY_MS: u64 = 20;
 const RPS: f64 = 100.0;
+const MB: f64 = 1024.0 * 1024.0;
 
 fn manifests(flags: &[FlagData]) -> ManifestSet {
     let mut sources = vec![(PathBuf::from("project.yaml"), PROJECT.to_string())];
@@ -557,11 +558,10 @@ async fn run_size(n: usize, seed: u64, per_object_max: usize) -> anyhow::Result<
     let changes = pick_changes(&flags, seed);
     let changed = apply_changes(&flags, &changes);
 
-    let t = Instant::now();
+    let (t, heap0) = (Instant::now(), HEAP_NOW.load(Ordering::Relaxed));
     let base_set = manifests(&flags);
     let load_time = t.elapsed();
-    let changed_set = manifests(&changed);
-    drop(changed);
+    let set_heap = HEAP_NOW.load(Ordering::Relaxed).saturating_sub(heap0);
     notes.push(format!(
         "N = {n}: seeding the emulator took {:.1} s; loading the {n} manifests from YAML took {} (not part of any row).",
         emu.seeded_in.as_secs_f64(),
@@ -585,7 +585,14 @@ async fn run_size(n: usize, seed: u64, per_object_max: usize) -> anyhow::Result<
     // (a) plan, no changes
     eprintln!("N = {n}: plan, no changes…");
     let s = stage_start(&client);
+    let heap0 = HEAP_NOW.load(Ordering::Relaxed);
     let (plan, live) = ampx::commands::plan::read_and_plan(&client, &base_set).await?;
+    let live_heap = HEAP_NOW.load(Ordering::Relaxed).saturating_sub(heap0);
+    notes.push(format!(
+        "N = {n}: heap held by one manifest set: {:.1} MB; by the live state a plan read: {:.1} MB.",
+        set_heap as f64 / MB,
+        live_heap as f64 / MB
+    ));
     let (wall, cpu, rss) = (
         s.started.elapsed(),
         process_cpu() - s.cpu,
@@ -603,6 +610,10 @@ async fn run_size(n: usize, seed: u64, per_object_max: usize) -> anyhow::Result<
     let (dp_cpu, dp_heap, _) = diff_and_plan(&base_set, &live);
     let ids: Vec<String> = live.flags.values().map(|f| f.id.clone()).collect();
     drop(live);
+    // As in `ampx plan`, one manifest set at a time.
+    drop(base_set);
+    let changed_set = manifests(&changed);
+    drop(changed);
     rows.push(Row {
         n,
         scenario: "plan, no changes",
@@ -879,8 +890,8 @@ fn report(rows: &[Row], notes: &[String], command: &str) -> String {
          (counted by a global allocator wrapper).\n\
          - **peak RSS (ampx)**: the process's VmHWM over the stage (reset before it \
          through `/proc/self/clear_refs`). The emulator runs in a separate process, so this \
-         is ampx alone: the manifest sets (the benchmark holds two), the client, the live \
-         state and the plan. **ampx CPU**: user + system CPU of that process over the \
+         is ampx alone: one manifest set at a time (as `ampx plan` holds), the client, \
+         the live state and the plan. **ampx CPU**: user + system CPU of that process over the \
          stage (10 ms resolution).\n",
     );
     md.push_str("\n## What limits it\n\n");
