@@ -64,15 +64,25 @@ pub async fn list_objects(
     let coll = kind.collection();
     let path = format!("/api/1/{coll}");
     let what = format!("the {} list", kind.noun());
-    let items = client
-        .list_all(&path, coll, &[("includeArchived", "true")], &what)
-        .await?;
     let mut flags = BTreeMap::new();
-    for item in items {
-        let flag: LiveFlag =
-            serde_json::from_value(item).map_err(|e| malformed(&path, &what, e))?;
-        flags.insert(flag.key.clone(), flag);
-    }
+    // Each page is converted as it arrives: only one page of raw JSON is
+    // ever held.
+    client
+        .list_pages(
+            &path,
+            coll,
+            &[("includeArchived", "true")],
+            &what,
+            |items| {
+                for item in items {
+                    let flag: LiveFlag =
+                        serde_json::from_value(item).map_err(|e| malformed(&path, &what, e))?;
+                    flags.insert(flag.key.clone(), flag);
+                }
+                Ok(())
+            },
+        )
+        .await?;
     Ok(flags)
 }
 

@@ -433,6 +433,26 @@ impl Client {
         what: &str,
     ) -> Result<Vec<Value>, ApiError> {
         let mut items = Vec::new();
+        self.list_pages(path, field, extra, what, |page| {
+            items.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Like [`list_all`](Self::list_all), handing each page's items to
+    /// `each_page` as it arrives, so that a caller can convert them and
+    /// never hold more than one page of raw JSON (at 10,000 flags the raw
+    /// items weigh several times what the converted ones do).
+    pub async fn list_pages(
+        &self,
+        path: &str,
+        field: &str,
+        extra: &[(&str, &str)],
+        what: &str,
+        mut each_page: impl FnMut(Vec<Value>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
         let mut cursor: Option<String> = None;
         loop {
             let mut call = Call::get(path, what);
@@ -443,7 +463,7 @@ impl Client {
             if let Some(c) = &cursor {
                 call.query.push(("cursor".into(), c.clone()));
             }
-            let page = self.get_json(&call).await?;
+            let mut page = self.get_json(&call).await?;
             let malformed = |m: &str| ApiError {
                 method: "GET".into(),
                 path: path.to_string(),
@@ -451,8 +471,8 @@ impl Client {
                 status: Some(200),
                 message: m.to_string(),
             };
-            match page.get(field) {
-                Some(Value::Array(a)) => items.extend(a.iter().cloned()),
+            match page.get_mut(field) {
+                Some(Value::Array(a)) => each_page(std::mem::take(a))?,
                 Some(Value::Null) | None => {}
                 Some(_) => {
                     return Err(malformed(&format!("`{field}` in the answer is not a list")))
@@ -473,7 +493,7 @@ impl Client {
             }
             match next {
                 Some(n) => cursor = Some(n),
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
     }

@@ -240,7 +240,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                 continue;
             }
         };
-        for doc in docs {
+        // Shared by the file's documents once they are released.
+        let shared: Arc<str> = Arc::from(text.as_str());
+        for (index, doc) in docs.into_iter().enumerate() {
             let doc = Arc::new(doc);
             let Value::Object(map) = &doc.value else {
                 errors.push(diag(
@@ -285,11 +287,13 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
             match kind.as_str() {
                 "Project" => {
                     if let Some(spec) = typed::<ProjectSpec>(file, &doc, body, &mut errors) {
-                        projects.push(Located {
+                        let mut located = Located {
                             spec,
                             file: file.clone(),
                             doc,
-                        });
+                        };
+                        release(&mut located.doc, &shared, index);
+                        projects.push(located);
                     }
                 }
                 "Flag" | "Experiment" => {
@@ -299,11 +303,14 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                         } else {
                             ObjectKind::Experiment
                         };
-                        flags.push(Located {
+                        let mut located = Located {
                             spec,
                             file: file.clone(),
                             doc,
-                        });
+                        };
+                        validate_flag(&located, &mut errors);
+                        release(&mut located.doc, &shared, index);
+                        flags.push(located);
                     }
                 }
                 other => errors.push(diag(
@@ -331,9 +338,6 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                 Some("a manifest set describes exactly one project".into()),
             ));
         }
-    }
-    for f in &flags {
-        validate_flag(f, &mut errors);
     }
     let mut seen: HashMap<&str, &Located<FlagSpec>> = HashMap::new();
     for f in &flags {
@@ -377,6 +381,15 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         flags,
         sources: sources.to_vec(),
     })
+}
+
+/// Releases a checked document's tree and positions (see [`Doc::release`]):
+/// later stages need a position only for an error message, and then read
+/// the file again.
+fn release(doc: &mut Arc<Doc>, text: &Arc<str>, index: usize) {
+    if let Some(d) = Arc::get_mut(doc) {
+        d.release(text.clone(), index);
+    }
 }
 
 /// Deserialises a document body, reporting every field-level problem: after

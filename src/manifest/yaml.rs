@@ -11,6 +11,7 @@
 //! bomb" is an error, not an out-of-memory), and nesting is limited in depth.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
@@ -31,18 +32,32 @@ pub struct Pos {
 /// One YAML document, as JSON, with the position of every value in it.
 #[derive(Debug, Clone)]
 pub struct Doc {
+    /// The document as JSON (null after [`Doc::release`]).
     pub value: Value,
     /// Path (in serde_path_to_error's notation: `variants[0].key`, root `.`)
-    /// to the position of the value there.
+    /// to the position of the value there (empty after [`Doc::release`]).
     pub positions: HashMap<String, Pos>,
     /// Positions of mapping keys, by the path of the value they introduce.
     pub key_positions: HashMap<String, Pos>,
     pub start: Pos,
+    /// After [`Doc::release`]: the text of the document's file and the
+    /// document's index among those [`parse_documents`] returns for it, to
+    /// read the positions again when one is asked for.
+    pub reread: Option<(Arc<str>, usize)>,
 }
 
 impl Doc {
     /// The position of `path`, or of its nearest ancestor that has one.
     pub fn pos(&self, path: &str) -> Pos {
+        if let Some((text, index)) = &self.reread {
+            let doc = parse_documents(text)
+                .ok()
+                .and_then(|mut docs| (*index < docs.len()).then(|| docs.swap_remove(*index)));
+            return match doc {
+                Some(doc) => doc.pos(path),
+                None => self.start,
+            };
+        }
         let mut p = path.to_string();
         loop {
             if let Some(pos) = self
@@ -57,6 +72,19 @@ impl Doc {
                 None => return self.positions.get(".").copied().unwrap_or(self.start),
             }
         }
+    }
+}
+
+impl Doc {
+    /// Lets the tree and the position tables go once the document is read
+    /// and checked; [`Doc::pos`] then parses `text` (the document's file)
+    /// again to answer, which only an error message asks for. A manifest
+    /// set of 10,000 flags holds tens of megabytes less.
+    pub fn release(&mut self, text: Arc<str>, index: usize) {
+        self.value = Value::Null;
+        self.positions = HashMap::new();
+        self.key_positions = HashMap::new();
+        self.reread = Some((text, index));
     }
 }
 
@@ -301,6 +329,7 @@ fn to_doc(node: Node, start: Pos) -> Doc {
         positions,
         key_positions,
         start,
+        reread: None,
     }
 }
 
@@ -413,6 +442,25 @@ mod tests {
         assert_eq!(d.pos("list[0].x").line, 3);
         assert_eq!(d.pos("list[0].missing").line, 3);
         assert_eq!(d.pos("a").col, 1);
+    }
+
+    #[test]
+    fn released_documents_read_positions_again() {
+        let text = "a: 1\n---\nlist:\n  - x: 2\n    y: [3, 4]\n";
+        let mut docs = parse_documents(text).unwrap();
+        let mut d = docs.swap_remove(1);
+        let before: Vec<Pos> = ["list[0].y[1]", "list[0].x", "list[0].missing", "."]
+            .iter()
+            .map(|p| d.pos(p))
+            .collect();
+        d.release(Arc::from(text), 1);
+        assert!(d.positions.is_empty() && d.value.is_null());
+        let after: Vec<Pos> = ["list[0].y[1]", "list[0].x", "list[0].missing", "."]
+            .iter()
+            .map(|p| d.pos(p))
+            .collect();
+        assert_eq!(before, after);
+        assert_eq!(after[0].line, 5);
     }
 
     #[test]
