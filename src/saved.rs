@@ -88,12 +88,9 @@ pub fn reads(set: &ManifestSet, live: &Live, plan: &Plan) -> Vec<Read> {
         .map(|f| (f.spec.kind, f.spec.key.clone()))
         .collect();
     for o in &plan.objects {
-        let kind = if o.kind == ObjectKind::Experiment.noun() {
-            ObjectKind::Experiment
-        } else {
-            ObjectKind::Flag
-        };
-        keys.insert((kind, o.key.clone()));
+        if let Some(kind) = ObjectKind::from_noun(&o.kind) {
+            keys.insert((kind, o.key.clone()));
+        }
     }
     let mut out: Vec<Read> = keys
         .into_iter()

@@ -30,20 +30,14 @@ fn who(v: &Value) -> Option<String> {
     }
 }
 
-fn kind_of(noun: &str) -> ObjectKind {
-    if noun == ObjectKind::Experiment.noun() {
-        ObjectKind::Experiment
-    } else {
-        ObjectKind::Flag
-    }
-}
-
 /// Fills in `last_modified` for every object of the plan that exists live.
 pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
     let before = client.requests();
     let mut tasks = JoinSet::new();
     for (i, o) in plan.objects.iter_mut().enumerate() {
-        let kind = kind_of(&o.kind);
+        let Some(kind) = ObjectKind::from_noun(&o.kind) else {
+            continue;
+        };
         let Some(lf) = live.objects(kind).get(&o.key) else {
             continue;
         };

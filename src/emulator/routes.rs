@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::faults::Verdict;
-use super::store::{Collection, GroupKind, GROUPS_URL};
+use super::store::{Collection, GroupKind, IdList, GROUPS_URL};
 use super::support::ApiError;
 use super::{RequestRecord, Shared};
 
@@ -490,7 +490,7 @@ async fn bulk_delete_users(
     Params((id, variant)): Params<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<&'static str> {
-    sh.write(|s| s.bulk_remove_inclusions(coll, &id, &variant, &body))
+    sh.write(|s| s.bulk_remove(IdList::Users, coll, &id, &variant, &body))
         .map(|()| OK)
 }
 
@@ -520,7 +520,7 @@ async fn bulk_delete_cohorts(
     Params((id, variant)): Params<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<&'static str> {
-    sh.write(|s| s.bulk_remove_cohorts(coll, &id, &variant, &body))
+    sh.write(|s| s.bulk_remove(IdList::Cohorts, coll, &id, &variant, &body))
         .map(|()| OK)
 }
 

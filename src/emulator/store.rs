@@ -98,6 +98,15 @@ impl Deployment {
     }
 }
 
+/// The id lists of a variant that a bulk delete shrinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdList {
+    /// User and device ids (inclusions).
+    Users,
+    /// Cohort ids.
+    Cohorts,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Variant {
@@ -981,28 +990,42 @@ impl Store {
         })
     }
 
-    pub(crate) fn bulk_remove_inclusions(
+    /// `DELETE …/variants/{key}/bulk-delete-users` or `…/bulk-delete-cohorts`
+    /// with `{"users": [ids]}` (the field is `users` for both, as the docs
+    /// have it): at most 100 ids; ids the variant does not hold are ignored.
+    pub(crate) fn bulk_remove(
         &mut self,
+        list: IdList,
         collection: Collection,
         raw_id: &str,
         key: &str,
         body: &Value,
     ) -> Result<(), ApiError> {
+        let (endpoint, noun, required) = match list {
+            IdList::Users => ("bulk-delete-users", "ids", "`users` is required"),
+            IdList::Cohorts => (
+                "bulk-delete-cohorts",
+                "cohort ids",
+                "`users` (an array of cohort ids) is required",
+            ),
+        };
         let fields = Fields::of(body, "request body")?;
-        let users = fields
+        let removed = fields
             .strings("users")?
-            .ok_or_else(|| ApiError::bad_request("`users` is required"))?;
-        if users.len() > MAX_BULK_DELETE {
+            .ok_or_else(|| ApiError::bad_request(required))?;
+        if removed.len() > MAX_BULK_DELETE {
             return Err(ApiError::bad_request(format!(
-                "bulk-delete-users takes at most {MAX_BULK_DELETE} ids a request, got {}",
-                users.len()
+                "{endpoint} takes at most {MAX_BULK_DELETE} {noun} a request, got {}",
+                removed.len()
             )));
         }
         self.modify(collection, raw_id, |object, _| {
-            object
-                .variant_mut(key)?
-                .inclusions
-                .retain(|id| !users.contains(id));
+            let variant = object.variant_mut(key)?;
+            let ids = match list {
+                IdList::Users => &mut variant.inclusions,
+                IdList::Cohorts => &mut variant.cohorts,
+            };
+            ids.retain(|id| !removed.contains(id));
             Ok(())
         })
     }
@@ -1040,35 +1063,6 @@ impl Store {
                     variant.cohorts.push(id);
                 }
             }
-            Ok(())
-        })
-    }
-
-    /// `DELETE …/variants/{key}/bulk-delete-cohorts` with `{"users": [cohort
-    /// ids]}` (the field is `users`, as the docs have it): at most 100 ids;
-    /// ids the variant does not hold are ignored.
-    pub(crate) fn bulk_remove_cohorts(
-        &mut self,
-        collection: Collection,
-        raw_id: &str,
-        key: &str,
-        body: &Value,
-    ) -> Result<(), ApiError> {
-        let fields = Fields::of(body, "request body")?;
-        let removed = fields
-            .strings("users")?
-            .ok_or_else(|| ApiError::bad_request("`users` (an array of cohort ids) is required"))?;
-        if removed.len() > MAX_BULK_DELETE {
-            return Err(ApiError::bad_request(format!(
-                "bulk-delete-cohorts takes at most {MAX_BULK_DELETE} cohort ids a request, got {}",
-                removed.len()
-            )));
-        }
-        self.modify(collection, raw_id, |object, _| {
-            object
-                .variant_mut(key)?
-                .cohorts
-                .retain(|id| !removed.contains(id));
             Ok(())
         })
     }

@@ -290,36 +290,12 @@ impl Store {
         what: &str,
         by_key: bool,
     ) -> Result<Option<Vec<u64>>, ApiError> {
-        let Some(value) = value else { return Ok(None) };
-        let items = value.as_array().ok_or_else(|| {
-            ApiError::bad_request(format!("`{what}` must be an array of experiment ids"))
-        })?;
-        let mut ids = Vec::with_capacity(items.len());
-        for item in items {
-            let experiments = || {
-                self.objects
-                    .iter()
-                    .filter(|o| o.collection == Collection::Experiments)
-            };
-            let found = match item {
-                Value::Number(n) => n.as_u64().and_then(|id| experiments().find(|o| o.id == id)),
-                Value::String(s) => experiments()
-                    .find(|o| s.parse::<u64>().ok() == Some(o.id))
-                    .or_else(|| {
-                        by_key
-                            .then(|| experiments().find(|o| o.key == *s))
-                            .flatten()
-                    }),
-                _ => None,
-            };
-            let id = found.map(|o| o.id).ok_or_else(|| {
-                ApiError::bad_request(format!("`{what}`: experiment {item} does not exist"))
-            })?;
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        Ok(Some(ids))
+        let experiments = self
+            .objects
+            .iter()
+            .filter(|o| o.collection == Collection::Experiments)
+            .map(|o| (o.id, o.key.as_str()));
+        resolve_ids(value, what, by_key, "experiment", experiments)
     }
 
     /// Holdout group ids, as [`experiment_ids`](Self::experiment_ids) reads
@@ -330,28 +306,12 @@ impl Store {
         what: &str,
         by_key: bool,
     ) -> Result<Option<Vec<u64>>, ApiError> {
-        let Some(value) = value else { return Ok(None) };
-        let items = value.as_array().ok_or_else(|| {
-            ApiError::bad_request(format!("`{what}` must be an array of holdout group ids"))
-        })?;
-        let mut ids = Vec::with_capacity(items.len());
-        for item in items {
-            let holdouts = || self.groups.iter().filter(|g| g.kind == GroupKind::Holdout);
-            let found = match item {
-                Value::Number(n) => n.as_u64().and_then(|id| holdouts().find(|g| g.id == id)),
-                Value::String(s) => holdouts()
-                    .find(|g| s.parse::<u64>().ok() == Some(g.id))
-                    .or_else(|| by_key.then(|| holdouts().find(|g| g.key == *s)).flatten()),
-                _ => None,
-            };
-            let id = found.map(|g| g.id).ok_or_else(|| {
-                ApiError::bad_request(format!("`{what}`: holdout group {item} does not exist"))
-            })?;
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        Ok(Some(ids))
+        let holdouts = self
+            .groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Holdout)
+            .map(|g| (g.id, g.key.as_str()));
+        resolve_ids(value, what, by_key, "holdout group", holdouts)
     }
 
     /// A holdout's experiments must be evaluable where the holdout is: a
@@ -697,4 +657,39 @@ impl Store {
         group.last_modified_at = now_iso8601();
         Ok(())
     }
+}
+
+/// Reads `value`, an array of ids (numbers or numeric strings; with
+/// `by_key`, also keys) of the `candidates` (id, key), without repeats. A
+/// 400 names the first item that is no candidate's.
+fn resolve_ids<'a>(
+    value: Option<&Value>,
+    what: &str,
+    by_key: bool,
+    noun: &str,
+    candidates: impl Iterator<Item = (u64, &'a str)> + Clone,
+) -> Result<Option<Vec<u64>>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` must be an array of {noun} ids")))?;
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let mut all = candidates.clone();
+        let found = match item {
+            Value::Number(n) => n.as_u64().and_then(|id| all.find(|(i, _)| *i == id)),
+            Value::String(s) => candidates
+                .clone()
+                .find(|(i, _)| s.parse::<u64>().ok() == Some(*i))
+                .or_else(|| by_key.then(|| all.find(|(_, k)| k == s)).flatten()),
+            _ => None,
+        };
+        let (id, _) = found.ok_or_else(|| {
+            ApiError::bad_request(format!("`{what}`: {noun} {item} does not exist"))
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(Some(ids))
 }
