@@ -3,15 +3,13 @@
 
 mod common;
 
-use ampx::api::Call;
 use ampx::commands::drift::attribute;
 use ampx::commands::plan::{plan_json, read_and_plan};
 use ampx::diff::Action;
 use ampx::manifest::ManifestSet;
 use ampx::render::markdown::{self, GITHUB_LIMIT};
 use ampx::render::text::{render, render_drift, Report, Style};
-use common::{env, manifests, plan, Env};
-use reqwest::Method;
+use common::{env, manifests, patch, plan, Env};
 use serde_json::{json, Value};
 
 async fn apply(e: &Env, set: &ManifestSet) {
@@ -19,18 +17,6 @@ async fn apply(e: &Env, set: &ManifestSet) {
     let report = ampx::apply::apply(e.client.clone(), &p).await;
     assert!(report.ok(), "{}", report.render(Style::plain()));
     assert!(plan(e, set).await.is_empty());
-}
-
-/// A change made outside ampx, as a person in the Amplitude UI would.
-async fn patch(e: &Env, path: &str, body: Value) {
-    let call = Call {
-        method: Method::PATCH,
-        path: path.to_string(),
-        query: Vec::new(),
-        body: Some(body),
-        what: "an out-of-band edit".into(),
-    };
-    e.client.send(&call).await.unwrap();
 }
 
 const THREE: &str = "\

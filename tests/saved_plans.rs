@@ -3,9 +3,7 @@
 
 mod common;
 
-use ampx::api::Call;
-use common::{ampx, env, temp_dir, text, write, KEY};
-use reqwest::Method;
+use common::{ampx, env, patch, temp_dir, text, write, KEY};
 use serde_json::{json, Value};
 
 const FLAGS: &str = "\
@@ -38,17 +36,25 @@ fn writes(e: &common::Env) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_plan_applies_exactly_its_operations() {
+/// An emulator with FLAGS applied through the binary; the manifest
+/// directory and a plan file path in it.
+async fn applied(name: &str) -> (common::Env, std::path::PathBuf, std::path::PathBuf) {
     let e = env().await;
-    let dir = temp_dir("saved-exact");
+    let dir = temp_dir(name);
     write(&dir, "flags.yaml", FLAGS);
-    let file = dir.join("plan.json");
-    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
-
-    // Create both, then change one so that the saved plan holds updates.
+    let m = dir.to_str().unwrap();
     let o = ampx(&e.emu.base_url, Some(KEY), &["apply", m, "--auto-approve"]).await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let file = dir.join("plan.json");
+    (e, dir, file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_applies_exactly_its_operations() {
+    let (e, dir, file) = applied("saved-exact").await;
+    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+
+    // Change what was applied, so that the saved plan holds updates.
     write(
         &dir,
         "flags.yaml",
@@ -105,13 +111,8 @@ async fn a_saved_plan_applies_exactly_its_operations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_saved_plan_is_refused_naming_what_changed() {
-    let e = env().await;
-    let dir = temp_dir("saved-stale");
-    write(&dir, "flags.yaml", FLAGS);
-    let file = dir.join("plan.json");
+    let (e, dir, file) = applied("saved-stale").await;
     let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
-    let o = ampx(&e.emu.base_url, Some(KEY), &["apply", m, "--auto-approve"]).await;
-    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     write(
         &dir,
         "flags.yaml",
@@ -122,14 +123,12 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed() {
 
     // Someone edits alpha in the UI after the review.
     let id = e.emu.flag_json("alpha").unwrap()["id"].to_string();
-    let call = Call {
-        method: Method::PATCH,
-        path: format!("/api/1/flags/{id}"),
-        query: Vec::new(),
-        body: Some(json!({"rolloutPercentage": 75})),
-        what: "an edit in the UI".into(),
-    };
-    e.client.send(&call).await.unwrap();
+    patch(
+        &e,
+        &format!("/api/1/flags/{id}"),
+        json!({"rolloutPercentage": 75}),
+    )
+    .await;
     e.emu.clear_requests();
 
     let o = ampx(

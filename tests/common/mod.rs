@@ -134,3 +134,15 @@ pub async fn sdk_keys(e: &Env) -> Vec<String> {
         .filter_map(|d| d.get("key").and_then(|k| k.as_str()).map(str::to_string))
         .collect()
 }
+
+/// A change made outside ampx, as a person in the Amplitude UI would.
+pub async fn patch(e: &Env, path: &str, body: serde_json::Value) {
+    let call = ampx::api::Call {
+        method: reqwest::Method::PATCH,
+        path: path.to_string(),
+        query: Vec::new(),
+        body: Some(body),
+        what: "an out-of-band edit".into(),
+    };
+    e.client.send(&call).await.unwrap();
+}
