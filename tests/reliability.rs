@@ -420,3 +420,86 @@ proptest! {
         rt.block_on(run_case(c));
     }
 }
+
+/// `--parallelism`: reads of the live state run concurrently, never more at
+/// once than allowed; and a request slower than the timeout fails.
+#[tokio::test]
+async fn parallelism_bounds_requests_in_flight_and_slow_requests_time_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let flags: Vec<Value> = (0..12)
+        .map(|i| json!({"id": i, "key": format!("f{i}"), "variants": [{"key": "on"}]}))
+        .collect();
+    let list = json!({ "flags": flags }).to_string();
+    let (n, m) = (now.clone(), most.clone());
+    let app = axum::Router::new()
+        .route(
+            "/api/1/flags",
+            axum::routing::get(move || async move { list }),
+        )
+        .route(
+            "/api/1/flags/{id}/variants",
+            axum::routing::get(move || {
+                let (n, m) = (n.clone(), m.clone());
+                async move {
+                    let in_flight = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(in_flight, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    "[{\"key\": \"on\", \"payload\": 1}]"
+                }
+            }),
+        )
+        .route(
+            "/api/1/experiments",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "{\"experiments\": []}"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = |parallelism: usize, timeout: Duration| {
+        Arc::new(
+            ampx::api::Client::new(
+                &url,
+                ampx::api::ApiKey::new("k".into()).unwrap(),
+                ClientOptions {
+                    parallelism,
+                    timeout,
+                    max_retry_time: Duration::from_millis(500),
+                    first_backoff: Duration::from_millis(5),
+                    ..ClientOptions::default()
+                },
+            )
+            .unwrap(),
+        )
+    };
+    let docs: Vec<String> = (0..12)
+        .map(|i| format!("apiVersion: ampx/v1\nkind: Flag\nkey: f{i}\nvariants: [{{key: \"on\", payload: 1}}]\n"))
+        .collect();
+    let set = common::manifests(&docs.join("---\n"));
+    let p = ampx::commands::plan::make_plan(&client(3, Duration::from_secs(30)), &set)
+        .await
+        .unwrap();
+    assert!(p.is_empty());
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= 3, "at most 3 in flight, saw {most}");
+    assert!(most >= 2, "the reads do overlap, saw {most}");
+
+    let e = client(3, Duration::from_millis(100))
+        .get_json(&ampx::api::Call::get(
+            "/api/1/experiments",
+            "the experiment list",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("GET /api/1/experiments"), "{e}");
+    assert!(
+        e.contains("did not complete"),
+        "a timeout, not an answer: {e}"
+    );
+}
