@@ -59,6 +59,21 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
         let (out, err) = text(&o);
         seen.push_str(&format!("$ ampx {}\n{out}{err}\n", args.join(" ")));
     }
+    // An unreliable API: each retry is logged at debug level, naming the call.
+    e.emu.set_faults(ampx::emulator::Faults {
+        error_rate: 0.5,
+        ..Default::default()
+    });
+    let o = ampx_env(&url, Some(KEY), &["-vv", "plan", &m], &[]).await;
+    e.emu.set_faults(ampx::emulator::Faults::default());
+    let (out, err) = text(&o);
+    assert!(
+        err.contains("retrying") && err.contains("GET /api/1/"),
+        "retries are logged with their call: {err}"
+    );
+    seen.push_str(&out);
+    seen.push_str(&err);
+
     // A remote plain-http server is refused before any request is made.
     let o = ampx("http://api.example.com", Some(KEY), &["-vv", "plan", &m]).await;
     let (out, err) = text(&o);
