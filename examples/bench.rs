@@ -499,7 +499,7 @@ fn lower_bound(requests: usize, chain: usize) -> Duration {
     by_rate.max(by_latency)
 }
 
-/// CPU of `diff_all` + `plan::build` on a live state already read: the
+/// CPU of `plan::make` (diff and order) on a live state already read: the
 /// median of three runs on this thread, and the heap they allocate at most.
 fn diff_and_plan(set: &ManifestSet, live: &ampx::api::live::Live) -> (Duration, f64, usize) {
     let mut times = Vec::new();
@@ -508,8 +508,7 @@ fn diff_and_plan(set: &ManifestSet, live: &ampx::api::live::Live) -> (Duration, 
     for _ in 0..3 {
         let base = heap_reset();
         let (cpu0, t0) = (thread_cpu(), Instant::now());
-        let diffs = ampx::diff::diff_all(set, live).expect("the manifests diff cleanly");
-        let plan = ampx::plan::build(diffs, &set.project.spec.id, 0);
+        let plan = ampx::plan::make(set, live, 0).expect("the manifests diff cleanly");
         let elapsed = match (cpu0, thread_cpu()) {
             (Some(a), Some(b)) if b > a => b - a,
             _ => t0.elapsed(),

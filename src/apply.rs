@@ -20,7 +20,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::api::{Answer, ApiError, Call, Client};
-use crate::plan::{ObjectPlan, Op, Plan, ID};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::diff::groups::{collection, parse_placeholder};
+use crate::manifest::ObjectKind;
+use crate::plan::{object_name, ObjectPlan, Op, Plan, ID};
 use crate::render::text::Style;
 
 /// The outcome for one object.
@@ -116,10 +121,31 @@ fn id_of(v: &Value) -> Option<String> {
     }
 }
 
-/// Finds a flag or experiment by key (archived included): recovers the id of
-/// a create whose answer was lost.
+/// Finds an object by key (a deployment by label), archived included:
+/// recovers the id of a create whose answer was lost.
 async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String>, ApiError> {
-    let coll = format!("{kind}s");
+    let coll = collection(kind).unwrap_or("flags");
+    if ObjectKind::from_noun(kind).is_none() {
+        // Groups and deployments: no key filter; one list read.
+        let field = if coll == "deployments" {
+            "label"
+        } else {
+            "key"
+        };
+        let items = client
+            .list_all(
+                &format!("/api/1/{coll}"),
+                coll,
+                &[("includeArchived", "true")],
+                &format!("{kind} `{key}`"),
+            )
+            .await?;
+        return Ok(items
+            .iter()
+            .filter(|i| i.get(field).and_then(Value::as_str) == Some(key))
+            .min_by_key(|i| i.get("deleted").and_then(Value::as_bool).unwrap_or(false))
+            .and_then(id_of));
+    }
     let mut call = Call::get(format!("/api/1/{coll}"), format!("{kind} `{key}`"));
     call.query = vec![
         ("key".into(), key.into()),
@@ -127,7 +153,7 @@ async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String
         ("limit".into(), "1000".into()),
     ];
     let v = client.get_json(&call).await?;
-    Ok(v.get(coll.as_str())
+    Ok(v.get(coll)
         .and_then(Value::as_array)
         .and_then(|fs| {
             fs.iter()
@@ -142,7 +168,9 @@ async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String
 /// deployment additions and `bulk-delete-users` are idempotent; index-based
 /// user removal, which is not, is never used.)
 fn already_done(op: &Op, status: Option<u16>) -> bool {
-    let is_variant_path = op.path.contains("/variants/") && !op.path.contains("/users");
+    let is_variant_path = op.path.contains("/variants/")
+        && !op.path.contains("/users")
+        && !op.path.contains("cohorts");
     let renames = op.body.as_ref().is_some_and(|b| b.get("key").is_some());
     match (op.method.as_str(), status) {
         ("POST", Some(409)) => op.path.ends_with("/variants"),
@@ -152,7 +180,54 @@ fn already_done(op: &Op, status: Option<u16>) -> bool {
     }
 }
 
-async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
+/// Ids of the objects a plan creates, by `COLL/KEY`, for the placeholders
+/// of the objects that use them.
+type Ids = Arc<Mutex<HashMap<String, String>>>;
+
+/// Replaces the placeholders of a path or body: `{id:COLL/KEY}` by the id,
+/// `{n:COLL/KEY}` by the id as a number (when it is one). An unknown id is
+/// an error naming its object.
+fn resolve(v: &Value, ids: &HashMap<String, String>) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(text) => {
+            if let Some((numeric, name)) = parse_placeholder(text) {
+                let id = ids
+                    .get(name)
+                    .ok_or_else(|| format!("the id of {name} is unknown (was it created?)"))?;
+                match id.parse::<u64>() {
+                    Ok(n) if numeric => Value::from(n),
+                    _ => Value::String(id.clone()),
+                }
+            } else if text.contains("{id:") || text.contains("{n:") {
+                let mut out = text.clone();
+                for (name, id) in ids {
+                    out = out
+                        .replace(&format!("{{id:{name}}}"), id)
+                        .replace(&format!("{{n:{name}}}"), id);
+                }
+                if out.contains("{id:") || out.contains("{n:") {
+                    return Err(format!("{text}: an id in it is unknown"));
+                }
+                Value::String(out)
+            } else {
+                v.clone()
+            }
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| resolve(x, ids))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), resolve(x, ids)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectReport {
     let mut report = ObjectReport {
         kind: o.kind.clone(),
         key: o.key.clone(),
@@ -160,27 +235,38 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
         failed: None,
         not_attempted: Vec::new(),
     };
+    let name = object_name(&o);
+    let collection_path = format!("/api/1/{}", collection(&o.kind).unwrap_or("flags"));
     let mut id = o.id.clone();
     let mut ops = o.ops.into_iter();
     while let Some(op) = ops.next() {
-        let is_create = op.method == "POST" && op.path == format!("/api/1/{}s", o.kind);
-        let path = match (&id, op.path.contains(ID)) {
-            (Some(i), true) => op.path.replace(ID, i),
-            (None, true) => {
-                report.failed = Some((
-                    op.clone(),
-                    "the object's id is unknown (its create failed)".into(),
-                ));
+        let is_create = op.method == "POST" && op.path == collection_path;
+        let resolved = {
+            let known = ids.lock().map(|m| m.clone()).unwrap_or_default();
+            let path = match (&id, op.path.contains(ID)) {
+                (Some(i), true) => Ok(op.path.replace(ID, i)),
+                (None, true) => Err("the object's id is unknown (its create failed)".to_string()),
+                _ => Ok(op.path.clone()),
+            };
+            path.and_then(|p| {
+                let p = resolve(&Value::String(p), &known)?;
+                let body = op.body.as_ref().map(|b| resolve(b, &known)).transpose()?;
+                Ok((p.as_str().unwrap_or_default().to_string(), body))
+            })
+        };
+        let (path, body) = match resolved {
+            Ok(x) => x,
+            Err(msg) => {
+                report.failed = Some((op.clone(), msg));
                 report.not_attempted = ops.collect();
                 return report;
             }
-            _ => op.path.clone(),
         };
         let call = Call {
             method: method(&op.method),
             path: path.clone(),
             query: Vec::new(),
-            body: op.body.clone(),
+            body: body.clone(),
             what: format!("{} `{}`", o.kind, o.key),
         };
         let (result, maybe_applied) = client.send_tracked(&call).await;
@@ -223,8 +309,14 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
             (Ok(_), false) => Ok(()),
             (Err(e), _) => Err(e.to_string()),
         };
+        if outcome.is_ok() && is_create {
+            if let (Some(i), Ok(mut m)) = (&id, ids.lock()) {
+                m.insert(name.clone(), i.clone());
+            }
+        }
         let mut done = op;
         done.path = path;
+        done.body = body;
         match outcome {
             Ok(()) => report.applied.push(done),
             Err(msg) => {
@@ -244,25 +336,95 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan) -> ObjectReport {
     report
 }
 
-/// Applies every object's calls.
+/// The wave each object runs in: one after the latest wave of the objects
+/// of the plan it must follow (`after`); names outside the plan are ignored.
+fn waves(plan: &Plan) -> Vec<usize> {
+    let names: HashMap<String, usize> = plan
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (object_name(o), i))
+        .collect();
+    let mut wave = vec![0usize; plan.objects.len()];
+    // Relaxation: at most one pass per object (the plan is ordered, so
+    // usually one pass settles it).
+    for _ in 0..plan.objects.len().max(1) {
+        let mut changed = false;
+        for (j, o) in plan.objects.iter().enumerate() {
+            for a in &o.after {
+                if let Some(&i) = names.get(a) {
+                    if i != j && wave[j] <= wave[i] {
+                        wave[j] = wave[i] + 1;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    wave
+}
+
+/// An object that is not attempted because one it follows failed.
+fn blocked(o: &ObjectPlan, on: &str) -> ObjectReport {
+    let mut ops = o.ops.clone().into_iter();
+    ObjectReport {
+        kind: o.kind.clone(),
+        key: o.key.clone(),
+        applied: Vec::new(),
+        failed: ops.next().map(|op| {
+            (
+                op,
+                format!("not attempted: it must follow {on}, which did not apply in full"),
+            )
+        }),
+        not_attempted: ops.collect(),
+    }
+}
+
+/// Applies every object's calls: objects concurrently (bounded), in waves
+/// so that each object starts only once the objects it follows are done.
 pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
     let before = client.requests();
     let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
-    let mut set = JoinSet::new();
-    for (i, o) in plan.objects.iter().cloned().enumerate() {
-        let (c, s) = (client.clone(), sem.clone());
-        set.spawn(async move {
-            let _permit = s.acquire_owned().await;
-            (i, run_object(c, o).await)
-        });
-    }
+    let ids: Ids = Arc::new(Mutex::new(HashMap::new()));
+    let wave = waves(plan);
+    let mut failed_names: HashSet<String> = HashSet::new();
     let mut results: Vec<(usize, ObjectReport)> = Vec::new();
     let progress = crate::progress::bar(plan.objects.len(), "Applying");
-    while let Some(r) = set.join_next().await {
-        progress.inc(1);
-        match r {
-            Ok(x) => results.push(x),
-            Err(e) => tracing::error!("an apply task failed: {e}"),
+    for w in 0..=wave.iter().copied().max().unwrap_or(0) {
+        let mut set = JoinSet::new();
+        for (i, o) in plan
+            .objects
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| wave[*i] == w)
+        {
+            if let Some(on) = o.after.iter().find(|a| failed_names.contains(*a)) {
+                progress.inc(1);
+                failed_names.insert(object_name(o));
+                results.push((i, blocked(o, on)));
+                continue;
+            }
+            let (c, s, ids, o) = (client.clone(), sem.clone(), ids.clone(), o.clone());
+            set.spawn(async move {
+                let _permit = s.acquire_owned().await;
+                (i, run_object(c, o, ids).await)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            progress.inc(1);
+            match r {
+                Ok((i, report)) => {
+                    if report.failed.is_some() {
+                        failed_names.insert(object_name(&plan.objects[i]));
+                    }
+                    results.push((i, report));
+                }
+                Err(e) => tracing::error!("an apply task failed: {e}"),
+            }
         }
     }
     results.sort_by_key(|(i, _)| *i);

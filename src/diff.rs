@@ -63,6 +63,8 @@ pub struct FlagDiff {
     pub deployments_remove: Vec<String>,
     pub inclusions_remove: Vec<(String, Vec<String>)>,
     pub inclusions_add: Vec<(String, Vec<String>)>,
+    pub cohorts_remove: Vec<(String, Vec<String>)>,
+    pub cohorts_add: Vec<(String, Vec<String>)>,
 }
 
 impl FlagDiff {
@@ -415,6 +417,7 @@ pub fn diff_flag(f: &Located<FlagSpec>, live: &Live, errors: &mut Vec<DiffError>
         }
         Some(lf) => {
             d.id = Some(lf.id.clone());
+            d.context.extend(groups::dependency_context(lf, live));
             if let Some(state) = &lf.state {
                 d.context.push(format!("state: {state}"));
             }
@@ -526,15 +529,20 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
         push(ch, "bucketingSalt", None, Some(s(x)));
     }
     for v in spec.variants.iter().flatten() {
-        if let Some(inc) = &v.inclusions {
-            if !inc.is_empty() {
-                let add = dedup_in_order(inc);
-                push(
-                    ch,
-                    &format!("variants.{}.inclusions", v.key),
-                    None,
-                    Some(set_value(&add)),
-                );
+        for (field, ids) in [("inclusions", &v.inclusions), ("cohorts", &v.cohorts)] {
+            let Some(ids) = ids.as_ref().filter(|i| !i.is_empty()) else {
+                continue;
+            };
+            let add = dedup_in_order(ids);
+            push(
+                ch,
+                &format!("variants.{}.{field}", v.key),
+                None,
+                Some(set_value(&add)),
+            );
+            if field == "cohorts" {
+                d.cohorts_add.push((v.key.clone(), add));
+            } else {
                 d.inclusions_add.push((v.key.clone(), add));
             }
         }
@@ -550,6 +558,37 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
         }
     }
     d.create = Some(Value::Object(body));
+}
+
+/// The change from one set of ids to another, recorded under `path`:
+/// (ids to add, in the manifest's order; ids to remove, sorted), or `None`
+/// when the sets are equal.
+pub fn id_set_change(
+    ch: &mut Vec<Change>,
+    path: &str,
+    have: &[String],
+    want: &[String],
+) -> Option<(Vec<String>, Vec<String>)> {
+    let want = dedup_in_order(want);
+    let have_set: HashSet<&str> = have.iter().map(String::as_str).collect();
+    let want_set: HashSet<&str> = want.iter().map(String::as_str).collect();
+    let add: Vec<String> = want
+        .iter()
+        .filter(|x| !have_set.contains(x.as_str()))
+        .cloned()
+        .collect();
+    let mut remove: Vec<String> = have
+        .iter()
+        .filter(|x| !want_set.contains(x.as_str()))
+        .cloned()
+        .collect();
+    remove.sort();
+    remove.dedup();
+    if add.is_empty() && remove.is_empty() {
+        return None;
+    }
+    push(ch, path, Some(set_value(have)), Some(set_value(&want)));
+    Some((add, remove))
 }
 
 fn dedup_in_order(v: &[String]) -> Vec<String> {
@@ -852,42 +891,32 @@ fn diff_update(
     }
 
     for v in spec.variants.iter().flatten() {
-        let Some(inc) = &v.inclusions else { continue };
         let src = source.get(&v.key).cloned().flatten();
-        let have: Vec<String> = src
-            .as_ref()
-            .and_then(|s| lf.inclusions.get(s))
-            .cloned()
-            .unwrap_or_default();
-        let want = dedup_in_order(inc);
-        let have_set: HashSet<&str> = have.iter().map(String::as_str).collect();
-        let want_set: HashSet<&str> = want.iter().map(String::as_str).collect();
-        let add: Vec<String> = want
-            .iter()
-            .filter(|x| !have_set.contains(x.as_str()))
-            .cloned()
-            .collect();
-        let mut remove: Vec<String> = have
-            .iter()
-            .filter(|x| !want_set.contains(x.as_str()))
-            .cloned()
-            .collect();
-        remove.sort();
-        remove.dedup();
-        if add.is_empty() && remove.is_empty() {
-            continue;
-        }
-        push(
-            ch,
-            &format!("variants.{}.inclusions", v.key),
-            Some(set_value(&have)),
-            Some(set_value(&want)),
-        );
-        if src.is_some() && !remove.is_empty() {
-            d.inclusions_remove.push((v.key.clone(), remove));
-        }
-        if !add.is_empty() {
-            d.inclusions_add.push((v.key.clone(), add));
+        for (field, want, have) in [
+            ("inclusions", &v.inclusions, &lf.inclusions),
+            ("cohorts", &v.cohorts, &lf.cohorts),
+        ] {
+            let Some(want) = want else { continue };
+            let have: Vec<String> = src
+                .as_ref()
+                .and_then(|s| have.get(s))
+                .cloned()
+                .unwrap_or_default();
+            let path = format!("variants.{}.{field}", v.key);
+            let Some((add, remove)) = id_set_change(ch, &path, &have, want) else {
+                continue;
+            };
+            let (adds, removes) = if field == "cohorts" {
+                (&mut d.cohorts_add, &mut d.cohorts_remove)
+            } else {
+                (&mut d.inclusions_add, &mut d.inclusions_remove)
+            };
+            if src.is_some() && !remove.is_empty() {
+                removes.push((v.key.clone(), remove));
+            }
+            if !add.is_empty() {
+                adds.push((v.key.clone(), add));
+            }
         }
     }
 
@@ -942,11 +971,25 @@ fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
     let owner = set.project.spec.owner_tag.as_deref();
     let mut out = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
+        // A key a group lists is named too: prune never archives it.
+        let listed = set
+            .mutexes
+            .iter()
+            .flat_map(|g| g.spec.slots.iter().flatten())
+            .flat_map(|slot| slot.experiments.iter().flatten())
+            .chain(
+                set.holdouts
+                    .iter()
+                    .flat_map(|g| g.spec.experiments.iter().flatten()),
+            )
+            .filter(|_| kind == ObjectKind::Experiment)
+            .map(String::as_str);
         let named: HashSet<&str> = set
             .flags
             .iter()
             .filter(|f| f.spec.kind == kind)
             .map(|f| f.spec.key.as_str())
+            .chain(listed)
             .collect();
         for (key, lf) in live.objects(kind) {
             if lf.is_archived()
@@ -1004,5 +1047,6 @@ pub fn diff_all(set: &ManifestSet, live: &Live) -> Result<Vec<FlagDiff>, Vec<Dif
     Ok(out)
 }
 
+pub mod groups;
 #[cfg(test)]
 mod tests;

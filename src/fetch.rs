@@ -7,7 +7,11 @@
 //! - one deployment list, only when some manifest names deployments;
 //! - `GET …/variants` only for flags whose manifests manage a variant's name,
 //!   description or payload (weights come with the flag list);
-//! - `GET …/users` only for variants whose manifests manage inclusions.
+//! - `GET …/users` only for variants whose manifests manage inclusions, and
+//!   `GET …/cohorts` only for those that manage cohorts;
+//! - one mutex group list when the manifests hold a mutex group, one holdout
+//!   group list when they hold or name a holdout group (and then the
+//!   experiment list too, to turn experiment keys into ids).
 //!
 //! The detail calls run concurrently, bounded by the client's parallelism.
 
@@ -17,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
+use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
 use crate::api::{ApiError, Call, Client};
 use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
 
@@ -29,12 +33,18 @@ pub fn needs_variant_details(spec: &FlagSpec) -> bool {
     })
 }
 
-/// The live variant whose inclusions a manifest variant manages: itself, or
-/// the variant it is renamed from.
-pub fn inclusion_sources(spec: &FlagSpec, live: &LiveFlag) -> Vec<String> {
+/// The live variants whose inclusions (or, with `cohorts`, cohorts) the
+/// manifest variants manage: each variant itself, or the variant it is
+/// renamed from.
+pub fn inclusion_sources(spec: &FlagSpec, live: &LiveFlag, cohorts: bool) -> Vec<String> {
     let mut out = Vec::new();
     for v in spec.variants.iter().flatten() {
-        if v.inclusions.is_none() {
+        let managed = if cohorts {
+            v.cohorts.is_some()
+        } else {
+            v.inclusions.is_some()
+        };
+        if !managed {
             continue;
         }
         if live.has_variant(&v.key) {
@@ -86,6 +96,24 @@ pub async fn list_objects(
     Ok(flags)
 }
 
+/// Lists the project's mutual exclusion groups (or, with `holdouts`, holdout
+/// groups), archived ones included where the API shows them.
+pub async fn list_groups<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    field: &str,
+    noun: &str,
+) -> Result<Vec<T>, ApiError> {
+    let path = format!("/api/1/{field}");
+    let what = format!("the {noun} list");
+    let items = client
+        .list_all(&path, field, &[("includeArchived", "true")], &what)
+        .await?;
+    items
+        .into_iter()
+        .map(|i| serde_json::from_value(i).map_err(|e| malformed(&path, &what, e)))
+        .collect()
+}
+
 /// Lists the project's deployments.
 pub async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, ApiError> {
     let items = client
@@ -108,14 +136,27 @@ pub async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, Ap
 enum Detail {
     Variants(ObjectKind, String, Vec<LiveVariant>),
     Users(ObjectKind, String, String, Vec<String>),
+    Cohorts(ObjectKind, String, String, Vec<String>),
 }
 
 /// Reads the live state for a manifest set.
 pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
-    let want_deployments = set.flags.iter().any(|f| f.spec.deployments.is_some());
+    let want_deployments =
+        !set.deployments.is_empty() || set.flags.iter().any(|f| f.spec.deployments.is_some());
     // Prune archives live objects that no manifest names: it needs both lists.
     let prune = set.project.spec.prune == Some(true);
-    let want = |k: ObjectKind| prune || set.flags.iter().any(|f| f.spec.kind == k);
+    // Groups name experiments by key: their ids come from the experiment list.
+    let groups = !set.mutexes.is_empty() || !set.holdouts.is_empty();
+    let want = |k: ObjectKind| {
+        prune
+            || set.flags.iter().any(|f| f.spec.kind == k)
+            || (groups && k == ObjectKind::Experiment)
+    };
+    let want_holdouts = !set.holdouts.is_empty()
+        || set
+            .mutexes
+            .iter()
+            .any(|m| m.spec.slots.iter().flatten().any(|s| s.holdouts.is_some()));
     let list = |k: ObjectKind| async move {
         if want(k) {
             list_objects(client, k).await
@@ -123,7 +164,7 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             Ok(BTreeMap::new())
         }
     };
-    let (flags, experiments, deployments) = tokio::join!(
+    let (flags, experiments, deployments, mutexes, holdouts) = tokio::join!(
         list(ObjectKind::Flag),
         list(ObjectKind::Experiment),
         async {
@@ -132,12 +173,28 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             } else {
                 Ok(None)
             }
+        },
+        async {
+            if set.mutexes.is_empty() {
+                return Ok(None);
+            }
+            let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
+            Ok(Some(by_key(ms, |m| &m.key, |m| m.deleted || m.archived)))
+        },
+        async {
+            if !want_holdouts {
+                return Ok(None);
+            }
+            let hs: Vec<LiveHoldout> = list_groups(client, "holdouts", "holdout group").await?;
+            Ok(Some(by_key(hs, |h| &h.key, |h| h.deleted || h.archived)))
         }
     );
     let mut live = Live {
         flags: flags?,
         experiments: experiments?,
         deployments: deployments?,
+        mutexes: mutexes?,
+        holdouts: holdouts?,
     };
 
     let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
@@ -160,12 +217,20 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
                 Ok(Detail::Variants(kind, key, vs))
             });
         }
-        for variant in inclusion_sources(&f.spec, lf) {
+        for variant in inclusion_sources(&f.spec, lf, false) {
             let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = s.acquire().await;
                 let users = get_inclusions(&c, kind, &id, &key, &variant).await?;
                 Ok(Detail::Users(kind, key, variant, users))
+            });
+        }
+        for variant in inclusion_sources(&f.spec, lf, true) {
+            let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
+            tasks.spawn(async move {
+                let _permit = s.acquire().await;
+                let cohorts = get_cohorts(&c, kind, &id, &key, &variant).await?;
+                Ok(Detail::Cohorts(kind, key, variant, cohorts))
             });
         }
     }
@@ -182,6 +247,11 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             Detail::Users(kind, key, variant, users) => {
                 if let Some(f) = live.objects_mut(kind).get_mut(&key) {
                     f.inclusions.insert(variant, users);
+                }
+            }
+            Detail::Cohorts(kind, key, variant, cohorts) => {
+                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
+                    f.cohorts.insert(variant, cohorts);
                 }
             }
         }
@@ -202,6 +272,22 @@ pub async fn get_variants(
     serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))
 }
 
+/// Groups by key; where two share a key, the active one wins.
+fn by_key<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &String,
+    archived: impl Fn(&T) -> bool,
+) -> BTreeMap<String, T> {
+    let mut out: BTreeMap<String, T> = BTreeMap::new();
+    for item in items {
+        let keep_old = out.get(key(&item)).is_some_and(|old| !archived(old));
+        if !keep_old {
+            out.insert(key(&item).clone(), item);
+        }
+    }
+    out
+}
+
 /// `GET …/{id}/variants/{variant}/users`: the variant's inclusions.
 pub async fn get_inclusions(
     client: &Client,
@@ -210,8 +296,30 @@ pub async fn get_inclusions(
     key: &str,
     variant: &str,
 ) -> Result<Vec<String>, ApiError> {
+    get_id_list(client, kind, id, key, variant, "users").await
+}
+
+/// `GET …/{id}/variants/{variant}/cohorts`: the variant's cohort ids.
+pub async fn get_cohorts(
+    client: &Client,
+    kind: ObjectKind,
+    id: &str,
+    key: &str,
+    variant: &str,
+) -> Result<Vec<String>, ApiError> {
+    get_id_list(client, kind, id, key, variant, "cohorts").await
+}
+
+async fn get_id_list(
+    client: &Client,
+    kind: ObjectKind,
+    id: &str,
+    key: &str,
+    variant: &str,
+    list: &str,
+) -> Result<Vec<String>, ApiError> {
     let path = format!(
-        "/api/1/{}/{id}/variants/{}/users",
+        "/api/1/{}/{id}/variants/{}/{list}",
         kind.collection(),
         enc(variant)
     );
@@ -225,7 +333,7 @@ pub async fn get_inclusions(
         .map(|u| match u {
             serde_json::Value::String(s) => Ok(s),
             serde_json::Value::Number(n) => Ok(n.to_string()),
-            other => Err(malformed(&path, &what, format!("a user id is {other}"))),
+            other => Err(malformed(&path, &what, format!("an id is {other}"))),
         })
         .collect()
 }

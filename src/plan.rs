@@ -10,8 +10,12 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::diff::{Action, Change, FlagDiff};
+use std::collections::{BTreeSet, HashMap};
+
+use crate::api::live::Live;
+use crate::diff::{groups, Action, Change, DiffError, FlagDiff};
 use crate::fetch::enc;
+use crate::manifest::ManifestSet;
 
 /// Most ids per `bulk-delete-users` call (an API limit).
 pub const BULK_DELETE_MAX: usize = 100;
@@ -53,6 +57,10 @@ pub struct ObjectPlan {
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
     pub ops: Vec<Op>,
+    /// Objects of the plan (`COLL/KEY`, e.g. `deployments/web`) whose calls
+    /// must all succeed before this object's calls start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// The last change of a live object, as the API records it.
@@ -223,6 +231,26 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             ));
         }
     }
+    for (vk, ids) in &d.cohorts_remove {
+        for chunk in ids.chunks(BULK_DELETE_MAX) {
+            ops.push(op(
+                "DELETE",
+                format!("{base}/variants/{}/bulk-delete-cohorts", enc(vk)),
+                Some(json!({"users": chunk})),
+                format!("remove {} cohort(s) from variant {vk}", chunk.len()),
+            ));
+        }
+    }
+    for (vk, ids) in &d.cohorts_add {
+        for chunk in ids.chunks(ADD_CHUNK) {
+            ops.push(op(
+                "POST",
+                format!("{base}/variants/{}/cohorts", enc(vk)),
+                Some(json!({"inclusions": chunk})),
+                format!("add {} cohort(s) to variant {vk}", chunk.len()),
+            ));
+        }
+    }
     for vk in &d.variant_deletes {
         ops.push(op(
             "DELETE",
@@ -260,10 +288,162 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
                 changes: d.changes,
                 warnings: d.warnings,
                 ops,
+                after: Vec::new(),
             })
         })
         .collect();
     Plan { objects, requests }
+}
+
+/// Diffs a manifest set against the live state and orders the result: the
+/// plan of every object, each after the objects it depends on (see
+/// [`groups::edges`]). A dependency cycle is an error naming its objects.
+pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec<DiffError>> {
+    let planned = groups::with_planned_deployments(set, live);
+    let flags_view = planned.as_ref().unwrap_or(live);
+    let mut errors = Vec::new();
+    let mut objects: Vec<ObjectPlan> = set
+        .deployments
+        .iter()
+        .filter_map(|d| groups::diff_deployment(d, set, live, &mut errors))
+        .collect();
+    match crate::diff::diff_all(set, flags_view) {
+        Ok(diffs) => objects.extend(build(diffs, &set.project.spec.id, 0).objects),
+        Err(e) => errors.extend(e),
+    }
+    for g in &set.holdouts {
+        objects.extend(groups::diff_holdout(g, set, live, &mut errors));
+    }
+    for g in &set.mutexes {
+        objects.extend(groups::diff_mutex(g, set, live, &mut errors));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let edges = groups::edges(&objects, set, live);
+    let objects = order(objects, &edges).map_err(|cycle| {
+        vec![DiffError {
+            at: locate(set, &cycle[0]),
+            message: format!(
+                "dependency cycle between manifests: {} (each must be applied before the next)",
+                cycle.join(" → ")
+            ),
+        }]
+    })?;
+    Ok(Plan { objects, requests })
+}
+
+/// `COLL/KEY` of an object plan.
+pub fn object_name(o: &ObjectPlan) -> String {
+    format!(
+        "{}/{}",
+        groups::collection(&o.kind).unwrap_or("objects"),
+        o.key
+    )
+}
+
+/// Where a `COLL/KEY` is declared, for an error message.
+fn locate(set: &ManifestSet, name: &str) -> String {
+    let (coll, key) = name.split_once('/').unwrap_or(("", name));
+    let found = match coll {
+        "deployments" => set
+            .deployments
+            .iter()
+            .find(|d| d.spec.label == key)
+            .map(|d| d.at("label")),
+        "mutexes" => set
+            .mutexes
+            .iter()
+            .find(|g| g.spec.key == key)
+            .map(|g| g.at("key")),
+        "holdouts" => set
+            .holdouts
+            .iter()
+            .find(|g| g.spec.key == key)
+            .map(|g| g.at("key")),
+        _ => set
+            .flags
+            .iter()
+            .find(|f| f.spec.kind.collection() == coll && f.spec.key == key)
+            .map(|f| f.at("key")),
+    };
+    found.unwrap_or_else(|| name.to_string())
+}
+
+/// Orders object plans so that every edge's first object comes before its
+/// second, keeping the given order otherwise; records each object's
+/// prerequisites in `after`. A cycle comes back as its objects' names.
+pub fn order(
+    mut objects: Vec<ObjectPlan>,
+    edges: &[(String, String)],
+) -> Result<Vec<ObjectPlan>, Vec<String>> {
+    let names: Vec<String> = objects.iter().map(object_name).collect();
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); objects.len()];
+    for (a, b) in edges {
+        if let (Some(&i), Some(&j)) = (index.get(a.as_str()), index.get(b.as_str())) {
+            if i != j {
+                preds[j].insert(i);
+            }
+        }
+    }
+    for (j, o) in objects.iter_mut().enumerate() {
+        o.after = preds[j].iter().map(|&i| names[i].clone()).collect();
+    }
+    // Kahn's algorithm, taking the earliest ready object each time.
+    let mut waiting: Vec<usize> = preds.iter().map(BTreeSet::len).collect();
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); objects.len()];
+    for (j, ps) in preds.iter().enumerate() {
+        for &i in ps {
+            succs[i].push(j);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..objects.len()).filter(|&j| waiting[j] == 0).collect();
+    let mut done = vec![false; objects.len()];
+    let mut out_order = Vec::with_capacity(objects.len());
+    while let Some(j) = ready.pop_first() {
+        done[j] = true;
+        out_order.push(j);
+        for &k in &succs[j] {
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.insert(k);
+            }
+        }
+    }
+    if out_order.len() < objects.len() {
+        return Err(cycle(&preds, &done, &names));
+    }
+    let mut slots: Vec<Option<ObjectPlan>> = objects.into_iter().map(Some).collect();
+    Ok(out_order
+        .into_iter()
+        .filter_map(|j| slots[j].take())
+        .collect())
+}
+
+/// A cycle among the objects not yet ordered, as names (first repeated last).
+fn cycle(preds: &[BTreeSet<usize>], done: &[bool], names: &[String]) -> Vec<String> {
+    let start = (0..names.len()).find(|&j| !done[j]).unwrap_or(0);
+    let mut path = vec![start];
+    let mut cur = start;
+    while let Some(&p) = preds[cur].iter().find(|&&i| !done[i]) {
+        if let Some(pos) = path.iter().position(|&x| x == p) {
+            let mut c: Vec<String> = path[pos..]
+                .iter()
+                .rev()
+                .map(|&i| names[i].clone())
+                .collect();
+            c.push(names[p].clone());
+            return c;
+        }
+        path.push(p);
+        cur = p;
+    }
+    vec![names[start].clone()]
 }
 
 #[cfg(test)]

@@ -102,6 +102,22 @@ pub fn reads(set: &ManifestSet, live: &Live, plan: &Plan) -> Vec<Read> {
             read(kind.noun(), &key, snapshot)
         })
         .collect();
+    for g in &set.mutexes {
+        let snapshot = live
+            .mutexes
+            .as_ref()
+            .and_then(|ms| ms.get(&g.spec.key))
+            .and_then(|m| serde_json::to_value(m).ok());
+        out.push(read(crate::diff::groups::MUTEX, &g.spec.key, snapshot));
+    }
+    for g in &set.holdouts {
+        let snapshot = live
+            .holdouts
+            .as_ref()
+            .and_then(|hs| hs.get(&g.spec.key))
+            .and_then(|h| serde_json::to_value(h).ok());
+        out.push(read(crate::diff::groups::HOLDOUT, &g.spec.key, snapshot));
+    }
     if let Some(ds) = &live.deployments {
         let mut ds = ds.clone();
         ds.sort_by(|a, b| a.id.cmp(&b.id));

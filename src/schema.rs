@@ -5,7 +5,9 @@
 use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
-use crate::manifest::{FlagSpec, ProjectSpec, EXPERIMENT_FIELDS};
+use crate::manifest::{
+    DeploymentSpec, FlagSpec, HoldoutSpec, MutexSpec, ProjectSpec, EXPERIMENT_FIELDS,
+};
 
 /// Turns a struct's schema into a document schema for `kind`.
 fn document(mut schema: Value, kind: &str, drop: &[&str], defs: &mut Map<String, Value>) -> Value {
@@ -53,13 +55,31 @@ pub fn schema_json() -> String {
     let flag_schema = serde_json::to_value(schema_for!(FlagSpec)).unwrap_or_default();
     let flag = document(flag_schema.clone(), "Flag", EXPERIMENT_FIELDS, &mut defs);
     let experiment = document(flag_schema, "Experiment", &[], &mut defs);
+    let deployment = document(
+        serde_json::to_value(schema_for!(DeploymentSpec)).unwrap_or_default(),
+        "Deployment",
+        &[],
+        &mut defs,
+    );
+    let mutex = document(
+        serde_json::to_value(schema_for!(MutexSpec)).unwrap_or_default(),
+        "MutexGroup",
+        &[],
+        &mut defs,
+    );
+    let holdout = document(
+        serde_json::to_value(schema_for!(HoldoutSpec)).unwrap_or_default(),
+        "HoldoutGroup",
+        &[],
+        &mut defs,
+    );
     let doc = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ampx manifest",
         "description": "One document of an ampx manifest set (apiVersion ampx/v1).",
         "type": "object",
         "required": ["apiVersion", "kind"],
-        "oneOf": [project, flag, experiment],
+        "oneOf": [project, flag, experiment, deployment, mutex, holdout],
         "$defs": defs,
     });
     format!(

@@ -132,6 +132,13 @@ pub struct LiveFlag {
     /// Inclusions by variant key, for the variants whose manifests manage them.
     #[serde(skip_deserializing, skip_serializing_if = "BTreeMap::is_empty")]
     pub inclusions: BTreeMap<String, Vec<String>>,
+    /// Cohort ids by variant key, for the variants whose manifests manage them.
+    #[serde(skip_deserializing, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cohorts: BTreeMap<String, Vec<String>>,
+    /// Read-only: the groups the object depends on,
+    /// `{"flags": {"<group id>": [variant keys]}, "operator": "all"}`.
+    #[serde(default, skip_serializing)]
+    pub parent_dependencies: Option<Value>,
 }
 
 impl LiveFlag {
@@ -171,6 +178,114 @@ pub struct LiveDeployment {
     pub label: String,
     #[serde(default, deserialize_with = "nullable")]
     pub deleted: bool,
+    /// `client` or `server`, when the API shows it.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+fn percentage<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?
+        .and_then(|v| v.as_f64())
+        .map(|f| f.round() as i64))
+}
+
+fn string_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v: Option<Vec<Value>> = Option::deserialize(d)?;
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|x| match x {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a user id, found {other}"
+            ))),
+        })
+        .collect()
+}
+
+/// One slot of a mutual exclusion group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSlot {
+    /// The index the slot PATCH takes (the docs show the first as 1).
+    #[serde(default, deserialize_with = "percentage")]
+    pub index: Option<i64>,
+    #[serde(default, deserialize_with = "percentage")]
+    pub percentage: Option<i64>,
+    /// Experiment ids.
+    #[serde(default, deserialize_with = "id_list")]
+    pub experiments: Vec<String>,
+    /// Holdout group ids.
+    #[serde(default, deserialize_with = "id_list")]
+    pub holdouts: Vec<String>,
+    #[serde(default, deserialize_with = "string_ids")]
+    pub individuals: Vec<String>,
+    #[serde(default, deserialize_with = "string_ids")]
+    pub cohorts: Vec<String>,
+    /// The slot's variant of the group flag (`slot-1`).
+    #[serde(default)]
+    pub variant_key: Option<String>,
+}
+
+/// A mutual exclusion group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveMutex {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub evaluation_mode: Option<String>,
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub slots: Vec<LiveSlot>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deleted: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub archived: bool,
+    #[serde(default, skip_serializing)]
+    pub last_modified_by: Option<Value>,
+    #[serde(default, skip_serializing)]
+    pub last_modified_at: Option<String>,
+}
+
+/// A holdout group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveHoldout {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "percentage")]
+    pub holdout_percentage: Option<i64>,
+    #[serde(default)]
+    pub evaluation_mode: Option<String>,
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    /// Experiment ids.
+    #[serde(default, deserialize_with = "id_list")]
+    pub experiments: Vec<String>,
+    #[serde(default, deserialize_with = "string_ids")]
+    pub individual_inclusion: Vec<String>,
+    #[serde(default, deserialize_with = "string_ids")]
+    pub individual_exclusion: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deleted: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub archived: bool,
+    #[serde(default, skip_serializing)]
+    pub last_modified_by: Option<Value>,
+    #[serde(default, skip_serializing)]
+    pub last_modified_at: Option<String>,
 }
 
 /// Everything the plan read from the API.
@@ -183,6 +298,10 @@ pub struct Live {
     pub experiments: BTreeMap<String, LiveFlag>,
     /// The project's deployments, when the manifests name any.
     pub deployments: Option<Vec<LiveDeployment>>,
+    /// Mutual exclusion groups by key, when the manifests hold any.
+    pub mutexes: Option<BTreeMap<String, LiveMutex>>,
+    /// Holdout groups by key, when the manifests hold or name any.
+    pub holdouts: Option<BTreeMap<String, LiveHoldout>>,
 }
 
 impl Live {
@@ -206,6 +325,31 @@ impl Live {
             .filter(|d| d.label == label)
             .min_by_key(|d| d.deleted)
             .map(|d| d.id.as_str())
+    }
+
+    /// Key of the experiment with this id.
+    pub fn experiment_key(&self, id: &str) -> Option<&str> {
+        self.experiments
+            .values()
+            .find(|e| e.id == id)
+            .map(|e| e.key.as_str())
+    }
+
+    /// Key of the holdout group with this id.
+    pub fn holdout_key(&self, id: &str) -> Option<&str> {
+        self.holdouts
+            .as_ref()?
+            .values()
+            .find(|h| h.id == id)
+            .map(|h| h.key.as_str())
+    }
+
+    /// Key and kind of the group with this id (for `parentDependencies`).
+    pub fn group_name(&self, id: &str) -> Option<String> {
+        if let Some(m) = self.mutexes.as_ref()?.values().find(|m| m.id == id) {
+            return Some(format!("mutex group {}", m.key));
+        }
+        self.holdout_key(id).map(|k| format!("holdout group {k}"))
     }
 
     /// Label of a deployment id, or the id itself when unknown.

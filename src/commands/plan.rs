@@ -24,14 +24,16 @@ pub async fn read_and_plan(
 ) -> anyhow::Result<(Plan, Live)> {
     let before = client.requests();
     let live = crate::fetch::fetch(client, set).await?;
-    let diffs = crate::diff::diff_all(set, &live).map_err(|errors| {
+    let plan = crate::plan::make(set, &live, client.requests() - before).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
-            .map(|e| format!("error: {}: {}", e.at, e.message))
+            .map(|e| format!("  {}: {}", e.at, e.message))
             .collect();
-        anyhow::anyhow!("{}\nnothing was changed", lines.join("\n"))
+        anyhow::anyhow!(
+            "the live project rules out this plan:\n{}\nnothing was changed",
+            lines.join("\n")
+        )
     })?;
-    let plan = crate::plan::build(diffs, &set.project.spec.id, client.requests() - before);
     Ok((plan, live))
 }
 

@@ -150,6 +150,7 @@ fn unknown_deployment_label_is_an_error_with_location() {
             id: "1".into(),
             label: "web".into(),
             deleted: false,
+            kind: None,
         }]),
         ..Default::default()
     };

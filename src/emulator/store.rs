@@ -87,12 +87,16 @@ struct Deployment {
 }
 
 impl Deployment {
+    /// The docs' list example shows no `type`; the emulator shows it, so
+    /// that a client can refuse a change of type (clients must not rely on
+    /// it: ampx compares the type only when the list shows it).
     fn render(&self, project_id: &str) -> Value {
         json!({
             "id": self.id,
             "projectId": project_id,
             "label": self.label,
             "key": self.key,
+            "type": self.kind,
             "deleted": self.deleted,
         })
     }

@@ -127,6 +127,7 @@ pub async fn read(
         flags: flags?,
         experiments: experiments?,
         deployments: Some(deployments?),
+        ..Live::default()
     };
     let archived = live
         .flags
@@ -625,6 +626,7 @@ fn spec_of(
                         .get(&v.key)
                         .map(|i| sorted_unique(i))
                         .filter(|i| !i.is_empty()),
+                    cohorts: None,
                     renamed_from: None,
                 })
                 .collect(),
@@ -1224,6 +1226,7 @@ mod tests {
                 description: None,
                 payload: Some(serde_json::json!(1)),
                 inclusions: None,
+                cohorts: None,
                 renamed_from: None,
             }]),
             rollout_percentage: None,

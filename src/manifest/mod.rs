@@ -2,6 +2,7 @@
 //! offline. Nothing here talks to the API: a manifest set that fails these
 //! checks never reaches it.
 
+mod groups;
 pub mod model;
 pub mod yaml;
 
@@ -87,11 +88,21 @@ impl<T> Located<T> {
 pub struct ManifestSet {
     pub project: Located<ProjectSpec>,
     pub flags: Vec<Located<FlagSpec>>,
+    pub deployments: Vec<Located<DeploymentSpec>>,
+    pub mutexes: Vec<Located<MutexSpec>>,
+    pub holdouts: Vec<Located<HoldoutSpec>>,
     /// The files it was read from (name, text): a saved plan records them.
     pub sources: Vec<(PathBuf, String)>,
 }
 
-const KINDS: &[&str] = &["Project", "Flag", "Experiment"];
+const KINDS: &[&str] = &[
+    "Project",
+    "Flag",
+    "Experiment",
+    "Deployment",
+    "MutexGroup",
+    "HoldoutGroup",
+];
 const API_VERSION: &str = "ampx/v1";
 
 /// Finds manifest files: files named directly, and `*.yaml` / `*.yml` under
@@ -226,6 +237,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     let mut errors = Vec::new();
     let mut projects: Vec<Located<ProjectSpec>> = Vec::new();
     let mut flags: Vec<Located<FlagSpec>> = Vec::new();
+    let mut deployments: Vec<Located<DeploymentSpec>> = Vec::new();
+    let mut mutexes: Vec<Located<MutexSpec>> = Vec::new();
+    let mut holdouts: Vec<Located<HoldoutSpec>> = Vec::new();
 
     for (file, text) in sources {
         let docs = match yaml::parse_documents(text) {
@@ -313,6 +327,42 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                         flags.push(located);
                     }
                 }
+                "Deployment" => {
+                    if let Some(spec) = typed::<DeploymentSpec>(file, &doc, body, &mut errors) {
+                        let mut located = Located {
+                            spec,
+                            file: file.clone(),
+                            doc,
+                        };
+                        groups::validate_deployment(&located, &mut errors);
+                        release(&mut located.doc, &shared, index);
+                        deployments.push(located);
+                    }
+                }
+                "MutexGroup" => {
+                    if let Some(spec) = typed::<MutexSpec>(file, &doc, body, &mut errors) {
+                        let mut located = Located {
+                            spec,
+                            file: file.clone(),
+                            doc,
+                        };
+                        groups::validate_mutex(&located, &mut errors);
+                        release(&mut located.doc, &shared, index);
+                        mutexes.push(located);
+                    }
+                }
+                "HoldoutGroup" => {
+                    if let Some(spec) = typed::<HoldoutSpec>(file, &doc, body, &mut errors) {
+                        let mut located = Located {
+                            spec,
+                            file: file.clone(),
+                            doc,
+                        };
+                        groups::validate_holdout(&located, &mut errors);
+                        release(&mut located.doc, &shared, index);
+                        holdouts.push(located);
+                    }
+                }
                 other => errors.push(diag(
                     file,
                     doc.pos("kind"),
@@ -339,23 +389,52 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
             ));
         }
     }
-    let mut seen: HashMap<&str, &Located<FlagSpec>> = HashMap::new();
-    for f in &flags {
-        if let Some(first) = seen.get(f.spec.key.as_str()) {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    let keyed = flags
+        .iter()
+        .map(|f| (f.spec.key.as_str(), &f.file, &f.doc))
+        .chain(
+            mutexes
+                .iter()
+                .map(|g| (g.spec.key.as_str(), &g.file, &g.doc)),
+        )
+        .chain(
+            holdouts
+                .iter()
+                .map(|g| (g.spec.key.as_str(), &g.file, &g.doc)),
+        );
+    for (key, file, doc) in keyed {
+        let here = format!("{}:{}", file.display(), doc.pos("key").line);
+        if let Some(first) = seen.get(key) {
             errors.push(diag(
-                &f.file,
-                f.doc.pos("key"),
+                file,
+                doc.pos("key"),
                 &format!(
-                    "duplicate key `{}` (first defined at {}); flags and experiments share one key space",
-                    f.spec.key,
-                    first.at("key")
+                    "duplicate key `{key}` (first defined at {first}); flags, experiments and groups share one key space"
                 ),
                 None,
             ));
         } else {
-            seen.insert(&f.spec.key, f);
+            seen.insert(key, here);
         }
     }
+    let mut labels: HashMap<&str, String> = HashMap::new();
+    for d in &deployments {
+        if let Some(first) = labels.get(d.spec.label.as_str()) {
+            errors.push(diag(
+                &d.file,
+                d.doc.pos("label"),
+                &format!(
+                    "duplicate deployment label `{}` (first defined at {first})",
+                    d.spec.label
+                ),
+                None,
+            ));
+        } else {
+            labels.insert(&d.spec.label, d.at("label"));
+        }
+    }
+    groups::check_references(&flags, &deployments, &mutexes, &holdouts, &mut errors);
     let project = projects.into_iter().next();
     if project.is_none() && errors.is_empty() {
         let first = sources.first().map(|s| s.0.clone()).unwrap_or_default();
@@ -379,6 +458,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     Ok(ManifestSet {
         project,
         flags,
+        deployments,
+        mutexes,
+        holdouts,
         sources: sources.to_vec(),
     })
 }

@@ -251,6 +251,9 @@ pub struct VariantSpec {
     pub payload: Option<Value>,
     #[serde(default, deserialize_with = "string_list")]
     pub inclusions: Option<Vec<String>>,
+    /// The exact set of cohort ids included in the variant.
+    #[serde(default, deserialize_with = "string_list")]
+    pub cohorts: Option<Vec<String>>,
     #[serde(default)]
     pub renamed_from: Option<String>,
 }
@@ -279,6 +282,110 @@ pub struct ConditionSpec {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
 }
+
+/// A deployment's type; fixed once created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentType {
+    Client,
+    Server,
+}
+
+impl DeploymentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentType::Client => "client",
+            DeploymentType::Server => "server",
+        }
+    }
+}
+
+/// A deployment, identified by its label. Its SDK key is never read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// Letters, digits, `_` and `-` only.
+    #[serde(deserialize_with = "string_like")]
+    pub label: String,
+    /// `client` or `server`: required to create, fixed once created.
+    #[serde(default, rename = "type")]
+    pub kind: Option<DeploymentType>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// One slot of a mutual exclusion group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SlotSpec {
+    /// An integer from 1 to 100; the slots add up to 100. Fixed once created.
+    pub percentage: i64,
+    /// Experiment keys.
+    #[serde(default, deserialize_with = "string_list")]
+    pub experiments: Option<Vec<String>>,
+    /// Holdout group keys.
+    #[serde(default, deserialize_with = "string_list")]
+    pub holdouts: Option<Vec<String>>,
+    /// User or device ids.
+    #[serde(default, deserialize_with = "string_list")]
+    pub individuals: Option<Vec<String>>,
+}
+
+/// A mutual exclusion group: each user falls in at most one slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MutexSpec {
+    #[serde(deserialize_with = "string_like")]
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Fixed once created.
+    #[serde(default)]
+    pub evaluation_mode: Option<EvaluationMode>,
+    /// Fixed once created.
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    /// Up to 20; their count and percentages are fixed once created.
+    #[serde(default)]
+    pub slots: Option<Vec<SlotSpec>>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// A holdout group: a share of users who see none of its experiments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HoldoutSpec {
+    #[serde(deserialize_with = "string_like")]
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// 1-99; fixed once created.
+    #[serde(default)]
+    pub holdout_percentage: Option<i64>,
+    /// Fixed once created.
+    #[serde(default)]
+    pub evaluation_mode: Option<EvaluationMode>,
+    /// Fixed once created.
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    /// Experiment keys.
+    #[serde(default, deserialize_with = "string_list")]
+    pub experiments: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub individual_inclusion: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub individual_exclusion: Option<Vec<String>>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// Most slots a mutex group has.
+pub const MAX_SLOTS: usize = 20;
 
 /// Condition operators the API accepts.
 pub const OPS: &[&str] = &[

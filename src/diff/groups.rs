@@ -1,0 +1,1168 @@
+//! Deployments, mutual exclusion groups and holdout groups: desired × live →
+//! an object plan each, directly (their calls are few and need no ordering
+//! inside the object beyond "unarchive first").
+//!
+//! Groups name experiments (and a mutex slot names holdout groups) by key.
+//! A key the project has resolves to its id; a key that only the manifests
+//! declare (the plan creates it) becomes a placeholder, `{n:experiments/KEY}`,
+//! that apply replaces by the id once the object exists; a key that neither
+//! has is an error naming both ends. What the API cannot change after
+//! creation (a mutex's slot count and percentages, its evaluation mode and
+//! bucketing key; a holdout's percentage, evaluation mode and bucketing key;
+//! a deployment's type) is refused: the plan fails before any write.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{json, Map, Value};
+
+use super::{push, set_value, Action, Change, DiffError};
+use crate::api::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
+use crate::manifest::{
+    DeploymentSpec, HoldoutSpec, Located, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
+};
+use crate::plan::{ObjectPlan, Op};
+
+pub const MUTEX: &str = "mutex group";
+pub const HOLDOUT: &str = "holdout group";
+pub const DEPLOYMENT: &str = "deployment";
+
+/// A placeholder for the id of an object the plan creates: `{id:COLL/KEY}`
+/// stands for the id as a string, `{n:COLL/KEY}` for it as a number.
+pub fn placeholder(numeric: bool, collection: &str, key: &str) -> String {
+    format!(
+        "{{{}:{collection}/{key}}}",
+        if numeric { "n" } else { "id" }
+    )
+}
+
+/// Reads a placeholder: (numeric, `COLL/KEY`).
+pub fn parse_placeholder(s: &str) -> Option<(bool, &str)> {
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    if let Some(r) = inner.strip_prefix("n:") {
+        Some((true, r))
+    } else {
+        inner.strip_prefix("id:").map(|r| (false, r))
+    }
+}
+
+/// An id as the group endpoints take it: a number when it is one.
+fn id_value(id: &str) -> Value {
+    id.parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::String(id.to_string()))
+}
+
+/// The API collection an object plan's kind lives in.
+pub fn collection(kind: &str) -> Option<&'static str> {
+    match kind {
+        MUTEX => Some("mutexes"),
+        HOLDOUT => Some("holdouts"),
+        DEPLOYMENT => Some("deployments"),
+        other => ObjectKind::from_noun(other).map(ObjectKind::collection),
+    }
+}
+
+fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
+    Op {
+        method: method.into(),
+        path,
+        body,
+        summary,
+    }
+}
+
+fn plan_of(kind: &str, key: &str, id: Option<String>) -> ObjectPlan {
+    ObjectPlan {
+        kind: kind.into(),
+        key: key.into(),
+        id,
+        context: Vec::new(),
+        action: Action::Update,
+        destructive: false,
+        last_modified: None,
+        changes: Vec::new(),
+        warnings: Vec::new(),
+        ops: Vec::new(),
+        after: Vec::new(),
+    }
+}
+
+fn project_number(set: &ManifestSet) -> Value {
+    id_value(&set.project.spec.id)
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
+
+fn text(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+// ----- deployments -----
+
+/// Plans one deployment manifest.
+pub fn diff_deployment(
+    d: &Located<DeploymentSpec>,
+    set: &ManifestSet,
+    live: &Live,
+    errors: &mut Vec<DiffError>,
+) -> Option<ObjectPlan> {
+    let spec = &d.spec;
+    let label = &spec.label;
+    let have = live
+        .deployments
+        .iter()
+        .flatten()
+        .filter(|x| &x.label == label)
+        .min_by_key(|x| x.deleted);
+    let Some(have) = have else {
+        if spec.archived == Some(true) {
+            return None;
+        }
+        let Some(kind) = spec.kind else {
+            errors.push(DiffError {
+                at: d.at("label"),
+                message: format!(
+                    "deployment `{label}` does not exist yet: `type` (client or server) is needed to create it"
+                ),
+            });
+            return None;
+        };
+        let mut p = plan_of(DEPLOYMENT, label, None);
+        p.action = Action::Create;
+        push(&mut p.changes, "label", None, Some(s(label)));
+        push(&mut p.changes, "type", None, Some(s(kind.as_str())));
+        p.ops.push(op(
+            "POST",
+            "/api/1/deployments".into(),
+            Some(json!({"projectId": set.project.spec.id, "label": label, "type": kind.as_str()})),
+            format!("create deployment {label}"),
+        ));
+        return Some(p);
+    };
+    if let (Some(want), Some(is)) = (spec.kind, have.kind.as_deref()) {
+        if want.as_str() != is {
+            errors.push(DiffError {
+                at: d.at("type"),
+                message: format!(
+                    "deployment `{label}` is a {is} deployment; its type cannot change after creation; create a new deployment with another label"
+                ),
+            });
+            return None;
+        }
+    }
+    let mut p = plan_of(DEPLOYMENT, label, Some(have.id.clone()));
+    let path = format!("/api/1/deployments/{}", have.id);
+    match (spec.archived == Some(true), have.deleted) {
+        (true, false) => {
+            p.action = Action::Archive;
+            p.destructive = true;
+            p.warnings.push(format!(
+                "archiving deployment {label}: the flags and experiments assigned to it are no longer served through its SDK key"
+            ));
+            push(
+                &mut p.changes,
+                "archived",
+                Some(json!(false)),
+                Some(json!(true)),
+            );
+            p.ops.push(op(
+                "PATCH",
+                path,
+                Some(json!({"archive": true})),
+                format!("archive deployment {label}"),
+            ));
+        }
+        (false, true) => {
+            p.action = Action::Unarchive;
+            push(
+                &mut p.changes,
+                "archived",
+                Some(json!(true)),
+                Some(json!(false)),
+            );
+            p.ops.push(op(
+                "PATCH",
+                path,
+                Some(json!({"archive": false})),
+                format!("restore deployment {label}"),
+            ));
+        }
+        _ => return None,
+    }
+    Some(p)
+}
+
+/// The live deployments, plus a placeholder entry for each deployment the
+/// plan creates, so that a flag may name a deployment the same manifests
+/// declare.
+pub fn with_planned_deployments(set: &ManifestSet, live: &Live) -> Option<Live> {
+    let missing: Vec<&DeploymentSpec> = set
+        .deployments
+        .iter()
+        .map(|d| &d.spec)
+        .filter(|d| d.archived != Some(true))
+        .filter(|d| live.deployment_id(&d.label).is_none())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut out = live.clone();
+    let list = out.deployments.get_or_insert_with(Vec::new);
+    for d in missing {
+        list.push(crate::api::live::LiveDeployment {
+            id: placeholder(false, "deployments", &d.label),
+            label: d.label.clone(),
+            deleted: false,
+            kind: d.kind.map(|k| k.as_str().to_string()),
+        });
+    }
+    Some(out)
+}
+
+// ----- group members -----
+
+/// How the references of one group resolve.
+struct Members<'a> {
+    set: &'a ManifestSet,
+    live: &'a Live,
+}
+
+impl Members<'_> {
+    /// An experiment key → its id (or a placeholder), or an error naming
+    /// both ends.
+    fn experiment(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
+        if let Some(e) = self.live.experiments.get(key) {
+            let unarchived = self.set.flags.iter().any(|f| {
+                f.spec.kind == ObjectKind::Experiment
+                    && f.spec.key == key
+                    && f.spec.archived != Some(true)
+            });
+            if e.is_archived() && !unarchived {
+                errors.push(DiffError {
+                    at,
+                    message: format!(
+                        "{owner} names experiment `{key}`, which is archived in the project"
+                    ),
+                });
+            }
+            return id_value(&e.id);
+        }
+        let declared = self
+            .set
+            .flags
+            .iter()
+            .any(|f| f.spec.kind == ObjectKind::Experiment && f.spec.key == key);
+        if !declared {
+            errors.push(DiffError {
+                at,
+                message: format!(
+                    "{owner} names experiment `{key}`, which neither the manifests nor the project has"
+                ),
+            });
+        }
+        s(&placeholder(true, "experiments", key))
+    }
+
+    fn holdout(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
+        if let Some(h) = self.live.holdouts.as_ref().and_then(|hs| hs.get(key)) {
+            return id_value(&h.id);
+        }
+        if !self.set.holdouts.iter().any(|h| h.spec.key == key) {
+            errors.push(DiffError {
+                at,
+                message: format!(
+                    "{owner} names holdout group `{key}`, which neither the manifests nor the project has"
+                ),
+            });
+        }
+        s(&placeholder(true, "holdouts", key))
+    }
+
+    fn experiment_label(&self, id: &str) -> String {
+        self.live
+            .experiment_key(id)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("(experiment id {id})"))
+    }
+
+    fn holdout_label(&self, id: &str) -> String {
+        self.live
+            .holdout_key(id)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("(holdout group id {id})"))
+    }
+
+    fn running(&self, key: &str) -> Option<&LiveFlag> {
+        self.live
+            .experiments
+            .get(key)
+            .filter(|e| e.is_running() && !e.is_archived())
+    }
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Warns about running experiments that join or leave a group: their users
+/// move between variants.
+fn warn_moves(
+    p: &mut ObjectPlan,
+    m: &Members,
+    where_: &str,
+    before: &BTreeSet<String>,
+    after: &BTreeSet<String>,
+) {
+    for key in after.difference(before) {
+        if m.running(key).is_some() {
+            p.warnings.push(format!(
+                "experiment {key} is running: adding it to {where_} moves users who are already in it"
+            ));
+        }
+    }
+    for key in before.difference(after) {
+        if m.running(key).is_some() {
+            p.warnings.push(format!(
+                "experiment {key} is running: removing it from {where_} moves users who are already in it"
+            ));
+        }
+    }
+}
+
+fn keys(v: &[String]) -> BTreeSet<String> {
+    v.iter().cloned().collect()
+}
+
+fn immutable(
+    errors: &mut Vec<DiffError>,
+    at: String,
+    noun: &str,
+    key: &str,
+    what: &str,
+    live: &str,
+    want: &str,
+) {
+    errors.push(DiffError {
+        at,
+        message: format!(
+            "{noun} `{key}`: {what} is {live} live and {want} in the manifest; it cannot change after creation; create a new group with another key"
+        ),
+    });
+}
+
+fn check_fixed(
+    errors: &mut Vec<DiffError>,
+    at: impl Fn(&str) -> String,
+    noun: &str,
+    key: &str,
+    fields: [(&str, Option<&str>, Option<&str>); 2],
+) {
+    for (field, want, is) in fields {
+        if let (Some(w), Some(i)) = (want, is) {
+            if w != i {
+                immutable(errors, at(field), noun, key, &format!("`{field}`"), i, w);
+            }
+        }
+    }
+}
+
+/// Name and description: a PATCH each shares with the other fields.
+fn name_and_description(
+    body: &mut Map<String, Value>,
+    ch: &mut Vec<Change>,
+    name: &Option<String>,
+    description: &Option<String>,
+    live_name: &Option<String>,
+    live_description: &Option<String>,
+) {
+    if let Some(n) = name {
+        if n != text(live_name) {
+            body.insert("name".into(), s(n));
+            push(ch, "name", live_name.as_deref().map(s), Some(s(n)));
+        }
+    }
+    if let Some(x) = description {
+        if x != text(live_description) {
+            body.insert("description".into(), s(x));
+            push(
+                ch,
+                "description",
+                live_description.as_deref().map(s),
+                Some(s(x)),
+            );
+        }
+    }
+}
+
+/// Archive or unarchive of a live group; `None` when the manifest keeps it
+/// as it is (then the caller diffs the fields).
+fn archive_ops(
+    p: &mut ObjectPlan,
+    archived_live: bool,
+    want_archived: bool,
+    path: &str,
+    noun: &str,
+    members: Vec<String>,
+) -> Option<bool> {
+    match (want_archived, archived_live) {
+        (true, true) => Some(true),
+        (true, false) => {
+            p.action = Action::Archive;
+            p.destructive = true;
+            push(
+                &mut p.changes,
+                "archived",
+                Some(json!(false)),
+                Some(json!(true)),
+            );
+            p.warnings.push(if members.is_empty() {
+                format!("archiving {noun} {}", p.key)
+            } else {
+                format!(
+                    "archiving {noun} {}: its experiments lose the dependency on it ({})",
+                    p.key,
+                    members.join(", ")
+                )
+            });
+            p.ops.push(op(
+                "PATCH",
+                path.into(),
+                Some(json!({"archive": true})),
+                format!("archive {noun} {}", p.key),
+            ));
+            Some(true)
+        }
+        (false, true) => {
+            p.action = Action::Unarchive;
+            push(
+                &mut p.changes,
+                "archived",
+                Some(json!(true)),
+                Some(json!(false)),
+            );
+            p.ops.push(op(
+                "PATCH",
+                path.into(),
+                Some(json!({"archive": false})),
+                format!("unarchive {noun} {}", p.key),
+            ));
+            None
+        }
+        (false, false) => None,
+    }
+}
+
+fn finish(mut p: ObjectPlan) -> Option<ObjectPlan> {
+    if p.ops.is_empty() {
+        return None;
+    }
+    if p.action == Action::Update && p.changes.is_empty() {
+        return None;
+    }
+    p.context.sort();
+    p.context.dedup();
+    Some(p)
+}
+
+// ----- mutual exclusion groups -----
+
+/// The members of one manifest slot, resolved: (body fields, experiment
+/// keys, holdout keys) for the fields the manifest manages.
+fn slot_members(
+    m: &Members,
+    g: &Located<MutexSpec>,
+    i: usize,
+    slot: &SlotSpec,
+    errors: &mut Vec<DiffError>,
+) -> Map<String, Value> {
+    let owner = format!("mutex group `{}` slot {}", g.spec.key, i + 1);
+    let mut body = Map::new();
+    if let Some(es) = &slot.experiments {
+        let ids: Vec<Value> = es
+            .iter()
+            .enumerate()
+            .map(|(j, k)| {
+                m.experiment(
+                    k,
+                    &owner,
+                    g.at(&format!("slots[{i}].experiments[{j}]")),
+                    errors,
+                )
+            })
+            .collect();
+        body.insert("experiments".into(), Value::Array(ids));
+    }
+    if let Some(hs) = &slot.holdouts {
+        let ids: Vec<Value> = hs
+            .iter()
+            .enumerate()
+            .map(|(j, k)| {
+                m.holdout(
+                    k,
+                    &owner,
+                    g.at(&format!("slots[{i}].holdouts[{j}]")),
+                    errors,
+                )
+            })
+            .collect();
+        body.insert("holdouts".into(), Value::Array(ids));
+    }
+    if let Some(people) = &slot.individuals {
+        body.insert("individuals".into(), json!(people));
+    }
+    body
+}
+
+/// Plans one mutual exclusion group manifest.
+pub fn diff_mutex(
+    g: &Located<MutexSpec>,
+    set: &ManifestSet,
+    live: &Live,
+    errors: &mut Vec<DiffError>,
+) -> Option<ObjectPlan> {
+    let spec = &g.spec;
+    let key = &spec.key;
+    let m = Members { set, live };
+    let have = live.mutexes.as_ref().and_then(|ms| ms.get(key));
+    let Some(have) = have else {
+        if spec.archived == Some(true) {
+            return None;
+        }
+        return create_mutex(g, set, &m, errors);
+    };
+    let mut p = plan_of(MUTEX, key, Some(have.id.clone()));
+    let path = format!("/api/1/mutexes/{}", have.id);
+    let members = mutex_members(have, &m);
+    if archive_ops(
+        &mut p,
+        have.deleted || have.archived,
+        spec.archived == Some(true),
+        &path,
+        MUTEX,
+        members,
+    )
+    .is_some()
+    {
+        return finish(p);
+    }
+    check_fixed(
+        errors,
+        |f| g.at(f),
+        MUTEX,
+        key,
+        [
+            (
+                "evaluationMode",
+                spec.evaluation_mode.map(|e| e.as_str()),
+                have.evaluation_mode.as_deref(),
+            ),
+            (
+                "bucketingKey",
+                spec.bucketing_key.as_deref(),
+                have.bucketing_key.as_deref(),
+            ),
+        ],
+    );
+    let mut body = Map::new();
+    name_and_description(
+        &mut body,
+        &mut p.changes,
+        &spec.name,
+        &spec.description,
+        &have.name,
+        &have.description,
+    );
+    if !body.is_empty() {
+        let fields: Vec<String> = body.keys().cloned().collect();
+        p.ops.push(op(
+            "PATCH",
+            path.clone(),
+            Some(Value::Object(body)),
+            format!("set {}", fields.join(", ")),
+        ));
+    }
+    if let Some(slots) = &spec.slots {
+        let mut live_slots = have.slots.clone();
+        live_slots.sort_by_key(|s| s.index);
+        if slots.len() != live_slots.len() {
+            immutable(
+                errors,
+                g.at("slots"),
+                MUTEX,
+                key,
+                "the number of slots",
+                &live_slots.len().to_string(),
+                &slots.len().to_string(),
+            );
+            return None;
+        }
+        for (i, (want, is)) in slots.iter().zip(&live_slots).enumerate() {
+            if is.percentage.is_some_and(|lp| lp != want.percentage) {
+                immutable(
+                    errors,
+                    g.at(&format!("slots[{i}].percentage")),
+                    MUTEX,
+                    key,
+                    &format!("slot {} percentage", i + 1),
+                    &is.percentage.unwrap_or_default().to_string(),
+                    &want.percentage.to_string(),
+                );
+                continue;
+            }
+            let wanted = slot_members(&m, g, i, want, errors);
+            let mut patch = Map::new();
+            let where_ = format!("slot {} of mutex group {key}", i + 1);
+            for (field, ids, label) in [
+                ("experiments", &is.experiments, true),
+                ("holdouts", &is.holdouts, false),
+            ] {
+                let Some(Value::Array(w)) = wanted.get(field) else {
+                    continue;
+                };
+                let want_ids: BTreeSet<String> = w.iter().map(id_text).collect();
+                let have_ids: BTreeSet<String> = ids.iter().cloned().collect();
+                if want_ids == have_ids {
+                    continue;
+                }
+                let name = |id: &String| {
+                    if let Some((_, r)) = parse_placeholder(id) {
+                        r.split_once('/').map(|x| x.1).unwrap_or(r).to_string()
+                    } else if label {
+                        m.experiment_label(id)
+                    } else {
+                        m.holdout_label(id)
+                    }
+                };
+                let before: Vec<String> = have_ids.iter().map(name).collect();
+                let after = if field == "experiments" {
+                    want.experiments.clone().unwrap_or_default()
+                } else {
+                    want.holdouts.clone().unwrap_or_default()
+                };
+                if field == "experiments" {
+                    warn_moves(&mut p, &m, &where_, &keys(&before), &keys(&after));
+                }
+                push(
+                    &mut p.changes,
+                    &format!("slots[{}].{field}", i + 1),
+                    Some(set_value(&before)),
+                    Some(set_value(&after)),
+                );
+                patch.insert(field.into(), Value::Array(w.clone()));
+            }
+            if let Some(people) = &want.individuals {
+                let w: BTreeSet<&String> = people.iter().collect();
+                let h: BTreeSet<&String> = is.individuals.iter().collect();
+                if w != h {
+                    push(
+                        &mut p.changes,
+                        &format!("slots[{}].individuals", i + 1),
+                        Some(set_value(&is.individuals)),
+                        Some(set_value(people)),
+                    );
+                    patch.insert("individuals".into(), json!(people));
+                }
+            }
+            if !patch.is_empty() {
+                let index = is.index.unwrap_or(i as i64 + 1);
+                let fields: Vec<String> = patch.keys().cloned().collect();
+                p.ops.push(op(
+                    "PATCH",
+                    format!("{path}/slots/{index}"),
+                    Some(Value::Object(patch)),
+                    format!("set {} of slot {}", fields.join(", "), i + 1),
+                ));
+            }
+        }
+    }
+    finish(p)
+}
+
+/// The keys of a live mutex group's experiments.
+fn mutex_members(have: &LiveMutex, m: &Members) -> Vec<String> {
+    let ids: BTreeSet<&String> = have.slots.iter().flat_map(|s| &s.experiments).collect();
+    ids.into_iter().map(|id| m.experiment_label(id)).collect()
+}
+
+fn create_mutex(
+    g: &Located<MutexSpec>,
+    set: &ManifestSet,
+    m: &Members,
+    errors: &mut Vec<DiffError>,
+) -> Option<ObjectPlan> {
+    let spec = &g.spec;
+    let key = &spec.key;
+    let Some(slots) = &spec.slots else {
+        errors.push(DiffError {
+            at: g.at("key"),
+            message: format!(
+                "mutex group `{key}` does not exist yet: `slots` is needed to create it"
+            ),
+        });
+        return None;
+    };
+    let mut p = plan_of(MUTEX, key, None);
+    p.action = Action::Create;
+    let mut body = Map::new();
+    body.insert("projectId".into(), project_number(set));
+    let name = spec.name.clone().unwrap_or_else(|| key.clone());
+    body.insert("name".into(), s(&name));
+    push(&mut p.changes, "name", None, Some(s(&name)));
+    body.insert("key".into(), s(key));
+    if let Some(x) = &spec.description {
+        body.insert("description".into(), s(x));
+        push(&mut p.changes, "description", None, Some(s(x)));
+    }
+    if let Some(e) = spec.evaluation_mode {
+        body.insert("evaluationMode".into(), s(e.as_str()));
+        push(&mut p.changes, "evaluationMode", None, Some(s(e.as_str())));
+    }
+    if let Some(b) = &spec.bucketing_key {
+        body.insert("bucketingKey".into(), s(b));
+        push(&mut p.changes, "bucketingKey", None, Some(s(b)));
+    }
+    let mut out_slots = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let mut sb = slot_members(m, g, i, slot, errors);
+        sb.insert("percentage".into(), json!(slot.percentage));
+        let n = i + 1;
+        push(
+            &mut p.changes,
+            &format!("slots[{n}].percentage"),
+            None,
+            Some(json!(slot.percentage)),
+        );
+        for (field, v) in [
+            ("experiments", &slot.experiments),
+            ("holdouts", &slot.holdouts),
+            ("individuals", &slot.individuals),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                push(
+                    &mut p.changes,
+                    &format!("slots[{n}].{field}"),
+                    None,
+                    Some(set_value(v)),
+                );
+            }
+        }
+        if let Some(es) = &slot.experiments {
+            warn_moves(
+                &mut p,
+                m,
+                &format!("slot {} of mutex group {key}", i + 1),
+                &BTreeSet::new(),
+                &keys(es),
+            );
+        }
+        out_slots.push(Value::Object(sb));
+    }
+    body.insert("slots".into(), Value::Array(out_slots));
+    p.ops.push(op(
+        "POST",
+        "/api/1/mutexes".into(),
+        Some(Value::Object(body)),
+        format!("create mutex group {key}"),
+    ));
+    Some(p)
+}
+
+// ----- holdout groups -----
+
+/// Plans one holdout group manifest.
+pub fn diff_holdout(
+    g: &Located<HoldoutSpec>,
+    set: &ManifestSet,
+    live: &Live,
+    errors: &mut Vec<DiffError>,
+) -> Option<ObjectPlan> {
+    let spec = &g.spec;
+    let key = &spec.key;
+    let m = Members { set, live };
+    let owner = format!("holdout group `{key}`");
+    let wanted_experiments: Option<Vec<Value>> = spec.experiments.as_ref().map(|es| {
+        es.iter()
+            .enumerate()
+            .map(|(j, k)| m.experiment(k, &owner, g.at(&format!("experiments[{j}]")), errors))
+            .collect()
+    });
+    let have = live.holdouts.as_ref().and_then(|hs| hs.get(key));
+    let Some(have) = have else {
+        if spec.archived == Some(true) {
+            return None;
+        }
+        return create_holdout(g, set, &m, wanted_experiments, errors);
+    };
+    let mut p = plan_of(HOLDOUT, key, Some(have.id.clone()));
+    let path = format!("/api/1/holdouts/{}", have.id);
+    let members: Vec<String> = have
+        .experiments
+        .iter()
+        .map(|id| m.experiment_label(id))
+        .collect();
+    if archive_ops(
+        &mut p,
+        have.deleted || have.archived,
+        spec.archived == Some(true),
+        &path,
+        HOLDOUT,
+        members.clone(),
+    )
+    .is_some()
+    {
+        return finish(p);
+    }
+    check_holdout_fixed(g, have, errors);
+    let mut body = Map::new();
+    name_and_description(
+        &mut body,
+        &mut p.changes,
+        &spec.name,
+        &spec.description,
+        &have.name,
+        &have.description,
+    );
+    if let (Some(w), Some(after)) = (&wanted_experiments, &spec.experiments) {
+        let want_ids: BTreeSet<String> = w.iter().map(id_text).collect();
+        let have_ids: BTreeSet<String> = have.experiments.iter().cloned().collect();
+        if want_ids != have_ids {
+            warn_moves(
+                &mut p,
+                &m,
+                &format!("holdout group {key}"),
+                &keys(&members),
+                &keys(after),
+            );
+            push(
+                &mut p.changes,
+                "experiments",
+                Some(set_value(&members)),
+                Some(set_value(after)),
+            );
+            body.insert("experiments".into(), Value::Array(w.clone()));
+        }
+    }
+    for (field, want, is) in [
+        (
+            "individualInclusion",
+            &spec.individual_inclusion,
+            &have.individual_inclusion,
+        ),
+        (
+            "individualExclusion",
+            &spec.individual_exclusion,
+            &have.individual_exclusion,
+        ),
+    ] {
+        if let Some(w) = want {
+            let ws: BTreeSet<&String> = w.iter().collect();
+            let hs: BTreeSet<&String> = is.iter().collect();
+            if ws != hs {
+                push(
+                    &mut p.changes,
+                    field,
+                    Some(set_value(is)),
+                    Some(set_value(w)),
+                );
+                body.insert(field.into(), json!(w));
+            }
+        }
+    }
+    if !body.is_empty() {
+        let fields: Vec<String> = body.keys().cloned().collect();
+        p.ops.push(op(
+            "PATCH",
+            path,
+            Some(Value::Object(body)),
+            format!("set {}", fields.join(", ")),
+        ));
+    }
+    finish(p)
+}
+
+fn check_holdout_fixed(g: &Located<HoldoutSpec>, have: &LiveHoldout, errors: &mut Vec<DiffError>) {
+    let spec = &g.spec;
+    if let (Some(w), Some(i)) = (spec.holdout_percentage, have.holdout_percentage) {
+        if w != i {
+            immutable(
+                errors,
+                g.at("holdoutPercentage"),
+                HOLDOUT,
+                &spec.key,
+                "`holdoutPercentage`",
+                &i.to_string(),
+                &w.to_string(),
+            );
+        }
+    }
+    check_fixed(
+        errors,
+        |f| g.at(f),
+        HOLDOUT,
+        &spec.key,
+        [
+            (
+                "evaluationMode",
+                spec.evaluation_mode.map(|e| e.as_str()),
+                have.evaluation_mode.as_deref(),
+            ),
+            (
+                "bucketingKey",
+                spec.bucketing_key.as_deref(),
+                have.bucketing_key.as_deref(),
+            ),
+        ],
+    );
+}
+
+fn create_holdout(
+    g: &Located<HoldoutSpec>,
+    set: &ManifestSet,
+    m: &Members,
+    experiments: Option<Vec<Value>>,
+    errors: &mut Vec<DiffError>,
+) -> Option<ObjectPlan> {
+    let spec = &g.spec;
+    let key = &spec.key;
+    let Some(percentage) = spec.holdout_percentage else {
+        errors.push(DiffError {
+            at: g.at("key"),
+            message: format!(
+                "holdout group `{key}` does not exist yet: `holdoutPercentage` is needed to create it"
+            ),
+        });
+        return None;
+    };
+    let mut p = plan_of(HOLDOUT, key, None);
+    p.action = Action::Create;
+    let ch = &mut p.changes;
+    let mut body = Map::new();
+    body.insert("projectId".into(), project_number(set));
+    let name = spec.name.clone().unwrap_or_else(|| key.clone());
+    body.insert("name".into(), s(&name));
+    push(ch, "name", None, Some(s(&name)));
+    body.insert("key".into(), s(key));
+    if let Some(x) = &spec.description {
+        body.insert("description".into(), s(x));
+        push(ch, "description", None, Some(s(x)));
+    }
+    body.insert("holdoutPercentage".into(), json!(percentage));
+    push(ch, "holdoutPercentage", None, Some(json!(percentage)));
+    if let Some(e) = spec.evaluation_mode {
+        body.insert("evaluationMode".into(), s(e.as_str()));
+        push(ch, "evaluationMode", None, Some(s(e.as_str())));
+    }
+    if let Some(b) = &spec.bucketing_key {
+        body.insert("bucketingKey".into(), s(b));
+        push(ch, "bucketingKey", None, Some(s(b)));
+    }
+    if let (Some(ids), Some(keys_)) = (experiments, &spec.experiments) {
+        if !keys_.is_empty() {
+            push(ch, "experiments", None, Some(set_value(keys_)));
+        }
+        body.insert("experiments".into(), Value::Array(ids));
+    }
+    for (field, v) in [
+        ("individualInclusion", &spec.individual_inclusion),
+        ("individualExclusion", &spec.individual_exclusion),
+    ] {
+        if let Some(v) = v {
+            if !v.is_empty() {
+                push(ch, field, None, Some(set_value(v)));
+            }
+            body.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(es) = &spec.experiments {
+        warn_moves(
+            &mut p,
+            m,
+            &format!("holdout group {key}"),
+            &BTreeSet::new(),
+            &keys(es),
+        );
+    }
+    p.ops.push(op(
+        "POST",
+        "/api/1/holdouts".into(),
+        Some(Value::Object(body)),
+        format!("create holdout group {key}"),
+    ));
+    Some(p)
+}
+
+/// The read-only `parentDependencies` of a live object, for its plan header:
+/// `in mutex group checkout-mutex (slot-1)`.
+pub fn dependency_context(lf: &LiveFlag, live: &Live) -> Vec<String> {
+    let Some(flags) = lf
+        .parent_dependencies
+        .as_ref()
+        .and_then(|p| p.get("flags"))
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    flags
+        .iter()
+        .map(|(id, variants)| {
+            let group = live.group_name(id).unwrap_or_else(|| format!("group {id}"));
+            let vs: Vec<String> = variants
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(id_text)
+                .collect();
+            if vs.is_empty() {
+                format!("depends on {group}")
+            } else {
+                format!("depends on {group} ({})", vs.join(", "))
+            }
+        })
+        .collect()
+}
+
+/// Ordering edges between object plans, as `(before, after)` pairs of
+/// `COLL/KEY`: an object that uses another the plan creates or restores
+/// comes after it (its placeholders say which); a group that drops an
+/// experiment (or a mutex slot a holdout group) comes before that object is
+/// archived.
+pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(String, String)> {
+    let name = |o: &ObjectPlan| format!("{}/{}", collection(&o.kind).unwrap_or("?"), o.key);
+    let by_name: HashMap<String, &ObjectPlan> = objects.iter().map(|o| (name(o), o)).collect();
+    let restored: BTreeSet<String> = objects
+        .iter()
+        .filter(|o| o.action == Action::Unarchive)
+        .map(name)
+        .collect();
+    let references = (!restored.is_empty()).then(|| reference_index(set));
+    let mut out = Vec::new();
+    for o in objects {
+        let me = name(o);
+        let mut uses = BTreeSet::new();
+        for op in &o.ops {
+            collect_placeholders(&Value::String(op.path.clone()), &mut uses);
+            if let Some(b) = &op.body {
+                collect_placeholders(b, &mut uses);
+            }
+        }
+        // References to live objects that the plan restores.
+        if let Some(refs) = references.as_ref().and_then(|r| r.get(&me)) {
+            uses.extend(refs.iter().filter(|r| restored.contains(*r)).cloned());
+        }
+        for u in uses {
+            if by_name.contains_key(&u) && u != me {
+                out.push((u, me.clone()));
+            }
+        }
+    }
+    // Removal from groups before archiving.
+    let groups: Vec<&ObjectPlan> = objects
+        .iter()
+        .filter(|g| g.kind == MUTEX || g.kind == HOLDOUT)
+        .collect();
+    if groups.is_empty() {
+        return out;
+    }
+    for o in objects.iter().filter(|o| o.action == Action::Archive) {
+        let me = name(o);
+        let Some(id) = o.id.as_deref() else { continue };
+        for g in groups.iter().copied() {
+            if g.action == Action::Archive || name(g) == me {
+                continue;
+            }
+            let listed = match g.kind.as_str() {
+                MUTEX => live
+                    .mutexes
+                    .as_ref()
+                    .and_then(|ms| ms.get(&g.key))
+                    .is_some_and(|m| {
+                        m.slots.iter().any(|s| {
+                            s.experiments.iter().any(|e| e == id) && o.kind == "experiment"
+                                || s.holdouts.iter().any(|h| h == id) && o.kind == HOLDOUT
+                        })
+                    }),
+                _ => live
+                    .holdouts
+                    .as_ref()
+                    .and_then(|hs| hs.get(&g.key))
+                    .is_some_and(|h| {
+                        o.kind == "experiment" && h.experiments.iter().any(|e| e == id)
+                    }),
+            };
+            if listed {
+                out.push((name(g), me.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The `COLL/KEY` names each manifest refers to, by the manifest's own
+/// `COLL/KEY`.
+fn reference_index(set: &ManifestSet) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for g in &set.mutexes {
+        let refs = out.entry(format!("mutexes/{}", g.spec.key)).or_default();
+        for slot in g.spec.slots.iter().flatten() {
+            refs.extend(
+                slot.experiments
+                    .iter()
+                    .flatten()
+                    .map(|e| format!("experiments/{e}")),
+            );
+            refs.extend(
+                slot.holdouts
+                    .iter()
+                    .flatten()
+                    .map(|h| format!("holdouts/{h}")),
+            );
+        }
+    }
+    for g in &set.holdouts {
+        out.entry(format!("holdouts/{}", g.spec.key))
+            .or_default()
+            .extend(
+                g.spec
+                    .experiments
+                    .iter()
+                    .flatten()
+                    .map(|e| format!("experiments/{e}")),
+            );
+    }
+    for f in &set.flags {
+        out.entry(format!("{}/{}", f.spec.kind.collection(), f.spec.key))
+            .or_default()
+            .extend(
+                f.spec
+                    .deployments
+                    .iter()
+                    .flatten()
+                    .map(|d| format!("deployments/{d}")),
+            );
+    }
+    out
+}
+
+fn collect_placeholders(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find('{') {
+                let tail = &rest[start..];
+                let Some(end) = tail.find('}') else { break };
+                if let Some((_, r)) = parse_placeholder(&tail[..=end]) {
+                    out.insert(r.to_string());
+                }
+                rest = &tail[end + 1..];
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_placeholders(x, out)),
+        Value::Object(m) => m.values().for_each(|x| collect_placeholders(x, out)),
+        _ => {}
+    }
+}
