@@ -437,7 +437,8 @@ fn cycle(preds: &[BTreeSet<usize>], done: &[bool], names: &[String]) -> Vec<Stri
                 .rev()
                 .map(|&i| names[i].clone())
                 .collect();
-            c.push(names[p].clone());
+            // Each object comes before the next; the first closes the loop.
+            c.push(c[0].clone());
             return c;
         }
         path.push(p);

@@ -1,7 +1,9 @@
 //! `ampx drift`: the live project against the manifests, with who changed
 //! each drifted object last. Attribution costs no request for an object that
 //! did not drift, nor for one whose list entry names its last modifier
-//! (experiments do); otherwise one `GET …/versions` for that object.
+//! (experiments do); otherwise one `GET …/versions` for that object. Groups
+//! have no versions: their own `lastModifiedBy`/`lastModifiedAt` say, when
+//! the API gives them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use super::{client, load, ExitStatus};
 use crate::api::live::Live;
 use crate::api::{Call, Client};
 use crate::cli::{Format, Global};
+use crate::diff::groups;
 use crate::manifest::ObjectKind;
 use crate::plan::{Attribution, Plan};
 use crate::render::text::Report;
@@ -36,6 +39,30 @@ pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
     let mut tasks = JoinSet::new();
     for (i, o) in plan.objects.iter_mut().enumerate() {
         let Some(kind) = ObjectKind::from_noun(&o.kind) else {
+            // Groups have no versions: their own fields say, when they do.
+            let (by, at) = match o.kind.as_str() {
+                groups::MUTEX => live
+                    .mutexes
+                    .as_ref()
+                    .and_then(|ms| ms.get(&o.key))
+                    .map(|m| (m.last_modified_by.clone(), m.last_modified_at.clone()))
+                    .unwrap_or_default(),
+                groups::HOLDOUT => live
+                    .holdouts
+                    .as_ref()
+                    .and_then(|hs| hs.get(&o.key))
+                    .map(|h| (h.last_modified_by.clone(), h.last_modified_at.clone()))
+                    .unwrap_or_default(),
+                _ => (None, None),
+            };
+            let by = by.as_ref().and_then(who);
+            if by.is_some() || at.is_some() {
+                o.last_modified = Some(Attribution {
+                    by,
+                    at,
+                    source: "object".into(),
+                });
+            }
             continue;
         };
         let Some(lf) = live.objects(kind).get(&o.key) else {

@@ -138,3 +138,51 @@ fn rename_precedes_patches_addressed_by_the_new_key() {
         ]
     );
 }
+
+fn object(kind: &str, key: &str) -> ObjectPlan {
+    ObjectPlan {
+        kind: kind.into(),
+        key: key.into(),
+        id: None,
+        context: Vec::new(),
+        action: Action::Create,
+        destructive: false,
+        last_modified: None,
+        changes: Vec::new(),
+        warnings: Vec::new(),
+        ops: Vec::new(),
+        after: Vec::new(),
+    }
+}
+
+#[test]
+fn objects_are_ordered_after_what_they_depend_on_and_cycles_name_their_objects() {
+    let objects = vec![
+        object("mutex group", "m"),
+        object("experiment", "e"),
+        object("flag", "f"),
+        object("deployment", "d"),
+    ];
+    let edges = [
+        ("experiments/e".to_string(), "mutexes/m".to_string()),
+        ("deployments/d".to_string(), "experiments/e".to_string()),
+    ];
+    let ordered = order(objects.clone(), &edges).unwrap();
+    let names: Vec<String> = ordered.iter().map(object_name).collect();
+    // Independent objects keep their place; dependants move after.
+    assert_eq!(
+        names,
+        ["flags/f", "deployments/d", "experiments/e", "mutexes/m"]
+    );
+    assert_eq!(ordered[3].after, ["experiments/e"]);
+
+    let cyclic = [
+        ("mutexes/m".to_string(), "experiments/e".to_string()),
+        ("experiments/e".to_string(), "mutexes/m".to_string()),
+    ];
+    let cycle = order(objects, &cyclic).unwrap_err();
+    assert_eq!(cycle.first(), cycle.last());
+    assert!(
+        cycle.contains(&"mutexes/m".to_string()) && cycle.contains(&"experiments/e".to_string())
+    );
+}
