@@ -110,10 +110,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate { paths } => Ok(match load(&paths) {
             Some(set) => {
+                let experiments = set
+                    .flags
+                    .iter()
+                    .filter(|f| f.spec.kind == crate::manifest::ObjectKind::Experiment)
+                    .count();
+                let mut counts = vec![
+                    format!("{} flag(s)", set.flags.len() - experiments),
+                    format!("{experiments} experiment(s)"),
+                ];
+                for (n, what) in [
+                    (set.deployments.len(), "deployment(s)"),
+                    (set.mutexes.len(), "mutex group(s)"),
+                    (set.holdouts.len(), "holdout group(s)"),
+                ] {
+                    if n > 0 {
+                        counts.push(format!("{n} {what}"));
+                    }
+                }
                 out(&format!(
-                    "The manifests are valid: project {}, {} flag(s).\n",
+                    "The manifests are valid: project {}, {}.\n",
                     set.project.spec.id,
-                    set.flags.len()
+                    counts.join(", ")
                 ));
                 ExitStatus::Success
             }
