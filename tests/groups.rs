@@ -313,6 +313,10 @@ async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_
         "{shown}"
     );
     assert!(
+        shown.contains("(applied after deployments/ios-production)"),
+        "{shown}"
+    );
+    assert!(
         shown.contains("deployments: [\"ios-production\",\"web-production\"]"),
         "{shown}"
     );

@@ -261,6 +261,9 @@ pub fn render_object(out: &mut String, o: &ObjectPlan, st: Style, report: Report
     if let Some(line) = attribution_line(o) {
         let _ = writeln!(out, "    {line}");
     }
+    if !o.after.is_empty() && report == Report::Plan {
+        let _ = writeln!(out, "    (applied after {})", o.after.join(", "));
+    }
     for w in &o.warnings {
         let _ = writeln!(out, "    {}", st.red(&format!("! WARNING: {w}")));
     }
