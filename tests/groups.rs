@@ -751,3 +751,48 @@ async fn drift_reports_a_group_edited_out_of_band_with_who_changed_it() {
     assert!(stdout.contains("slots[2].experiments"), "{stdout}");
     assert!(writes(&e).is_empty());
 }
+
+#[tokio::test]
+async fn lost_answers_of_group_and_deployment_writes_leave_no_duplicates() {
+    let e = env().await;
+    let deployment =
+        "apiVersion: ampx/v1\nkind: Deployment\nlabel: tv-production\ntype: client\n---\n";
+    let set = manifests(&format!("{deployment}{EXPERIMENTS}{GROUPS}"));
+    let p = plan(&e, &set).await;
+    e.emu.set_faults(ampx::emulator::Faults {
+        lost_answer_rate: 1.0,
+        ..Default::default()
+    });
+    let report = ampx::apply::apply(e.client.clone(), &p).await;
+    e.emu.set_faults(ampx::emulator::Faults::default());
+    assert!(report.ok(), "{}", report.render(Style::plain()));
+    assert!(
+        e.emu.faults_injected() >= 5,
+        "every write's answer was lost"
+    );
+    let after = plan(&e, &set).await;
+    assert!(after.is_empty(), "{}", render(&after, Style::plain()));
+    let count = |path: &str, field: &str, key: &str| {
+        let call = ampx::api::Call::get(path, "count");
+        let client = e.client.clone();
+        let (field, key, path) = (field.to_string(), key.to_string(), path.to_string());
+        async move {
+            let mut call = call;
+            call.query = vec![("includeArchived".into(), "true".into())];
+            let v = client.get_json(&call).await.unwrap();
+            let list = path.trim_start_matches("/api/1/").to_string();
+            v[list.as_str()]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i[field.as_str()] == key.as_str())
+                .count()
+        }
+    };
+    assert_eq!(
+        count("/api/1/deployments", "label", "tv-production").await,
+        1
+    );
+    assert_eq!(count("/api/1/mutexes", "key", "checkout-mutex").await, 1);
+    assert_eq!(count("/api/1/holdouts", "key", "q1-holdout").await, 1);
+}
