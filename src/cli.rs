@@ -128,17 +128,25 @@ pub enum Command {
         #[arg(long)]
         deny_risky: bool,
     },
-    /// Write the live project's flags and experiments as manifests.
+    /// Write the live project as manifests: flags, experiments, deployments and groups.
     ///
-    /// Reads every flag and experiment of the project (archived ones are left
-    /// out, and counted in project.yaml) and writes one manifest per object:
-    /// DIR/project.yaml, DIR/flags/<key>.yaml, DIR/experiments/<key>.yaml, and
-    /// DIR/ampx.schema.json for editors. Without --out, every document goes to
-    /// stdout, separated by `---`. `ampx plan DIR` then shows no changes.
+    /// Reads every flag, experiment, deployment, mutex group and holdout
+    /// group of the project (archived ones are left out, and counted in
+    /// project.yaml) and writes one manifest per object: DIR/project.yaml,
+    /// DIR/flags/<key>.yaml, DIR/experiments/<key>.yaml,
+    /// DIR/deployments/<label>.yaml, DIR/mutexes/<key>.yaml,
+    /// DIR/holdouts/<key>.yaml, and DIR/ampx.schema.json for editors. Without
+    /// --out, every document goes to stdout, separated by `---`. `ampx plan
+    /// DIR` then shows no changes.
     ///
-    /// Empty fields (no description, payload, inclusions, tags or segments)
-    /// are left out and so stay unmanaged; so is the bucketing salt.
-    /// Deployment SDK keys are never written.
+    /// Empty fields (no description, payload, inclusions, cohorts, tags or
+    /// segments, no group members) are left out and so stay unmanaged; so is
+    /// the bucketing salt. Groups name their experiments and holdout groups by
+    /// key. Deployment SDK keys are never read or written.
+    ///
+    /// With --key, only the objects named are exported: flags, experiments
+    /// and groups by key, deployments by label (a deployment that no --key
+    /// names is not exported, as with any other object).
     ///
     /// export refuses to write into a directory that is not empty (hidden
     /// entries such as .git do not count); --force replaces the files it
@@ -146,12 +154,12 @@ pub enum Command {
     ///
     /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --out manifests/ && ampx plan manifests/ --detailed-exitcode
     ///
-    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --key checkout-redesign --key pricing-page-test
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --key checkout-redesign --key checkout-mutex --key web-production
     Export {
         /// Directory to write the manifests into (new or empty; default: stdout).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Export only the flag or experiment with this key (repeatable).
+        /// Export only the object with this key: a flag, experiment, mutex group or holdout group key, or a deployment label (repeatable).
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// Project id for project.yaml (default: the projectId the API shows on the flags).

@@ -1,5 +1,6 @@
 //! `ampx export` against the in-process emulator: the export plans clean,
-//! YAML-ambiguous text survives, archived objects and SDK keys stay out,
+//! YAML-ambiguous text survives, deployments, groups and cohorts round-trip
+//! with group members named by key, archived objects and SDK keys stay out,
 //! `--key` limits, and the request count is what the API budget allows.
 
 mod common;
@@ -159,6 +160,9 @@ async fn export_plans_clean_through_the_binary() {
         written,
         [
             "ampx.schema.json",
+            "deployments/api-production.yaml",
+            "deployments/web-production.yaml",
+            "deployments/web-staging.yaml",
             "experiments/pricing-test.yaml",
             "flags/checkout-redesign.yaml",
             "flags/null.yaml",
@@ -173,7 +177,7 @@ async fn export_plans_clean_through_the_binary() {
     // The files are what a person would write by hand.
     let project = std::fs::read_to_string(dir.join("project.yaml")).unwrap();
     assert!(
-        project.starts_with("# Exported by ampx from project 100001: 2 flags, 1 experiment.\n"),
+        project.starts_with("# Exported by ampx from project 100001: 2 flags, 1 experiment, 3 deployments, 0 mutex groups, 0 holdout groups.\n"),
         "{project}"
     );
     assert!(
@@ -349,7 +353,11 @@ async fn stdout_export_is_one_stream_that_loads() {
     seed_tricky(&e);
     let ex = export_lib(&e, &[]).await.unwrap();
     let stream = ex.stream();
-    assert_eq!(stream.matches("\n---\n").count(), 3, "{stream}");
+    assert_eq!(
+        stream.matches("\n---\n").count(),
+        3 + 3,
+        "three flags and experiments, three deployments: {stream}"
+    );
     let set =
         ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), stream.clone())]).unwrap();
     assert_eq!(set.flags.len(), 3);
@@ -377,7 +385,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
     );
     assert!(ex.documents[0]
         .header
-        .contains("Only the keys given with --key: null, pricing-test."));
+        .contains("Only the keys (and deployment labels) given with --key: null, pricing-test."));
 
     e.emu.clear_requests();
     let dir = temp_dir("unknown-key");
@@ -399,7 +407,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("no flag or experiment of the project has key `checkout-redesing` (did you mean `checkout-redesign`?)"),
+        out.contains("no flag, experiment or group of the project has key `checkout-redesing`, and no deployment has it as label (did you mean `checkout-redesign`?)"),
         "{out}"
     );
     assert!(out.contains("`old-banner` is archived"), "{out}");
@@ -440,7 +448,9 @@ async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
     assert!(!text(&o).contains(&sdk_keys[2]) && !text(&o2).contains(&sdk_keys[2]));
     let project = &all.iter().find(|(p, _)| p == "project.yaml").unwrap().1;
     assert!(
-        project.contains("# Archived flags and experiments are left out: 1 skipped.\n"),
+        project.contains(
+            "# Archived flags, experiments, deployments and groups are left out: 1 skipped.\n"
+        ),
         "{project}"
     );
     assert!(
@@ -451,7 +461,7 @@ async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
 }
 
 #[tokio::test]
-async fn request_count_is_lists_plus_variants_plus_users() {
+async fn request_count_is_lists_plus_variants_plus_users_and_cohorts() {
     let e = env().await;
     let mut variant_total = 0;
     for i in 0..5 {
@@ -471,14 +481,22 @@ async fn request_count_is_lists_plus_variants_plus_users() {
     assert_eq!(exact("/api/1/flags"), 1, "one flag list call");
     assert_eq!(exact("/api/1/experiments"), 1, "one experiment list call");
     assert_eq!(exact("/api/1/deployments"), 1, "one deployment list call");
+    assert_eq!(exact("/api/1/mutexes"), 1, "one mutex group list call");
+    assert_eq!(exact("/api/1/holdouts"), 1, "one holdout group list call");
     let variants = reqs
         .iter()
         .filter(|r| r.path.ends_with("/variants"))
         .count();
     let users = reqs.iter().filter(|r| r.path.ends_with("/users")).count();
+    let cohorts = reqs.iter().filter(|r| r.path.ends_with("/cohorts")).count();
     assert_eq!(variants, 5, "one variants call per flag");
     assert_eq!(users, variant_total, "one users call per variant");
-    assert_eq!(reqs.len(), 3 + 5 + variant_total, "and nothing else");
+    assert_eq!(cohorts, variant_total, "one cohorts call per variant");
+    assert_eq!(
+        reqs.len(),
+        5 + 5 + 2 * variant_total,
+        "and nothing else: groups and deployments need only their lists"
+    );
     assert!(reqs.iter().all(|r| r.method == "GET"));
 }
 
@@ -540,4 +558,358 @@ async fn project_id_comes_from_the_api_or_the_flag() {
         "{}",
         text(&o)
     );
+}
+
+/// A project with a deployment archived, a mutex group whose two slots name
+/// experiments and a holdout group, a holdout group, variants with cohorts,
+/// and an archived mutex group.
+fn seed_groups(e: &Env) {
+    let emu = &e.emu;
+    emu.seed_experiment(json!({
+        "key": "pricing-test",
+        "variants": [
+            {"key": "control"},
+            {"key": "treatment", "cohorts": ["cohort-b", "cohort-a"]}
+        ],
+        "enabled": true
+    }))
+    .unwrap();
+    emu.seed_experiment(json!({"key": "checkout-copy", "variants": [{"key": "on"}]}))
+        .unwrap();
+    emu.seed_experiment(json!({"key": "search-ranking", "variants": [{"key": "on"}]}))
+        .unwrap();
+    emu.seed_flag(json!({
+        "key": "new-nav",
+        "deployments": ["web-production"],
+        "variants": [
+            {"key": "on", "cohorts": ["power-users"], "inclusions": ["alice@example.com"]},
+            {"key": "off"}
+        ]
+    }))
+    .unwrap();
+    emu.seed_holdout(json!({
+        "key": "q1-holdout",
+        "name": "Q1 holdout",
+        "description": "Five percent see nothing new",
+        "holdoutPercentage": 5,
+        "experiments": ["search-ranking"],
+        "individualInclusion": ["bob@example.com"],
+        "individualExclusion": ["carol@example.com"]
+    }))
+    .unwrap();
+    emu.seed_mutex(json!({
+        "key": "checkout-mutex",
+        "name": "Checkout experiments",
+        "description": "Only one checkout test per user",
+        "evaluationMode": "remote",
+        "bucketingKey": "device_id",
+        "slots": [
+            {"percentage": 60, "experiments": ["pricing-test"], "holdouts": ["q1-holdout"],
+             "individuals": ["dave@example.com", "alice@example.com"]},
+            {"percentage": 40, "experiments": ["checkout-copy"]}
+        ]
+    }))
+    .unwrap();
+    emu.seed_mutex(json!({
+        "key": "old-mutex", "archived": true,
+        "slots": [{"percentage": 100, "experiments": ["checkout-copy"]}]
+    }))
+    .unwrap();
+}
+
+fn experiment_id(e: &Env, key: &str) -> String {
+    e.emu.experiment_json(key).unwrap()["id"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
+    let e = env().await;
+    seed_groups(&e);
+    let staging = e.emu.deployment_id("web-staging").unwrap();
+    common::patch(
+        &e,
+        &format!("/api/1/deployments/{staging}"),
+        json!({"archive": true}),
+    )
+    .await;
+    let sdk_keys = common::sdk_keys(&e).await;
+    assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
+
+    let ex = export_lib(&e, &[]).await.unwrap();
+    assert!(ex.warnings.is_empty(), "{:?}", ex.warnings);
+    assert_eq!(
+        (ex.deployments, ex.mutexes, ex.holdouts, ex.archived),
+        (2, 1, 1, 2),
+        "web-staging and old-mutex are archived"
+    );
+    let dir = temp_dir("groups");
+    ex.write_to(&dir, false).unwrap();
+    let written = files(&dir);
+    let paths: Vec<&str> = written.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "ampx.schema.json",
+            "deployments/api-production.yaml",
+            "deployments/web-production.yaml",
+            "experiments/checkout-copy.yaml",
+            "experiments/pricing-test.yaml",
+            "experiments/search-ranking.yaml",
+            "flags/new-nav.yaml",
+            "holdouts/q1-holdout.yaml",
+            "mutexes/checkout-mutex.yaml",
+            "project.yaml"
+        ]
+    );
+
+    // Round trip: the export plans empty against the project it came from.
+    let set = ampx::manifest::load(std::slice::from_ref(&dir)).unwrap();
+    let p = common::plan(&e, &set).await;
+    assert!(p.is_empty(), "{}", render(&p, Style::plain()));
+
+    // Groups name experiments and holdout groups by key, never by id.
+    let ids: Vec<String> = ["pricing-test", "checkout-copy", "search-ranking"]
+        .iter()
+        .map(|k| experiment_id(&e, k))
+        .chain([e.emu.holdout_json("q1-holdout").unwrap()["id"].to_string()])
+        .collect();
+    let text_of = |p: &str| &written.iter().find(|(w, _)| w == p).unwrap().1;
+    let mutex = text_of("mutexes/checkout-mutex.yaml");
+    let holdout = text_of("holdouts/q1-holdout.yaml");
+    for body in [mutex, holdout] {
+        for id in &ids {
+            assert!(!body.contains(id.as_str()), "id {id} in:\n{body}");
+        }
+        assert!(!body.contains("archived"), "{body}");
+    }
+    assert!(
+        mutex.contains(
+            "slots:\n  - percentage: 60\n    experiments: [pricing-test]\n    holdouts: [q1-holdout]\n    individuals: [alice@example.com, dave@example.com]\n  - percentage: 40\n    experiments: [checkout-copy]\n"
+        ),
+        "{mutex}"
+    );
+    assert!(
+        holdout.contains("experiments: [search-ranking]\n"),
+        "{holdout}"
+    );
+    let m = &set.mutexes[0].spec;
+    assert_eq!(m.key, "checkout-mutex");
+    assert_eq!(m.name.as_deref(), Some("Checkout experiments"));
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Only one checkout test per user")
+    );
+    assert_eq!(m.evaluation_mode.map(|x| x.as_str()), Some("remote"));
+    assert_eq!(m.bucketing_key.as_deref(), Some("device_id"));
+    let slots = m.slots.as_ref().unwrap();
+    assert_eq!(slots.len(), 2);
+    assert_eq!(
+        (slots[0].percentage, slots[1].percentage),
+        (60, 40),
+        "slots in live order"
+    );
+    assert_eq!(slots[1].holdouts, None, "an empty list is left out");
+    assert_eq!(slots[1].individuals, None);
+    let h = &set.holdouts[0].spec;
+    assert_eq!(
+        (h.key.as_str(), h.name.as_deref(), h.holdout_percentage),
+        ("q1-holdout", Some("Q1 holdout"), Some(5))
+    );
+    assert_eq!(h.evaluation_mode.map(|x| x.as_str()), Some("remote"));
+    assert_eq!(h.bucketing_key.as_deref(), Some("amplitude_id"));
+    assert_eq!(
+        h.individual_inclusion.as_deref(),
+        Some(&["bob@example.com".to_string()][..])
+    );
+    assert_eq!(
+        h.individual_exclusion.as_deref(),
+        Some(&["carol@example.com".to_string()][..])
+    );
+
+    // Deployments: label and type, never the SDK key, archived ones left out.
+    let deployments: Vec<(String, Option<&str>, Option<bool>)> = set
+        .deployments
+        .iter()
+        .map(|d| {
+            (
+                d.spec.label.clone(),
+                d.spec.kind.map(|k| k.as_str()),
+                d.spec.archived,
+            )
+        })
+        .collect();
+    assert_eq!(
+        deployments,
+        [
+            ("api-production".to_string(), Some("server"), None),
+            ("web-production".to_string(), Some("client"), None)
+        ]
+    );
+    assert!(
+        text_of("deployments/api-production.yaml")
+            .ends_with("kind: Deployment\nlabel: api-production\ntype: server\n"),
+        "{}",
+        text_of("deployments/api-production.yaml")
+    );
+
+    // Cohorts: the exact set on each variant; none is left out.
+    let variant_cohorts = |key: &str| -> Vec<(String, Option<Vec<String>>)> {
+        let f = set.flags.iter().find(|f| f.spec.key == key).unwrap();
+        f.spec
+            .variants
+            .iter()
+            .flatten()
+            .map(|v| (v.key.clone(), v.cohorts.clone()))
+            .collect()
+    };
+    assert_eq!(
+        variant_cohorts("pricing-test"),
+        [
+            ("control".to_string(), None),
+            (
+                "treatment".to_string(),
+                Some(vec!["cohort-a".to_string(), "cohort-b".to_string()])
+            )
+        ]
+    );
+    assert_eq!(
+        variant_cohorts("new-nav"),
+        [
+            ("on".to_string(), Some(vec!["power-users".to_string()])),
+            ("off".to_string(), None)
+        ]
+    );
+    let project = text_of("project.yaml");
+    assert!(
+        project
+            .contains(": 1 flag, 3 experiments, 2 deployments, 1 mutex group, 1 holdout group.\n"),
+        "{project}"
+    );
+    assert!(project.contains(": 2 skipped.\n"), "{project}");
+
+    // No SDK key in any file, on stdout or on stderr.
+    let o = ampx(&e, &["export"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for (path, body) in written
+        .iter()
+        .chain([("the binary's output".to_string(), text(&o))].iter())
+    {
+        for k in &sdk_keys {
+            assert!(!body.contains(k.as_str()), "SDK key in {path}");
+        }
+        assert!(
+            !body.contains("web-staging"),
+            "archived deployment in {path}"
+        );
+        assert!(!body.contains("old-mutex"), "archived group in {path}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn key_selects_groups_by_key_and_deployments_by_label() {
+    let e = env().await;
+    seed_groups(&e);
+    let ex = export_lib(&e, &["checkout-mutex", "q1-holdout", "web-production"])
+        .await
+        .unwrap();
+    let keys: Vec<(&str, &str)> = ex
+        .documents
+        .iter()
+        .map(|d| (d.kind, d.key.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("Project", "100001"),
+            ("Deployment", "web-production"),
+            ("MutexGroup", "checkout-mutex"),
+            ("HoldoutGroup", "q1-holdout")
+        ]
+    );
+    // The groups' experiments are only read: they plan clean on their own.
+    let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
+    let p = common::plan(&e, &set).await;
+    assert!(p.is_empty(), "{}", render(&p, Style::plain()));
+
+    let err = export_lib(&e, &["old-mutex"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`old-mutex` is archived"), "{err}");
+    let err = export_lib(&e, &["checkout-mutx"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean `checkout-mutex`?"), "{err}");
+}
+
+#[tokio::test]
+async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
+    let e = env().await;
+    seed_groups(&e);
+    e.emu
+        .seed_experiment(json!({"key": "retired-test", "variants": [{"key": "on"}]}))
+        .unwrap();
+    e.emu
+        .seed_holdout(json!({
+            "key": "h2", "holdoutPercentage": 10,
+            "experiments": ["retired-test", "checkout-copy"]
+        }))
+        .unwrap();
+    e.emu
+        .seed_mutex(json!({
+            "key": "m2",
+            "slots": [{"percentage": 100, "experiments": ["retired-test"],
+                       "individuals": ["erin@example.com"], "cohorts": ["vip"]}]
+        }))
+        .unwrap();
+    let retired = experiment_id(&e, "retired-test");
+    common::patch(
+        &e,
+        &format!("/api/1/experiments/{retired}"),
+        json!({"archive": true}),
+    )
+    .await;
+
+    let ex = export_lib(&e, &["h2", "m2"]).await.unwrap();
+    let doc = |k: &str| ex.documents.iter().find(|d| d.key == k).unwrap();
+    let h2 = ex.file_text(doc("h2"));
+    assert!(
+        h2.contains("# experiments is left out (unmanaged): experiment `retired-test` (id ")
+            && h2.contains("is archived"),
+        "{h2}"
+    );
+    assert!(!doc("h2").body.contains("experiments:"), "{h2}");
+    assert!(doc("h2").body.contains("holdoutPercentage: 10\n"), "{h2}");
+    let m2 = ex.file_text(doc("m2"));
+    assert!(
+        m2.contains("# slots[0].experiments is left out (unmanaged)"),
+        "{m2}"
+    );
+    assert!(
+        m2.contains("# slots[0] includes cohort vip: manifests cannot hold a slot's cohorts"),
+        "{m2}"
+    );
+    assert!(
+        doc("m2")
+            .body
+            .contains("  - percentage: 100\n    individuals: [erin@example.com]\n"),
+        "the rest of the slot stays:\n{m2}"
+    );
+    for (who, what) in [
+        ("holdout group `h2`: ", "experiments"),
+        ("mutex group `m2`: ", "slots[0].experiments"),
+    ] {
+        assert!(
+            ex.warnings
+                .iter()
+                .any(|w| w.starts_with(who) && w.contains(what)),
+            "{:?}",
+            ex.warnings
+        );
+    }
+    let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
+    let p = common::plan(&e, &set).await;
+    assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 }

@@ -39,9 +39,12 @@ pub async fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitStatus
         }
     }
     let summary = format!(
-        "Exported {} flag(s) and {} experiment(s) from project {} ({} archived left out) with {} API requests.",
+        "Exported {} flag(s), {} experiment(s), {} deployment(s), {} mutex group(s) and {} holdout group(s) from project {} ({} archived left out) with {} API requests.",
         exported.flags,
         exported.experiments,
+        exported.deployments,
+        exported.mutexes,
+        exported.holdouts,
         exported.project_id,
         exported.archived,
         client.requests()

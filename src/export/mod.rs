@@ -1,14 +1,17 @@
 //! `ampx export`: the live project as manifests.
 //!
-//! Reading takes one list call per 1,000 flags and per 1,000 experiments,
-//! one deployment list, then per exported object `GET …/variants` and per
-//! variant `GET …/variants/{key}/users`, concurrently and bounded by the
-//! client's parallelism.
+//! Reading takes one list call per 1,000 flags, experiments, mutex groups
+//! and holdout groups, one deployment list, then per exported flag or
+//! experiment `GET …/variants` and per variant `GET …/variants/{key}/users`
+//! and `GET …/variants/{key}/cohorts`, concurrently and bounded by the
+//! client's parallelism. Deployments and groups need nothing beyond their
+//! lists.
 //!
 //! Writing follows the diff's idea of equality, so that `ampx plan` on the
 //! export shows no change: a field is written when it has a value, and left
 //! out (unmanaged) when it is empty or unset (no description, no payload, no
-//! inclusions, no tags, no segments); deployments are written by label;
+//! inclusions or cohorts, no tags, no segments); deployments are written by
+//! label, group members by key (see the `groups` module);
 //! segments leave out what defaults to the flag's (weights, bucketing key);
 //! read-only fields (ids, state, decision, authors, timestamps) and the
 //! bucketing salt (changing it re-buckets users) are never written, nor is
@@ -18,6 +21,7 @@
 //! document is then read back with the manifest loader and diffed against
 //! what was read: a field that would still show as a change is left out too.
 
+mod groups;
 pub mod yaml_out;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -29,10 +33,13 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::api::live::{Live, LiveFlag, LiveVariant};
+use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
 use crate::api::{ApiError, Client};
 use crate::diff::{norm_exposure, norm_payload, norm_weights, DEFAULT_BUCKETING_KEY};
-use crate::fetch::{get_inclusions, get_variants, list_deployments, list_objects, task_failed};
+use crate::fetch::{
+    get_cohorts, get_inclusions, get_variants, list_deployments, list_groups, list_objects,
+    task_failed,
+};
 use crate::manifest::{
     self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
     ObjectKind, Region, SegmentSpec, VariantSpec, OPS,
@@ -51,9 +58,15 @@ pub struct Snapshot {
     pub live: Live,
     /// The objects to export, flags then experiments, each by key.
     pub selected: Vec<(ObjectKind, String)>,
+    /// The deployments to export, one per label, in list order.
+    pub deployments: Vec<LiveDeployment>,
+    /// The mutual exclusion groups to export, by key.
+    pub mutexes: Vec<String>,
+    /// The holdout groups to export, by key.
+    pub holdouts: Vec<String>,
     /// Variants of the exported objects, in live order.
     pub variants: BTreeMap<(ObjectKind, String), Vec<LiveVariant>>,
-    /// Archived flags and experiments, left out.
+    /// Archived objects of every kind, left out.
     pub archived: usize,
     /// The keys given with `--key`, if any.
     pub keys: Vec<String>,
@@ -62,19 +75,50 @@ pub struct Snapshot {
 enum Detail {
     Variants(ObjectKind, String, Vec<LiveVariant>),
     Users(ObjectKind, String, String, Vec<String>),
+    Cohorts(ObjectKind, String, String, Vec<String>),
 }
 
-fn unknown_keys_error(unknown: &[String], archived: &[String], live: &Live) -> anyhow::Error {
-    let known: Vec<&str> = live
+/// Every key and label `--key` can name, with whether that object is
+/// archived (a key may name several objects).
+fn named(live: &Live) -> Vec<(&str, bool)> {
+    let objects = live
         .flags
         .values()
         .chain(live.experiments.values())
-        .filter(|f| !f.is_archived())
-        .map(|f| f.key.as_str())
+        .map(|f| (f.key.as_str(), f.is_archived()));
+    let mutexes = live
+        .mutexes
+        .iter()
+        .flat_map(|m| m.values())
+        .map(|m| (m.key.as_str(), m.deleted || m.archived));
+    let holdouts = live
+        .holdouts
+        .iter()
+        .flat_map(|h| h.values())
+        .map(|h| (h.key.as_str(), h.deleted || h.archived));
+    let deployments = live
+        .deployments
+        .iter()
+        .flatten()
+        .map(|d| (d.label.as_str(), d.deleted));
+    objects
+        .chain(mutexes)
+        .chain(holdouts)
+        .chain(deployments)
+        .collect()
+}
+
+fn unknown_keys_error(unknown: &[String], archived: &[String], live: &Live) -> anyhow::Error {
+    let known: Vec<&str> = named(live)
+        .into_iter()
+        .filter(|(_, archived)| !archived)
+        .map(|(k, _)| k)
         .collect();
     let mut lines = Vec::new();
     for k in unknown {
-        let mut line = format!("error: no flag or experiment of the project has key `{k}`");
+        let mut line = format!(
+            "error: no flag, experiment or group of the project has key `{k}`, and no deployment has it as label"
+        );
         if let Some(n) = manifest::nearest(k, &known) {
             line.push_str(&format!(" (did you mean `{n}`?)"));
         }
@@ -82,7 +126,7 @@ fn unknown_keys_error(unknown: &[String], archived: &[String], live: &Live) -> a
     }
     for k in archived {
         lines.push(format!(
-            "error: `{k}` is archived; export leaves archived flags and experiments out"
+            "error: `{k}` is archived; export leaves archived objects out"
         ));
     }
     // main prefixes the first line with `error: `.
@@ -111,55 +155,100 @@ fn project_id(live: &Live, given: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
+/// Groups by key; where two share a key, the active one wins (as in the
+/// plan's own read).
+fn by_key<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &String,
+    archived: impl Fn(&T) -> bool,
+) -> BTreeMap<String, T> {
+    let mut out: BTreeMap<String, T> = BTreeMap::new();
+    for item in items {
+        let keep_old = out.get(key(&item)).is_some_and(|old| !archived(old));
+        if !keep_old {
+            out.insert(key(&item).clone(), item);
+        }
+    }
+    out
+}
+
 /// Reads what an export of `keys` (all objects when empty) needs. Unknown
 /// or archived keys are an error before any per-object call.
+///
+/// `keys` name flags, experiments, mutex groups and holdout groups by key
+/// and deployments by label: with keys, only the objects they name are
+/// exported, deployments included.
 pub async fn read(
     client: &Arc<Client>,
     keys: &[String],
     given_project_id: Option<&str>,
 ) -> anyhow::Result<Snapshot> {
-    let (flags, experiments, deployments) = tokio::join!(
+    let (flags, experiments, deployments, mutexes, holdouts) = tokio::join!(
         list_objects(client, ObjectKind::Flag),
         list_objects(client, ObjectKind::Experiment),
         list_deployments(client),
+        list_groups::<LiveMutex>(client, "mutexes", "mutex group"),
+        list_groups::<LiveHoldout>(client, "holdouts", "holdout group"),
     );
     let mut live = Live {
         flags: flags?,
         experiments: experiments?,
         deployments: Some(deployments?),
-        ..Live::default()
+        mutexes: Some(by_key(mutexes?, |m| &m.key, |m| m.deleted || m.archived)),
+        holdouts: Some(by_key(holdouts?, |h| &h.key, |h| h.deleted || h.archived)),
     };
-    let archived = live
-        .flags
-        .values()
-        .chain(live.experiments.values())
-        .filter(|f| f.is_archived())
-        .count();
+    let archived = named(&live).iter().filter(|(_, a)| *a).count();
 
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    let mut selected = Vec::new();
     let (mut unknown, mut archived_named) = (Vec::new(), Vec::new());
+    let all = named(&live);
     for k in &wanted {
-        let found: Vec<&LiveFlag> = [&live.flags, &live.experiments]
+        let found: Vec<bool> = all
             .iter()
-            .filter_map(|m| m.get(*k))
+            .filter(|(n, _)| n == k)
+            .map(|(_, a)| *a)
             .collect();
         if found.is_empty() {
             unknown.push(k.to_string());
-        } else if found.iter().all(|f| f.is_archived()) {
+        } else if found.iter().all(|a| *a) {
             archived_named.push(k.to_string());
         }
     }
     if !unknown.is_empty() || !archived_named.is_empty() {
         return Err(unknown_keys_error(&unknown, &archived_named, &live));
     }
+    let chosen = |k: &str| wanted.is_empty() || wanted.contains(k);
+    let mut selected = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
         for (key, f) in live.objects(kind) {
-            if !f.is_archived() && (wanted.is_empty() || wanted.contains(key.as_str())) {
+            if !f.is_archived() && chosen(key) {
                 selected.push((kind, key.clone()));
             }
         }
     }
+    // One deployment per label: the active one the plan matches first.
+    let mut labels = HashSet::new();
+    let selected_deployments: Vec<LiveDeployment> = live
+        .deployments
+        .iter()
+        .flatten()
+        .filter(|d| !d.deleted && chosen(&d.label) && labels.insert(d.label.clone()))
+        .cloned()
+        .collect();
+    let selected_mutexes: Vec<String> = live
+        .mutexes
+        .iter()
+        .flat_map(|m| m.values())
+        .filter(|m| !(m.deleted || m.archived) && chosen(&m.key))
+        .map(|m| m.key.clone())
+        .collect();
+    let selected_holdouts: Vec<String> = live
+        .holdouts
+        .iter()
+        .flat_map(|h| h.values())
+        .filter(|h| !(h.deleted || h.archived) && chosen(&h.key))
+        .map(|h| h.key.clone())
+        .collect();
     let project_id = project_id(&live, given_project_id)?;
 
     let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
@@ -181,6 +270,13 @@ pub async fn read(
                 let users = get_inclusions(&c, kind, &id, &k, &variant).await?;
                 Ok(Detail::Users(kind, k, variant, users))
             });
+            let (c, s, id, k) = (client.clone(), sem.clone(), lf.id.clone(), key.clone());
+            let variant = v.key.clone();
+            tasks.spawn(async move {
+                let _permit = s.acquire().await;
+                let cohorts = get_cohorts(&c, kind, &id, &k, &variant).await?;
+                Ok(Detail::Cohorts(kind, k, variant, cohorts))
+            });
         }
     }
     let mut variants = BTreeMap::new();
@@ -198,12 +294,20 @@ pub async fn read(
                     f.inclusions.insert(variant, users);
                 }
             }
+            Detail::Cohorts(kind, key, variant, cohorts) => {
+                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
+                    f.cohorts.insert(variant, cohorts);
+                }
+            }
         }
     }
     Ok(Snapshot {
         project_id,
         live,
         selected,
+        deployments: selected_deployments,
+        mutexes: selected_mutexes,
+        holdouts: selected_holdouts,
         variants,
         archived,
         keys: wanted.into_iter().map(str::to_string).collect(),
@@ -213,9 +317,11 @@ pub async fn read(
 /// One exported document.
 #[derive(Debug, Clone)]
 pub struct Document {
-    /// `Project`, `Flag` or `Experiment`.
+    /// `Project`, `Flag`, `Experiment`, `Deployment`, `MutexGroup` or
+    /// `HoldoutGroup`.
     pub kind: &'static str,
-    /// The object's key (the project id for the Project).
+    /// The object's key (a deployment's label, the project id for the
+    /// Project).
     pub key: String,
     /// Path inside the export directory.
     pub path: PathBuf,
@@ -229,12 +335,16 @@ pub struct Document {
 #[derive(Debug, Clone)]
 pub struct Export {
     pub project_id: String,
-    /// The Project first, then flags and experiments by key.
+    /// The Project first, then flags and experiments by key, deployments
+    /// in list order, mutex groups and holdout groups by key.
     pub documents: Vec<Document>,
     /// What was left out and why, one line each, for stderr.
     pub warnings: Vec<String>,
     pub flags: usize,
     pub experiments: usize,
+    pub deployments: usize,
+    pub mutexes: usize,
+    pub holdouts: usize,
     pub archived: usize,
 }
 
@@ -261,6 +371,30 @@ fn file_stem(key: &str) -> String {
     s
 }
 
+/// The header of an object's document: where it came from, then its notes.
+fn object_header(project_id: &str, notes: &[String]) -> String {
+    let mut header = format!(
+        "Exported by ampx from project {project_id}. Fields left out are unmanaged: plan neither compares nor writes them."
+    );
+    for note in notes {
+        header.push('\n');
+        header.push_str(note);
+    }
+    header
+}
+
+/// A path `dir/<stem>.yaml` for `key` that no earlier document took (file
+/// systems may ignore case).
+fn unique_path(taken: &mut HashSet<String>, dir: &str, key: &str) -> PathBuf {
+    let mut stem = file_stem(key);
+    let mut n = 2;
+    while !taken.insert(format!("{dir}/{}", stem.to_lowercase())) {
+        stem = format!("{}-{n}", file_stem(key));
+        n += 1;
+    }
+    PathBuf::from(dir).join(format!("{stem}.yaml"))
+}
+
 /// Builds the manifests for a snapshot. `region` is written into the
 /// Project unless the API was reached through a server URL.
 pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
@@ -279,24 +413,9 @@ pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
         let mut notes = Vec::new();
         let mut spec = spec_of(*kind, lf, variants, &snap.live, &mut notes);
         let body = settle(&mut spec, variants, &project_body, &snap.live, &mut notes);
-        let dir = kind.collection();
-        let mut stem = file_stem(key);
-        let mut n = 2;
-        while !taken.insert(format!("{dir}/{}", stem.to_lowercase())) {
-            stem = format!("{}-{n}", file_stem(key));
-            n += 1;
-        }
         let noun = kind.noun();
         for note in &notes {
             warnings.push(format!("{noun} `{key}`: {note}"));
-        }
-        let mut header = format!(
-            "Exported by ampx from project {}. Fields left out are unmanaged: plan neither compares nor writes them.",
-            snap.project_id
-        );
-        for note in &notes {
-            header.push('\n');
-            header.push_str(note);
         }
         match kind {
             ObjectKind::Flag => flags += 1,
@@ -308,25 +427,92 @@ pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
                 ObjectKind::Experiment => "Experiment",
             },
             key: key.clone(),
-            path: PathBuf::from(dir).join(format!("{stem}.yaml")),
-            header,
+            path: unique_path(&mut taken, kind.collection(), key),
+            header: object_header(&snap.project_id, &notes),
             body,
         });
     }
+
+    let (mut deployments, mut mutexes, mut holdouts) = (0, 0, 0);
+    let live = &snap.live;
+    let mut others: Vec<(&str, &str, &String, groups::GroupSpec, Vec<String>)> = Vec::new();
+    for d in &snap.deployments {
+        let mut notes = Vec::new();
+        let shared = live
+            .deployments
+            .iter()
+            .flatten()
+            .filter(|x| !x.deleted && x.label == d.label)
+            .count();
+        if shared > 1 {
+            notes.push(format!(
+                "{shared} active deployments share this label; plan matches the first one the list shows (id {})",
+                d.id
+            ));
+        }
+        let spec = groups::deployment_spec(d, &mut notes);
+        others.push(("deployment", "deployments", &d.label, spec, notes));
+    }
+    for key in &snap.mutexes {
+        let Some(m) = live.mutexes.as_ref().and_then(|ms| ms.get(key)) else {
+            continue;
+        };
+        let mut notes = Vec::new();
+        let spec = groups::mutex_spec(m, live, &mut notes);
+        others.push(("mutex group", "mutexes", key, spec, notes));
+    }
+    for key in &snap.holdouts {
+        let Some(h) = live.holdouts.as_ref().and_then(|hs| hs.get(key)) else {
+            continue;
+        };
+        let mut notes = Vec::new();
+        let spec = groups::holdout_spec(h, live, &mut notes);
+        others.push(("holdout group", "holdouts", key, spec, notes));
+    }
+    for (noun, dir, key, mut spec, mut notes) in others {
+        let body = match groups::settle(&mut spec, &project_body, live, &mut notes) {
+            Ok(body) => body,
+            Err(why) => {
+                warnings.push(format!(
+                    "{noun} `{key}` is left out: its document does not read back: {why}"
+                ));
+                continue;
+            }
+        };
+        for note in &notes {
+            warnings.push(format!("{noun} `{key}`: {note}"));
+        }
+        match dir {
+            "deployments" => deployments += 1,
+            "mutexes" => mutexes += 1,
+            _ => holdouts += 1,
+        }
+        documents.push(Document {
+            kind: spec.kind(),
+            key: key.clone(),
+            path: unique_path(&mut taken, dir, key),
+            header: object_header(&snap.project_id, &notes),
+            body,
+        });
+    }
+
     let mut header = format!(
-        "Exported by ampx from project {}: {}, {}.",
+        "Exported by ampx from project {}: {}, {}, {}, {}, {}.",
         snap.project_id,
         plural(flags, "flag", "flags"),
-        plural(experiments, "experiment", "experiments")
+        plural(experiments, "experiment", "experiments"),
+        plural(deployments, "deployment", "deployments"),
+        plural(mutexes, "mutex group", "mutex groups"),
+        plural(holdouts, "holdout group", "holdout groups"),
     );
     if !snap.keys.is_empty() {
         header.push_str(&format!(
-            "\nOnly the keys given with --key: {}.",
+            "\nOnly the keys (and deployment labels) given with --key: {}.",
             snap.keys.join(", ")
         ));
     }
     header.push_str(&format!(
-        "\nArchived flags and experiments are left out: {} skipped.",
+        "\nArchived flags, experiments, deployments and groups are left out: {} skipped.",
         snap.archived
     ));
     header.push_str("\nCheck it with `ampx plan <this directory> --detailed-exitcode` (exit 0: the live project matches).");
@@ -346,6 +532,9 @@ pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
         warnings,
         flags,
         experiments,
+        deployments,
+        mutexes,
+        holdouts,
         archived: snap.archived,
     }
 }
@@ -473,6 +662,7 @@ fn unmanage(spec: &mut FlagSpec, path: &str) -> bool {
                 (".description", 1),
                 (".payload", 2),
                 (".inclusions", 3),
+                (".cohorts", 4),
             ] {
                 if let Some(vkey) = rest.strip_suffix(sub) {
                     if let Some(v) = spec.variants.iter_mut().flatten().find(|v| v.key == vkey) {
@@ -480,7 +670,8 @@ fn unmanage(spec: &mut FlagSpec, path: &str) -> bool {
                             0 => v.name.take().is_some(),
                             1 => v.description.take().is_some(),
                             2 => v.payload.take().is_some(),
-                            _ => v.inclusions.take().is_some(),
+                            3 => v.inclusions.take().is_some(),
+                            _ => v.cohorts.take().is_some(),
                         };
                         if was {
                             return true;
@@ -515,11 +706,11 @@ fn unmanage(spec: &mut FlagSpec, path: &str) -> bool {
     }
 }
 
-fn non_empty(s: &Option<String>) -> Option<String> {
+pub(super) fn non_empty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|x| !x.is_empty())
 }
 
-fn sorted_unique(v: &[String]) -> Vec<String> {
+pub(super) fn sorted_unique(v: &[String]) -> Vec<String> {
     let set: BTreeSet<&String> = v.iter().collect();
     set.into_iter().cloned().collect()
 }
@@ -626,7 +817,11 @@ fn spec_of(
                         .get(&v.key)
                         .map(|i| sorted_unique(i))
                         .filter(|i| !i.is_empty()),
-                    cohorts: None,
+                    cohorts: lf
+                        .cohorts
+                        .get(&v.key)
+                        .map(|c| sorted_unique(c))
+                        .filter(|c| !c.is_empty()),
                     renamed_from: None,
                 })
                 .collect(),
@@ -898,6 +1093,9 @@ fn flag_entries(s: &FlagSpec, variants: &[LiveVariant]) -> Vec<(String, Node)> {
                 if let Some(x) = &v.inclusions {
                     m.push(("inclusions".into(), Node::strs(x)));
                 }
+                if let Some(x) = &v.cohorts {
+                    m.push(("cohorts".into(), Node::strs(x)));
+                }
                 Node::Map(m)
             })
             .collect();
@@ -1083,7 +1281,7 @@ pub fn check_out_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     let more = shown.len().saturating_sub(5);
     shown.truncate(5);
     anyhow::bail!(
-        "{} is not empty ({}{}): export writes only into a new or empty directory, so that no file is overwritten by accident\n  hint: choose a new directory, or pass --force to replace the files export writes (project.yaml, flags/<key>.yaml, experiments/<key>.yaml, {SCHEMA_FILE}) and keep the rest",
+        "{} is not empty ({}{}): export writes only into a new or empty directory, so that no file is overwritten by accident\n  hint: choose a new directory, or pass --force to replace the files export writes (project.yaml, flags/<key>.yaml, experiments/<key>.yaml, deployments/<label>.yaml, mutexes/<key>.yaml, holdouts/<key>.yaml, {SCHEMA_FILE}) and keep the rest",
         dir.display(),
         shown.join(", "),
         if more > 0 { format!(" and {more} more") } else { String::new() }
@@ -1135,6 +1333,9 @@ mod tests {
             project_id: "7".into(),
             live,
             selected: vec![(kind, key.clone())],
+            deployments: Vec::new(),
+            mutexes: Vec::new(),
+            holdouts: Vec::new(),
             variants: [((kind, key), vs)].into_iter().collect(),
             archived: 0,
             keys: Vec::new(),
