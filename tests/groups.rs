@@ -111,7 +111,7 @@ async fn groups_and_the_experiments_they_list_are_created_in_one_apply() {
         "{shown}"
     );
     assert!(
-        shown.contains("slots[1].experiments: [\"pricing-page-test\"]"),
+        shown.contains("slots[0].experiments: [\"pricing-page-test\"]"),
         "{shown}"
     );
 
@@ -748,7 +748,7 @@ async fn drift_reports_a_group_edited_out_of_band_with_who_changed_it() {
     assert!(stdout.contains("last changed by ampx-emulator"), "{stdout}");
     assert!(stdout.contains("individualInclusion"), "{stdout}");
     assert!(stdout.contains("mutex group checkout-mutex"), "{stdout}");
-    assert!(stdout.contains("slots[2].experiments"), "{stdout}");
+    assert!(stdout.contains("slots[1].experiments"), "{stdout}");
     assert!(writes(&e).is_empty());
 }
 
@@ -795,4 +795,40 @@ async fn lost_answers_of_group_and_deployment_writes_leave_no_duplicates() {
     );
     assert_eq!(count("/api/1/mutexes", "key", "checkout-mutex").await, 1);
     assert_eq!(count("/api/1/holdouts", "key", "q1-holdout").await, 1);
+}
+
+#[tokio::test]
+async fn a_group_archived_with_its_experiment_plans_empty_afterwards() {
+    let e = env().await;
+    assert!(apply(&e, &groups_set()).await.is_empty());
+    let experiments = EXPERIMENTS.replace(
+        "key: pricing-page-test\n",
+        "key: pricing-page-test\narchived: true\n",
+    );
+    let groups = format!("{GROUPS}archived: true\n").replace(
+        "individualExclusion: []\n",
+        "individualExclusion: []\narchived: true\n",
+    );
+    let set = manifests(&format!("{experiments}{groups}"));
+    let after = apply(&e, &set).await;
+    assert!(after.is_empty(), "{}", render(&after, Style::plain()));
+    assert_eq!(e.emu.holdout_json("q1-holdout").unwrap()["deleted"], true);
+    assert_eq!(e.emu.mutex_json("checkout-mutex").unwrap()["deleted"], true);
+
+    // A group that stays may not name an archived holdout group.
+    let e = env().await;
+    assert!(apply(&e, &groups_set()).await.is_empty());
+    let h = e.emu.holdout_json("q1-holdout").unwrap()["id"].to_string();
+    patch(
+        &e,
+        &format!("/api/1/holdouts/{h}"),
+        json!({"archive": true}),
+    )
+    .await;
+    let mutex_only = GROUPS.split("---\n").nth(1).unwrap();
+    let err = plan_error(&e, &manifests(&format!("{EXPERIMENTS}{mutex_only}"))).await;
+    assert!(
+        err.contains("mutex group `checkout-mutex` slot 1 names holdout group `q1-holdout`, which is archived in the project"),
+        "{err}"
+    );
 }

@@ -346,7 +346,11 @@ impl Live {
 
     /// Key and kind of the group with this id (for `parentDependencies`).
     pub fn group_name(&self, id: &str) -> Option<String> {
-        if let Some(m) = self.mutexes.as_ref()?.values().find(|m| m.id == id) {
+        let mutex = self
+            .mutexes
+            .as_ref()
+            .and_then(|ms| ms.values().find(|m| m.id == id));
+        if let Some(m) = mutex {
             return Some(format!("mutex group {}", m.key));
         }
         self.holdout_key(id).map(|k| format!("holdout group {k}"))

@@ -267,6 +267,19 @@ impl Members<'_> {
 
     fn holdout(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
         if let Some(h) = self.live.holdouts.as_ref().and_then(|hs| hs.get(key)) {
+            let restored = self
+                .set
+                .holdouts
+                .iter()
+                .any(|g| g.spec.key == key && g.spec.archived != Some(true));
+            if (h.deleted || h.archived) && !restored {
+                errors.push(DiffError {
+                    at,
+                    message: format!(
+                        "{owner} names holdout group `{key}`, which is archived in the project"
+                    ),
+                });
+            }
             return id_value(&h.id);
         }
         if !self.set.holdouts.iter().any(|h| h.spec.key == key) {
@@ -649,7 +662,7 @@ pub fn diff_mutex(
                 }
                 push(
                     &mut p.changes,
-                    &format!("slots[{}].{field}", i + 1),
+                    &format!("slots[{i}].{field}"),
                     Some(set_value(&before)),
                     Some(set_value(&after)),
                 );
@@ -661,7 +674,7 @@ pub fn diff_mutex(
                 if w != h {
                     push(
                         &mut p.changes,
-                        &format!("slots[{}].individuals", i + 1),
+                        &format!("slots[{i}].individuals"),
                         Some(set_value(&is.individuals)),
                         Some(set_value(people)),
                     );
@@ -730,10 +743,9 @@ fn create_mutex(
     for (i, slot) in slots.iter().enumerate() {
         let mut sb = slot_members(m, g, i, slot, errors);
         sb.insert("percentage".into(), json!(slot.percentage));
-        let n = i + 1;
         push(
             &mut p.changes,
-            &format!("slots[{n}].percentage"),
+            &format!("slots[{i}].percentage"),
             None,
             Some(json!(slot.percentage)),
         );
@@ -745,7 +757,7 @@ fn create_mutex(
             if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
                 push(
                     &mut p.changes,
-                    &format!("slots[{n}].{field}"),
+                    &format!("slots[{i}].{field}"),
                     None,
                     Some(set_value(v)),
                 );
@@ -785,17 +797,22 @@ pub fn diff_holdout(
     let key = &spec.key;
     let m = Members { set, live };
     let owner = format!("holdout group `{key}`");
-    let wanted_experiments: Option<Vec<Value>> = spec.experiments.as_ref().map(|es| {
-        es.iter()
-            .enumerate()
-            .map(|(j, k)| m.experiment(k, &owner, g.at(&format!("experiments[{j}]")), errors))
-            .collect()
-    });
+    // Members are resolved only for a group that stays: an archived group's
+    // list may name experiments archived with it.
+    let resolve = |errors: &mut Vec<DiffError>| -> Option<Vec<Value>> {
+        spec.experiments.as_ref().map(|es| {
+            es.iter()
+                .enumerate()
+                .map(|(j, k)| m.experiment(k, &owner, g.at(&format!("experiments[{j}]")), errors))
+                .collect()
+        })
+    };
     let have = live.holdouts.as_ref().and_then(|hs| hs.get(key));
     let Some(have) = have else {
         if spec.archived == Some(true) {
             return None;
         }
+        let wanted_experiments = resolve(errors);
         return create_holdout(g, set, &m, wanted_experiments, errors);
     };
     let mut p = plan_of(HOLDOUT, key, Some(have.id.clone()));
@@ -818,6 +835,7 @@ pub fn diff_holdout(
         return finish(p);
     }
     check_holdout_fixed(g, have, errors);
+    let wanted_experiments = resolve(errors);
     let mut body = Map::new();
     name_and_description(
         &mut body,
