@@ -883,8 +883,8 @@ fn report(rows: &[Row], notes: &[String], command: &str) -> String {
          dependent calls). A plan's chain is its list pages, read one after the other \
          (each needs the previous page's cursor), then one round of detail reads; an \
          apply's is the most calls one flag needs in order (2); a per-object read's is 2.\n\
-         - **diff + plan CPU**: thread CPU time of `ampx::diff::diff_all` + \
-         `ampx::plan::build` on the live state the plan read (median of three runs); \
+         - **diff + plan CPU**: thread CPU time of `ampx::plan::make` (diff, \
+         calls and dependency order) on the live state the plan read (median of three runs); \
          **diff + plan heap**: the most heap they allocated above what was already held \
          (counted by a global allocator wrapper).\n\
          - **peak RSS (ampx)**: the process's VmHWM over the stage (reset before it \
