@@ -541,9 +541,14 @@ async fn a_non_empty_directory_needs_force_and_force_keeps_other_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_id_comes_from_the_api_or_the_flag() {
     let e = env().await;
+    // No flag or experiment yet: the deployment list names the project.
     let o = ampx(&e, &["export"]).await;
-    assert_eq!(o.status.code(), Some(1), "an empty project names no id");
-    assert!(text(&o).contains("--project-id"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("id: \"100001\"\n"),
+        "{}",
+        text(&o)
+    );
 
     let o = ampx(&e, &["export", "--project-id", "100001", "--region", "eu"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -171,9 +171,13 @@ pub struct LiveVariant {
 
 /// A deployment. Its SDK `key` is deliberately not read.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct LiveDeployment {
     #[serde(deserialize_with = "id_string")]
     pub id: String,
+    /// The project it belongs to, when the API says.
+    #[serde(default, deserialize_with = "opt_id", skip_serializing)]
+    pub project_id: Option<String>,
     #[serde(default)]
     pub label: String,
     #[serde(default, deserialize_with = "nullable")]
@@ -234,6 +238,8 @@ pub struct LiveMutex {
     #[serde(deserialize_with = "id_string")]
     pub id: String,
     pub key: String,
+    #[serde(default, deserialize_with = "opt_id", skip_serializing)]
+    pub project_id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -261,6 +267,8 @@ pub struct LiveHoldout {
     #[serde(deserialize_with = "id_string")]
     pub id: String,
     pub key: String,
+    #[serde(default, deserialize_with = "opt_id", skip_serializing)]
+    pub project_id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

@@ -213,6 +213,7 @@ pub fn with_planned_deployments(set: &ManifestSet, live: &Live) -> Option<Live> 
     for d in missing {
         list.push(crate::api::live::LiveDeployment {
             id: placeholder(false, "deployments", &d.label),
+            project_id: None,
             label: d.label.clone(),
             deleted: false,
             kind: d.kind.map(|k| k.as_str().to_string()),

@@ -151,6 +151,7 @@ fn unknown_deployment_label_is_an_error_with_location() {
             label: "web".into(),
             deleted: false,
             kind: None,
+            project_id: None,
         }]),
         ..Default::default()
     };

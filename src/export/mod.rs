@@ -142,15 +142,30 @@ fn project_id(live: &Live, given: Option<&str>) -> anyhow::Result<String> {
         .flags
         .values()
         .chain(live.experiments.values())
-        .find_map(|f| f.project_id.clone());
+        .find_map(|f| f.project_id.clone())
+        .or_else(|| {
+            let groups = live
+                .mutexes
+                .iter()
+                .flat_map(|m| m.values().map(|g| &g.project_id));
+            let holdouts = live
+                .holdouts
+                .iter()
+                .flat_map(|h| h.values().map(|g| &g.project_id));
+            let deployments = live.deployments.iter().flatten().map(|d| &d.project_id);
+            groups
+                .chain(holdouts)
+                .chain(deployments)
+                .find_map(Clone::clone)
+        });
     match (given, listed) {
         (Some(g), Some(l)) if g != l => anyhow::bail!(
-            "--project-id is {g}, but the flags and experiments this API key reads belong to project {l}\n  hint: pass --project-id {l}, or use the Management API key of project {g}"
+            "--project-id is {g}, but the objects this API key reads belong to project {l}\n  hint: pass --project-id {l}, or use the Management API key of project {g}"
         ),
         (Some(g), _) => Ok(g.to_string()),
         (None, Some(l)) => Ok(l),
         (None, None) => anyhow::bail!(
-            "cannot tell the project id: the API listed no flag or experiment that names its project\n  hint: pass --project-id ID (the id shown in the project's settings in Amplitude)"
+            "cannot tell the project id: the API listed no flag, experiment, group or deployment that names its project\n  hint: pass --project-id ID (the id shown in the project's settings in Amplitude)"
         ),
     }
 }
@@ -1457,5 +1472,19 @@ mod tests {
         );
         assert_eq!(manifest_date(&None), Some(None));
         assert_eq!(manifest_date(&Some("soon".into())), None);
+    }
+
+    #[test]
+    fn the_project_id_comes_from_any_object_that_names_it() {
+        let err = project_id(&Live::default(), None).unwrap_err().to_string();
+        assert!(err.contains("--project-id"), "{err}");
+        let mut live = Live::default();
+        let group: crate::api::live::LiveHoldout =
+            serde_json::from_value(serde_json::json!({"id": 7, "key": "h", "projectId": 42}))
+                .unwrap();
+        live.holdouts = Some([("h".to_string(), group)].into_iter().collect());
+        assert_eq!(project_id(&live, None).unwrap(), "42");
+        let err = project_id(&live, Some("41")).unwrap_err().to_string();
+        assert!(err.contains("belong to project 42"), "{err}");
     }
 }
