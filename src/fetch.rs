@@ -96,9 +96,21 @@ pub async fn list_objects(
     Ok(flags)
 }
 
-/// Lists the project's mutual exclusion groups (or, with `holdouts`, holdout
-/// groups), archived ones included where the API shows them.
-pub async fn list_groups<T: serde::de::DeserializeOwned>(
+/// Lists the project's mutual exclusion groups by key, archived ones
+/// included where the API shows them.
+pub async fn list_mutexes(client: &Client) -> Result<BTreeMap<String, LiveMutex>, ApiError> {
+    let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
+    Ok(by_key(ms, |m| &m.key, |m| m.deleted || m.archived))
+}
+
+/// Lists the project's holdout groups by key, as [`list_mutexes`] does.
+pub async fn list_holdouts(client: &Client) -> Result<BTreeMap<String, LiveHoldout>, ApiError> {
+    let hs: Vec<LiveHoldout> = list_groups(client, "holdouts", "holdout group").await?;
+    Ok(by_key(hs, |h| &h.key, |h| h.deleted || h.archived))
+}
+
+/// Lists one kind of group (`field`: `mutexes` or `holdouts`).
+async fn list_groups<T: serde::de::DeserializeOwned>(
     client: &Client,
     field: &str,
     noun: &str,
@@ -178,15 +190,13 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
             if set.mutexes.is_empty() {
                 return Ok(None);
             }
-            let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
-            Ok(Some(by_key(ms, |m| &m.key, |m| m.deleted || m.archived)))
+            list_mutexes(client).await.map(Some)
         },
         async {
             if !want_holdouts {
                 return Ok(None);
             }
-            let hs: Vec<LiveHoldout> = list_groups(client, "holdouts", "holdout group").await?;
-            Ok(Some(by_key(hs, |h| &h.key, |h| h.deleted || h.archived)))
+            list_holdouts(client).await.map(Some)
         }
     );
     let mut live = Live {

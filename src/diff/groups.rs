@@ -233,65 +233,79 @@ struct Members<'a> {
 impl Members<'_> {
     /// An experiment key → its id (or a placeholder), or an error naming
     /// both ends.
-    fn experiment(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
-        if let Some(e) = self.live.experiments.get(key) {
-            let unarchived = self.set.flags.iter().any(|f| {
-                f.spec.kind == ObjectKind::Experiment
-                    && f.spec.key == key
-                    && f.spec.archived != Some(true)
+    /// A member key → its live id (or a placeholder for one the plan
+    /// creates), or an error naming both ends: `live` is the live object's
+    /// (id, archived); `declared` whether a manifest declares the key, and
+    /// `restored` whether that manifest keeps it unarchived.
+    #[allow(clippy::too_many_arguments)]
+    fn member(
+        noun: &str,
+        collection: &str,
+        live: Option<(&str, bool)>,
+        declared: bool,
+        restored: bool,
+        key: &str,
+        owner: &str,
+        at: String,
+        errors: &mut Vec<DiffError>,
+    ) -> Value {
+        let problem = match live {
+            Some((_, true)) if !restored => Some("which is archived in the project"),
+            Some(_) => None,
+            None if !declared => Some("which neither the manifests nor the project has"),
+            None => None,
+        };
+        if let Some(p) = problem {
+            errors.push(DiffError {
+                at,
+                message: format!("{owner} names {noun} `{key}`, {p}"),
             });
-            if e.is_archived() && !unarchived {
-                errors.push(DiffError {
-                    at,
-                    message: format!(
-                        "{owner} names experiment `{key}`, which is archived in the project"
-                    ),
-                });
-            }
-            return id_value(&e.id);
         }
+        match live {
+            Some((id, _)) => id_value(id),
+            None => s(&placeholder(true, collection, key)),
+        }
+    }
+
+    fn experiment(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
         let declared = self
             .set
             .flags
             .iter()
-            .any(|f| f.spec.kind == ObjectKind::Experiment && f.spec.key == key);
-        if !declared {
-            errors.push(DiffError {
-                at,
-                message: format!(
-                    "{owner} names experiment `{key}`, which neither the manifests nor the project has"
-                ),
-            });
-        }
-        s(&placeholder(true, "experiments", key))
+            .filter(|f| f.spec.kind == ObjectKind::Experiment && f.spec.key == key);
+        Self::member(
+            "experiment",
+            "experiments",
+            self.live
+                .experiments
+                .get(key)
+                .map(|e| (e.id.as_str(), e.is_archived())),
+            declared.clone().next().is_some(),
+            declared.clone().any(|f| f.spec.archived != Some(true)),
+            key,
+            owner,
+            at,
+            errors,
+        )
     }
 
     fn holdout(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
-        if let Some(h) = self.live.holdouts.as_ref().and_then(|hs| hs.get(key)) {
-            let restored = self
-                .set
+        let declared = self.set.holdouts.iter().filter(|g| g.spec.key == key);
+        Self::member(
+            "holdout group",
+            "holdouts",
+            self.live
                 .holdouts
-                .iter()
-                .any(|g| g.spec.key == key && g.spec.archived != Some(true));
-            if (h.deleted || h.archived) && !restored {
-                errors.push(DiffError {
-                    at,
-                    message: format!(
-                        "{owner} names holdout group `{key}`, which is archived in the project"
-                    ),
-                });
-            }
-            return id_value(&h.id);
-        }
-        if !self.set.holdouts.iter().any(|h| h.spec.key == key) {
-            errors.push(DiffError {
-                at,
-                message: format!(
-                    "{owner} names holdout group `{key}`, which neither the manifests nor the project has"
-                ),
-            });
-        }
-        s(&placeholder(true, "holdouts", key))
+                .as_ref()
+                .and_then(|hs| hs.get(key))
+                .map(|h| (h.id.as_str(), h.deleted || h.archived)),
+            declared.clone().next().is_some(),
+            declared.clone().any(|g| g.spec.archived != Some(true)),
+            key,
+            owner,
+            at,
+            errors,
+        )
     }
 
     fn experiment_label(&self, id: &str) -> String {
@@ -485,8 +499,8 @@ fn finish(mut p: ObjectPlan) -> Option<ObjectPlan> {
 
 // ----- mutual exclusion groups -----
 
-/// The members of one manifest slot, resolved: (body fields, experiment
-/// keys, holdout keys) for the fields the manifest manages.
+/// The slot PATCH (or create) fields of one manifest slot, members resolved
+/// to ids, for the fields the manifest manages.
 fn slot_members(
     m: &Members,
     g: &Located<MutexSpec>,
@@ -496,35 +510,24 @@ fn slot_members(
 ) -> Map<String, Value> {
     let owner = format!("mutex group `{}` slot {}", g.spec.key, i + 1);
     let mut body = Map::new();
-    if let Some(es) = &slot.experiments {
-        let ids: Vec<Value> = es
+    for (field, keys) in [
+        ("experiments", &slot.experiments),
+        ("holdouts", &slot.holdouts),
+    ] {
+        let Some(keys) = keys else { continue };
+        let ids: Vec<Value> = keys
             .iter()
             .enumerate()
             .map(|(j, k)| {
-                m.experiment(
-                    k,
-                    &owner,
-                    g.at(&format!("slots[{i}].experiments[{j}]")),
-                    errors,
-                )
+                let at = g.at(&format!("slots[{i}].{field}[{j}]"));
+                if field == "holdouts" {
+                    m.holdout(k, &owner, at, errors)
+                } else {
+                    m.experiment(k, &owner, at, errors)
+                }
             })
             .collect();
-        body.insert("experiments".into(), Value::Array(ids));
-    }
-    if let Some(hs) = &slot.holdouts {
-        let ids: Vec<Value> = hs
-            .iter()
-            .enumerate()
-            .map(|(j, k)| {
-                m.holdout(
-                    k,
-                    &owner,
-                    g.at(&format!("slots[{i}].holdouts[{j}]")),
-                    errors,
-                )
-            })
-            .collect();
-        body.insert("holdouts".into(), Value::Array(ids));
+        body.insert(field.into(), Value::Array(ids));
     }
     if let Some(people) = &slot.individuals {
         body.insert("individuals".into(), json!(people));
@@ -1051,7 +1054,7 @@ pub fn dependency_context(lf: &LiveFlag, live: &Live) -> Vec<String> {
 /// experiment (or a mutex slot a holdout group) comes before that object is
 /// archived.
 pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(String, String)> {
-    let name = |o: &ObjectPlan| format!("{}/{}", collection(&o.kind).unwrap_or("?"), o.key);
+    let name = crate::plan::object_name;
     let by_name: HashMap<String, &ObjectPlan> = objects.iter().map(|o| (name(o), o)).collect();
     let restored: BTreeSet<String> = objects
         .iter()

@@ -33,12 +33,12 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
+use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
 use crate::api::{ApiError, Client};
 use crate::diff::{norm_exposure, norm_payload, norm_weights, DEFAULT_BUCKETING_KEY};
 use crate::fetch::{
-    get_cohorts, get_inclusions, get_variants, list_deployments, list_groups, list_objects,
-    task_failed,
+    get_cohorts, get_inclusions, get_variants, list_deployments, list_holdouts, list_mutexes,
+    list_objects, task_failed,
 };
 use crate::manifest::{
     self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
@@ -170,23 +170,6 @@ fn project_id(live: &Live, given: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
-/// Groups by key; where two share a key, the active one wins (as in the
-/// plan's own read).
-fn by_key<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> &String,
-    archived: impl Fn(&T) -> bool,
-) -> BTreeMap<String, T> {
-    let mut out: BTreeMap<String, T> = BTreeMap::new();
-    for item in items {
-        let keep_old = out.get(key(&item)).is_some_and(|old| !archived(old));
-        if !keep_old {
-            out.insert(key(&item).clone(), item);
-        }
-    }
-    out
-}
-
 /// Reads what an export of `keys` (all objects when empty) needs. Unknown
 /// or archived keys are an error before any per-object call.
 ///
@@ -202,15 +185,15 @@ pub async fn read(
         list_objects(client, ObjectKind::Flag),
         list_objects(client, ObjectKind::Experiment),
         list_deployments(client),
-        list_groups::<LiveMutex>(client, "mutexes", "mutex group"),
-        list_groups::<LiveHoldout>(client, "holdouts", "holdout group"),
+        list_mutexes(client),
+        list_holdouts(client),
     );
     let mut live = Live {
         flags: flags?,
         experiments: experiments?,
         deployments: Some(deployments?),
-        mutexes: Some(by_key(mutexes?, |m| &m.key, |m| m.deleted || m.archived)),
-        holdouts: Some(by_key(holdouts?, |h| &h.key, |h| h.deleted || h.archived)),
+        mutexes: Some(mutexes?),
+        holdouts: Some(holdouts?),
     };
     let archived = named(&live).iter().filter(|(_, a)| *a).count();
 
