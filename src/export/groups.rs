@@ -58,17 +58,24 @@ fn user_ids(field: &str, ids: &[String], notes: &mut Vec<String>) -> Option<Vec<
     Some(ids).filter(|i| !i.is_empty())
 }
 
-/// Experiment ids → keys, in live order, or why not every id resolves.
-fn experiment_keys(field: &str, ids: &[String], live: &Live) -> Result<Vec<String>, String> {
-    let mut keys = Vec::new();
+/// Member ids → keys, in live order, or why not every id resolves: an id
+/// that `lookup` (id → key and whether archived) does not know, or one that
+/// is archived (a plan refuses a group that names an archived member).
+fn member_keys<'a>(
+    field: &str,
+    noun: &str,
+    ids: &[String],
+    lookup: impl Fn(&str) -> Option<(&'a str, bool)>,
+) -> Result<Vec<String>, String> {
+    let mut keys: Vec<String> = Vec::new();
     let (mut unknown, mut archived) = (Vec::new(), Vec::new());
     for id in ids {
-        match live.experiments.values().find(|e| &e.id == id) {
+        match lookup(id) {
             None => unknown.push(id.as_str()),
-            Some(e) if e.is_archived() => archived.push(format!("`{}` (id {id})", e.key)),
-            Some(e) => {
-                if !keys.contains(&e.key) {
-                    keys.push(e.key.clone())
+            Some((key, true)) => archived.push(format!("`{key}` (id {id})")),
+            Some((key, false)) => {
+                if !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_string())
                 }
             }
         }
@@ -76,13 +83,13 @@ fn experiment_keys(field: &str, ids: &[String], live: &Live) -> Result<Vec<Strin
     let mut why = Vec::new();
     if !unknown.is_empty() {
         why.push(format!(
-            "experiment id {} is not in the project's experiment list",
+            "{noun} id {} is not in the project's {noun} list",
             unknown.join(", ")
         ));
     }
     if !archived.is_empty() {
         why.push(format!(
-            "experiment {} is archived, and a plan refuses a group that names an archived experiment",
+            "{noun} {} is archived, and a plan refuses a group that names an archived {noun}",
             archived.join(", ")
         ));
     }
@@ -96,28 +103,23 @@ fn experiment_keys(field: &str, ids: &[String], live: &Live) -> Result<Vec<Strin
     }
 }
 
-/// Holdout group ids → keys, in live order, or why not every id resolves.
+fn experiment_keys(field: &str, ids: &[String], live: &Live) -> Result<Vec<String>, String> {
+    member_keys(field, "experiment", ids, |id| {
+        live.experiments
+            .values()
+            .find(|e| e.id == id)
+            .map(|e| (e.key.as_str(), e.is_archived()))
+    })
+}
+
 fn holdout_keys(field: &str, ids: &[String], live: &Live) -> Result<Vec<String>, String> {
-    let mut keys = Vec::new();
-    let mut unknown = Vec::new();
-    for id in ids {
-        match live.holdout_key(id) {
-            Some(k) => {
-                if !keys.iter().any(|x| x == k) {
-                    keys.push(k.to_string())
-                }
-            }
-            None => unknown.push(id.as_str()),
-        }
-    }
-    if unknown.is_empty() {
-        Ok(keys)
-    } else {
-        Err(format!(
-            "{field} is left out (unmanaged): holdout group id {} is not in the project's holdout group list",
-            unknown.join(", ")
-        ))
-    }
+    member_keys(field, "holdout group", ids, |id| {
+        live.holdouts
+            .as_ref()?
+            .values()
+            .find(|h| h.id == id)
+            .map(|h| (h.key.as_str(), h.deleted || h.archived))
+    })
 }
 
 /// A list of ids as keys: `None` when empty, or (with a note) when an id
@@ -582,10 +584,20 @@ mod tests {
 
         let m: LiveMutex = serde_json::from_value(serde_json::json!({
             "id": 30, "key": "m",
-            "slots": [{"index": 2, "percentage": 30, "holdouts": [21]},
-                      {"index": 1, "percentage": 70, "holdouts": [20]}]
+            "slots": [{"index": 2, "percentage": 20, "holdouts": [21]},
+                      {"index": 1, "percentage": 70, "holdouts": [20]},
+                      {"index": 3, "percentage": 10, "holdouts": [22]}]
         }))
         .unwrap();
+        let mut live = live;
+        let gone: LiveHoldout = serde_json::from_value(serde_json::json!({
+            "id": 22, "key": "gone", "deleted": true
+        }))
+        .unwrap();
+        live.holdouts
+            .as_mut()
+            .unwrap()
+            .insert("gone".to_string(), gone);
         let mut notes = Vec::new();
         let GroupSpec::Mutex(spec) = mutex_spec(&m, &live, &mut notes) else {
             unreachable!()
@@ -594,9 +606,13 @@ mod tests {
         assert_eq!(slots[0].percentage, 70, "slots by their live index");
         assert_eq!(slots[0].holdouts, Some(vec!["h".to_string()]));
         assert_eq!(slots[1].holdouts, None);
+        assert_eq!(slots[2].holdouts, None);
         assert_eq!(
             notes,
-            ["slots[1].holdouts is left out (unmanaged): holdout group id 21 is not in the project's holdout group list"]
+            [
+                "slots[1].holdouts is left out (unmanaged): holdout group id 21 is not in the project's holdout group list",
+                "slots[2].holdouts is left out (unmanaged): holdout group `gone` (id 22) is archived, and a plan refuses a group that names an archived holdout group",
+            ]
         );
 
         let odd: LiveMutex = serde_json::from_value(serde_json::json!({
