@@ -242,7 +242,9 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
     while let Some(op) = ops.next() {
         let is_create = op.method == "POST" && op.path == collection_path;
         let resolved = {
-            let known = ids.lock().map(|m| m.clone()).unwrap_or_default();
+            // Read under the lock, not copied: the map holds every id the
+            // plan has created so far.
+            let known = ids.lock().unwrap_or_else(|e| e.into_inner());
             let path = match (&id, op.path.contains(ID)) {
                 (Some(i), true) => Ok(op.path.replace(ID, i)),
                 (None, true) => Err("the object's id is unknown (its create failed)".to_string()),
