@@ -86,6 +86,22 @@ slots:
     experiments: [checkout-copy-test]
 ";
 
+/// A manifest directory with EXPERIMENTS and GROUPS (in groups.yaml),
+/// applied through the binary.
+async fn applied_dir(e: &Env, name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    write(
+        &dir,
+        "project.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
+    );
+    write(&dir, "groups.yaml", &format!("{EXPERIMENTS}{GROUPS}"));
+    let d = dir.to_str().unwrap();
+    let out = ampx(&e.emu.base_url, Some(KEY), &["apply", "--auto-approve", d]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    dir
+}
+
 fn groups_set() -> ManifestSet {
     manifests(&format!("{EXPERIMENTS}{GROUPS}"))
 }
@@ -634,16 +650,8 @@ async fn variant_cohorts_are_managed_as_an_exact_set_in_chunks() {
 #[tokio::test]
 async fn saved_plans_and_json_cover_groups() {
     let e = env().await;
-    let dir = temp_dir("saved-groups");
-    write(
-        &dir,
-        "project.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
-    );
-    write(&dir, "groups.yaml", &format!("{EXPERIMENTS}{GROUPS}"));
+    let dir = applied_dir(&e, "saved-groups").await;
     let d = dir.to_str().unwrap();
-    let out = ampx(&e.emu.base_url, Some(KEY), &["apply", "--auto-approve", d]).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 
     write(
         &dir,
@@ -713,16 +721,8 @@ async fn saved_plans_and_json_cover_groups() {
 #[tokio::test]
 async fn drift_reports_a_group_edited_out_of_band_with_who_changed_it() {
     let e = env().await;
-    let dir = temp_dir("drift-groups");
-    write(
-        &dir,
-        "project.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
-    );
-    write(&dir, "groups.yaml", &format!("{EXPERIMENTS}{GROUPS}"));
+    let dir = applied_dir(&e, "drift-groups").await;
     let d = dir.to_str().unwrap();
-    let out = ampx(&e.emu.base_url, Some(KEY), &["apply", "--auto-approve", d]).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let out = ampx(&e.emu.base_url, Some(KEY), &["drift", d]).await;
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 
