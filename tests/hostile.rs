@@ -87,7 +87,8 @@ fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
     let dir = common::temp_dir("huge");
     let huge = dir.join("huge.yaml");
     let line = "# padding padding padding padding padding padding padding\n";
-    std::fs::write(&huge, line.repeat(9 * 1024 * 1024 / line.len() + 1)).unwrap();
+    let lines = ampx::manifest::MAX_FILE_BYTES as usize / line.len() + 1;
+    std::fs::write(&huge, line.repeat(lines)).unwrap();
     let e = load(&[huge]).unwrap_err().to_string();
     assert!(e.contains("huge.yaml") && e.contains("bytes"), "{e}");
 

@@ -184,10 +184,19 @@ pub(super) fn validate_holdout(g: &Located<HoldoutSpec>, errors: &mut Vec<Diagno
 }
 
 /// What a manifest key is declared as, and where.
-struct Declared {
+struct Declared<'a> {
     noun: &'static str,
-    at: String,
+    file: &'a std::path::Path,
+    doc: &'a super::Doc,
     archived: bool,
+}
+
+impl Declared<'_> {
+    /// `file:line` of the key, read only for an error message: a released
+    /// document parses its text again to answer.
+    fn at(&self) -> String {
+        format!("{}:{}", self.file.display(), self.doc.pos("key").line)
+    }
 }
 
 /// Checks every reference between manifests: a group's experiments must be
@@ -204,21 +213,24 @@ pub(super) fn check_references(
     for f in flags {
         keys.entry(&f.spec.key).or_insert(Declared {
             noun: f.spec.kind.noun(),
-            at: f.at("key"),
+            file: &f.file,
+            doc: &f.doc,
             archived: f.spec.archived == Some(true),
         });
     }
     for g in mutexes {
         keys.entry(&g.spec.key).or_insert(Declared {
             noun: "mutex group",
-            at: g.at("key"),
+            file: &g.file,
+            doc: &g.doc,
             archived: g.spec.archived == Some(true),
         });
     }
     for g in holdouts {
         keys.entry(&g.spec.key).or_insert(Declared {
             noun: "holdout group",
-            at: g.at("key"),
+            file: &g.file,
+            doc: &g.doc,
             archived: g.spec.archived == Some(true),
         });
     }
@@ -237,7 +249,8 @@ pub(super) fn check_references(
                 pos,
                 &format!(
                     "{o_noun} `{o_key}` lists `{key}` in `{field}`, but `{key}` is a {} (at {})",
-                    d.noun, d.at
+                    d.noun,
+                    d.at()
                 ),
                 Some(format!("`{field}` takes {want} keys")),
             ));
@@ -247,7 +260,7 @@ pub(super) fn check_references(
                 pos,
                 &format!(
                     "{o_noun} `{o_key}` lists {want} `{key}` in `{field}`, which the manifests archive (at {})",
-                    d.at
+                    d.at()
                 ),
                 Some(format!(
                     "remove `{key}` from the group: it leaves the group before it is archived"
@@ -291,17 +304,18 @@ pub(super) fn check_references(
             );
         }
     }
-    let archived_labels: HashMap<&str, String> = deployments
+    let archived_labels: HashMap<&str, &Located<DeploymentSpec>> = deployments
         .iter()
         .filter(|d| d.spec.archived == Some(true))
-        .map(|d| (d.spec.label.as_str(), d.at("label")))
+        .map(|d| (d.spec.label.as_str(), d))
         .collect();
     for f in flags {
         if f.spec.archived == Some(true) {
             continue;
         }
         for (i, label) in f.spec.deployments.iter().flatten().enumerate() {
-            if let Some(at) = archived_labels.get(label.as_str()) {
+            if let Some(d) = archived_labels.get(label.as_str()) {
+                let at = d.at("label");
                 push(
                     f,
                     &format!("deployments[{i}]"),

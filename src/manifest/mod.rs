@@ -17,8 +17,10 @@ use serde_json::Value;
 pub use model::*;
 pub use yaml::{Doc, Pos};
 
-/// Largest manifest file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest manifest file read, in bytes: room for 50,000 flags in one file
+/// (its documents are read one at a time, so memory grows with the text, not
+/// with a tree of the whole file), and a bound on what a stray file costs.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One problem found in the manifests, with where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,36 +202,183 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
 }
 
 fn read_file(file: &Path) -> Result<String, Diagnostic> {
-    let meta = std::fs::metadata(file).map_err(|e| {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| {
         diag(
             file,
             Pos::default(),
             &format!("cannot read file: {e}"),
             None,
         )
-    })?;
-    if meta.len() > MAX_FILE_BYTES {
+    };
+    // Read at most one byte past the limit: the size a file's metadata
+    // states is not what a device or a growing file yields.
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(diag(
             file,
             Pos::default(),
-            &format!(
-                "file is {} bytes; manifests larger than {} bytes are refused",
-                meta.len(),
-                MAX_FILE_BYTES
-            ),
+            &format!("file is larger than {MAX_FILE_BYTES} bytes; larger manifests are refused"),
             Some("split the manifests into several files".into()),
         ));
     }
-    let bytes = std::fs::read(file).map_err(|e| {
-        diag(
-            file,
-            Pos::default(),
-            &format!("cannot read file: {e}"),
-            None,
-        )
-    })?;
     String::from_utf8(bytes)
         .map_err(|_| diag(file, Pos::default(), "file is not valid UTF-8 text", None))
+}
+
+/// The objects read from one file, and the problems found in it.
+#[derive(Default)]
+struct FileObjects {
+    errors: Vec<Diagnostic>,
+    projects: Vec<Located<ProjectSpec>>,
+    flags: Vec<Located<FlagSpec>>,
+    deployments: Vec<Located<DeploymentSpec>>,
+    mutexes: Vec<Located<MutexSpec>>,
+    holdouts: Vec<Located<HoldoutSpec>>,
+}
+
+/// Reads and checks one file's documents one at a time, releasing each
+/// document's tree once checked (see [`Doc::release`]), so that a file of
+/// many documents is parsed once and never held whole. A YAML syntax error
+/// is the file's only error: what its documents would mean is unknown.
+fn load_file(file: &Path, text: &str) -> FileObjects {
+    let mut got = FileObjects::default();
+    // Shared by the file's documents once they are released.
+    let shared: Arc<str> = Arc::from(text);
+    for doc in yaml::documents(text) {
+        let doc = match doc {
+            Ok(doc) => Arc::new(doc),
+            Err(e) => {
+                return FileObjects {
+                    errors: vec![diag(
+                        file,
+                        e.pos,
+                        &format!("invalid YAML: {}", e.message),
+                        None,
+                    )],
+                    ..FileObjects::default()
+                };
+            }
+        };
+        load_document(file, doc, &shared, &mut got);
+    }
+    got
+}
+
+/// Checks one document and files its object under its kind.
+fn load_document(file: &Path, doc: Arc<Doc>, shared: &Arc<str>, got: &mut FileObjects) {
+    let errors = &mut got.errors;
+    let Value::Object(map) = &doc.value else {
+        errors.push(diag(
+            file,
+            doc.start,
+            "a manifest document must be a mapping",
+            None,
+        ));
+        return;
+    };
+    match map.get("apiVersion") {
+        Some(Value::String(v)) if v == API_VERSION => {}
+        Some(other) => errors.push(diag(
+            file,
+            doc.pos("apiVersion"),
+            &format!("unsupported apiVersion {other}"),
+            Some(format!("use `apiVersion: {API_VERSION}`")),
+        )),
+        None => errors.push(diag(
+            file,
+            doc.start,
+            "missing `apiVersion`",
+            Some(format!("add `apiVersion: {API_VERSION}`")),
+        )),
+    }
+    let kind = match map.get("kind") {
+        Some(Value::String(k)) => k.clone(),
+        _ => {
+            errors.push(diag(
+                file,
+                doc.pos("kind"),
+                "missing or non-string `kind`",
+                Some(format!("one of: {}", KINDS.join(", "))),
+            ));
+            return;
+        }
+    };
+    let mut body = map.clone();
+    body.remove("apiVersion");
+    body.remove("kind");
+    let body = Value::Object(body);
+    // Checks a typed object, then lets its document's tree go.
+    fn keep<T>(
+        spec: T,
+        file: &Path,
+        doc: Arc<Doc>,
+        shared: &Arc<str>,
+        check: impl FnOnce(&Located<T>),
+    ) -> Located<T> {
+        let mut located = Located {
+            spec,
+            file: file.to_path_buf(),
+            doc,
+        };
+        check(&located);
+        release(&mut located.doc, shared);
+        located
+    }
+    match kind.as_str() {
+        "Project" => {
+            if let Some(spec) = typed::<ProjectSpec>(file, &doc, body, errors) {
+                got.projects.push(keep(spec, file, doc, shared, |_| {}));
+            }
+        }
+        "Flag" | "Experiment" => {
+            if let Some(mut spec) = typed::<FlagSpec>(file, &doc, body, errors) {
+                spec.kind = if kind == "Flag" {
+                    ObjectKind::Flag
+                } else {
+                    ObjectKind::Experiment
+                };
+                let f = keep(spec, file, doc, shared, |l| validate_flag(l, errors));
+                got.flags.push(f);
+            }
+        }
+        "Deployment" => {
+            if let Some(spec) = typed::<DeploymentSpec>(file, &doc, body, errors) {
+                let d = keep(spec, file, doc, shared, |l| {
+                    groups::validate_deployment(l, errors)
+                });
+                got.deployments.push(d);
+            }
+        }
+        "MutexGroup" => {
+            if let Some(spec) = typed::<MutexSpec>(file, &doc, body, errors) {
+                let g = keep(spec, file, doc, shared, |l| {
+                    groups::validate_mutex(l, errors)
+                });
+                got.mutexes.push(g);
+            }
+        }
+        "HoldoutGroup" => {
+            if let Some(spec) = typed::<HoldoutSpec>(file, &doc, body, errors) {
+                let g = keep(spec, file, doc, shared, |l| {
+                    groups::validate_holdout(l, errors)
+                });
+                got.holdouts.push(g);
+            }
+        }
+        other => errors.push(diag(
+            file,
+            doc.pos("kind"),
+            &format!("unknown kind `{other}`"),
+            Some(match nearest(other, KINDS) {
+                Some(n) => format!("did you mean `{n}`? known kinds: {}", KINDS.join(", ")),
+                None => format!("known kinds: {}", KINDS.join(", ")),
+            }),
+        )),
+    }
 }
 
 /// Loads manifests from in-memory sources (file name, text).
@@ -242,138 +391,13 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     let mut holdouts: Vec<Located<HoldoutSpec>> = Vec::new();
 
     for (file, text) in sources {
-        let docs = match yaml::parse_documents(text) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(diag(
-                    file,
-                    e.pos,
-                    &format!("invalid YAML: {}", e.message),
-                    None,
-                ));
-                continue;
-            }
-        };
-        // Shared by the file's documents once they are released.
-        let shared: Arc<str> = Arc::from(text.as_str());
-        for (index, doc) in docs.into_iter().enumerate() {
-            let doc = Arc::new(doc);
-            let Value::Object(map) = &doc.value else {
-                errors.push(diag(
-                    file,
-                    doc.start,
-                    "a manifest document must be a mapping",
-                    None,
-                ));
-                continue;
-            };
-            match map.get("apiVersion") {
-                Some(Value::String(v)) if v == API_VERSION => {}
-                Some(other) => errors.push(diag(
-                    file,
-                    doc.pos("apiVersion"),
-                    &format!("unsupported apiVersion {other}"),
-                    Some(format!("use `apiVersion: {API_VERSION}`")),
-                )),
-                None => errors.push(diag(
-                    file,
-                    doc.start,
-                    "missing `apiVersion`",
-                    Some(format!("add `apiVersion: {API_VERSION}`")),
-                )),
-            }
-            let kind = match map.get("kind") {
-                Some(Value::String(k)) => k.clone(),
-                _ => {
-                    errors.push(diag(
-                        file,
-                        doc.pos("kind"),
-                        "missing or non-string `kind`",
-                        Some(format!("one of: {}", KINDS.join(", "))),
-                    ));
-                    continue;
-                }
-            };
-            let mut body = map.clone();
-            body.remove("apiVersion");
-            body.remove("kind");
-            let body = Value::Object(body);
-            match kind.as_str() {
-                "Project" => {
-                    if let Some(spec) = typed::<ProjectSpec>(file, &doc, body, &mut errors) {
-                        let mut located = Located {
-                            spec,
-                            file: file.clone(),
-                            doc,
-                        };
-                        release(&mut located.doc, &shared, index);
-                        projects.push(located);
-                    }
-                }
-                "Flag" | "Experiment" => {
-                    if let Some(mut spec) = typed::<FlagSpec>(file, &doc, body, &mut errors) {
-                        spec.kind = if kind == "Flag" {
-                            ObjectKind::Flag
-                        } else {
-                            ObjectKind::Experiment
-                        };
-                        let mut located = Located {
-                            spec,
-                            file: file.clone(),
-                            doc,
-                        };
-                        validate_flag(&located, &mut errors);
-                        release(&mut located.doc, &shared, index);
-                        flags.push(located);
-                    }
-                }
-                "Deployment" => {
-                    if let Some(spec) = typed::<DeploymentSpec>(file, &doc, body, &mut errors) {
-                        let mut located = Located {
-                            spec,
-                            file: file.clone(),
-                            doc,
-                        };
-                        groups::validate_deployment(&located, &mut errors);
-                        release(&mut located.doc, &shared, index);
-                        deployments.push(located);
-                    }
-                }
-                "MutexGroup" => {
-                    if let Some(spec) = typed::<MutexSpec>(file, &doc, body, &mut errors) {
-                        let mut located = Located {
-                            spec,
-                            file: file.clone(),
-                            doc,
-                        };
-                        groups::validate_mutex(&located, &mut errors);
-                        release(&mut located.doc, &shared, index);
-                        mutexes.push(located);
-                    }
-                }
-                "HoldoutGroup" => {
-                    if let Some(spec) = typed::<HoldoutSpec>(file, &doc, body, &mut errors) {
-                        let mut located = Located {
-                            spec,
-                            file: file.clone(),
-                            doc,
-                        };
-                        groups::validate_holdout(&located, &mut errors);
-                        release(&mut located.doc, &shared, index);
-                        holdouts.push(located);
-                    }
-                }
-                other => errors.push(diag(
-                    file,
-                    doc.pos("kind"),
-                    &format!("unknown kind `{other}`"),
-                    Some(match nearest(other, KINDS) {
-                        Some(n) => format!("did you mean `{n}`? known kinds: {}", KINDS.join(", ")),
-                        None => format!("known kinds: {}", KINDS.join(", ")),
-                    }),
-                )),
-            }
-        }
+        let got = load_file(file, text);
+        errors.extend(got.errors);
+        projects.extend(got.projects);
+        flags.extend(got.flags);
+        deployments.extend(got.deployments);
+        mutexes.extend(got.mutexes);
+        holdouts.extend(got.holdouts);
     }
 
     if projects.len() > 1 {
@@ -389,7 +413,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
             ));
         }
     }
-    let mut seen: HashMap<&str, String> = HashMap::new();
+    // Positions are asked for only when a duplicate is found: a released
+    // document reads its text again to answer.
+    let mut seen: HashMap<&str, (&PathBuf, &Arc<Doc>)> = HashMap::new();
     let keyed = flags
         .iter()
         .map(|f| (f.spec.key.as_str(), &f.file, &f.doc))
@@ -404,8 +430,8 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                 .map(|g| (g.spec.key.as_str(), &g.file, &g.doc)),
         );
     for (key, file, doc) in keyed {
-        let here = format!("{}:{}", file.display(), doc.pos("key").line);
-        if let Some(first) = seen.get(key) {
+        if let Some((first_file, first_doc)) = seen.get(key) {
+            let first = format!("{}:{}", first_file.display(), first_doc.pos("key").line);
             errors.push(diag(
                 file,
                 doc.pos("key"),
@@ -415,23 +441,24 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
                 None,
             ));
         } else {
-            seen.insert(key, here);
+            seen.insert(key, (file, doc));
         }
     }
-    let mut labels: HashMap<&str, String> = HashMap::new();
+    let mut labels: HashMap<&str, &Located<DeploymentSpec>> = HashMap::new();
     for d in &deployments {
         if let Some(first) = labels.get(d.spec.label.as_str()) {
             errors.push(diag(
                 &d.file,
                 d.doc.pos("label"),
                 &format!(
-                    "duplicate deployment label `{}` (first defined at {first})",
-                    d.spec.label
+                    "duplicate deployment label `{}` (first defined at {})",
+                    d.spec.label,
+                    first.at("label")
                 ),
                 None,
             ));
         } else {
-            labels.insert(&d.spec.label, d.at("label"));
+            labels.insert(&d.spec.label, d);
         }
     }
     groups::check_references(&flags, &deployments, &mutexes, &holdouts, &mut errors);
@@ -468,9 +495,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
 /// Releases a checked document's tree and positions (see [`Doc::release`]):
 /// later stages need a position only for an error message, and then read
 /// the file again.
-fn release(doc: &mut Arc<Doc>, text: &Arc<str>, index: usize) {
+fn release(doc: &mut Arc<Doc>, text: &Arc<str>) {
     if let Some(d) = Arc::get_mut(doc) {
-        d.release(text.clone(), index);
+        d.release(text.clone());
     }
 }
 

@@ -119,3 +119,58 @@ fn too_many_inclusions_and_unknown_kind() {
     assert!(text.contains("unknown kind"), "{text}");
     assert!(text.contains("2001 inclusions"), "{text}");
 }
+
+/// `n` flag documents in one file after the Project; `dup` makes every
+/// flag's key the same as the one before it.
+fn many_documents(n: usize, dup: bool) -> String {
+    let mut text = String::from(PROJECT);
+    for i in 0..n {
+        let key = if dup { i / 2 } else { i };
+        text.push_str(&format!(
+            "apiVersion: ampx/v1\nkind: Flag\nkey: flag-{key}\nenabled: true\nvariants:\n  - key: on\n    payload: {{n: {i}}}\n---\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn one_file_of_many_documents_is_parsed_once() {
+    let before = yaml::parse_counts();
+    let set = load_str(&many_documents(400, false)).unwrap();
+    let after = yaml::parse_counts();
+    assert_eq!(set.flags.len(), 400);
+    assert_eq!(
+        after.files - before.files,
+        1,
+        "the file was parsed more than once"
+    );
+    assert_eq!(
+        after.documents - before.documents,
+        0,
+        "a valid manifest set read documents again for positions"
+    );
+}
+
+#[test]
+fn errors_in_many_documents_read_each_document_a_bounded_number_of_times() {
+    let before = yaml::parse_counts();
+    let err = load_str(&many_documents(400, true)).unwrap_err();
+    let after = yaml::parse_counts();
+    assert_eq!(err.0.len(), 200, "{err}");
+    // The error names both documents at their lines, the first one at the
+    // line of its own `key:` (flag i's key is on line 7 + 8i).
+    let second = &err.0[1];
+    assert_eq!(second.pos.line, 7 + 8 * 3, "{second}");
+    assert!(
+        second.message.contains(&format!("m.yaml:{}", 7 + 8 * 2)),
+        "{second}"
+    );
+    assert_eq!(
+        after.files - before.files,
+        1,
+        "the file was parsed more than once"
+    );
+    // One read of each document in a duplicate pair: the first for where it
+    // was defined, the second for where the error is.
+    assert!(after.documents - before.documents <= 2 * err.0.len());
+}

@@ -17,7 +17,9 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Most nodes one file may expand to, aliases included.
+/// Most nodes aliases may add to one file. A file's budget is this plus its
+/// length in bytes: written-out values cost at least a byte each, so only
+/// aliases can exceed the length, and they may add at most this many.
 pub const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting of sequences and mappings.
 pub const MAX_DEPTH: usize = 64;
@@ -40,22 +42,29 @@ pub struct Doc {
     /// Positions of mapping keys, by the path of the value they introduce.
     pub key_positions: HashMap<String, Pos>,
     pub start: Pos,
-    /// After [`Doc::release`]: the text of the document's file and the
-    /// document's index among those [`parse_documents`] returns for it, to
-    /// read the positions again when one is asked for.
-    pub reread: Option<(Arc<str>, usize)>,
+    /// Where the document's text begins in its file: the byte offset of the
+    /// line it starts on, and that line's number less one. A released
+    /// document reads its positions again from there, and only to its end.
+    origin: (usize, usize),
+    /// After [`Doc::release`]: the text of the document's file, to read the
+    /// positions again when one is asked for.
+    reread: Option<Arc<str>>,
 }
 
 impl Doc {
     /// The position of `path`, or of its nearest ancestor that has one.
     pub fn pos(&self, path: &str) -> Pos {
-        if let Some((text, index)) = &self.reread {
-            let doc = parse_documents(text)
-                .ok()
-                .and_then(|mut docs| (*index < docs.len()).then(|| docs.swap_remove(*index)));
-            return match doc {
-                Some(doc) => doc.pos(path),
-                None => self.start,
+        if let Some(text) = &self.reread {
+            let (offset, lines) = self.origin;
+            return match text.get(offset..).map(reread_first) {
+                Some(Ok(Some(doc))) => {
+                    let p = doc.pos(path);
+                    Pos {
+                        line: p.line + lines,
+                        col: p.col,
+                    }
+                }
+                _ => self.start,
             };
         }
         let mut p = path.to_string();
@@ -77,14 +86,15 @@ impl Doc {
 
 impl Doc {
     /// Lets the tree and the position tables go once the document is read
-    /// and checked; [`Doc::pos`] then parses `text` (the document's file)
-    /// again to answer, which only an error message asks for. A manifest
-    /// set of 10,000 flags holds tens of megabytes less.
-    pub fn release(&mut self, text: Arc<str>, index: usize) {
+    /// and checked; [`Doc::pos`] then parses this document's part of `text`
+    /// (its file) again to answer, which only an error message asks for. A
+    /// manifest set of 10,000 flags holds tens of megabytes less, and an
+    /// answer costs the document's size, not the file's.
+    pub fn release(&mut self, text: Arc<str>) {
         self.value = Value::Null;
         self.positions = HashMap::new();
         self.key_positions = HashMap::new();
-        self.reread = Some((text, index));
+        self.reread = Some(text);
     }
 }
 
@@ -137,9 +147,15 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    docs: Vec<(Node, Pos)>,
+    /// The root of the document just read, its position, and the marker of
+    /// its start (taken by [`Documents`] at the document's end).
+    docs: Vec<(Node, Pos, Option<Marker>)>,
+    /// The marker of the current document's start.
+    doc_start: Option<Marker>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Most nodes the stream may expand to: [`MAX_NODES`] + its length.
+    budget: usize,
     error: Option<YamlError>,
 }
 
@@ -163,7 +179,7 @@ impl Builder {
     fn push_node(&mut self, node: Node, pos: Pos) {
         let top = self.stack.last_mut();
         match top {
-            None => self.docs.push((node, pos)),
+            None => self.docs.push((node, pos, self.doc_start)),
             Some(Frame::Seq(items, _, _)) => items.push((node, pos)),
             Some(Frame::Map(items, pending, _, _)) => match pending.take() {
                 None => {
@@ -192,10 +208,13 @@ impl Builder {
 
     fn count(&mut self, n: usize, pos: Pos) -> bool {
         self.nodes += n;
-        if self.nodes > MAX_NODES {
+        if self.nodes > self.budget {
             self.fail(
                 pos,
-                format!("the document expands to more than {MAX_NODES} values (too many aliases?)"),
+                format!(
+                    "aliases expand the file to more than {} values (too many aliases?)",
+                    self.budget
+                ),
             );
             return false;
         }
@@ -257,7 +276,10 @@ impl MarkedEventReceiver for Builder {
                 }
                 self.push_node(node, start);
             }
-            Event::DocumentStart => self.anchors.clear(),
+            Event::DocumentStart => {
+                self.anchors.clear();
+                self.doc_start = Some(mark);
+            }
             _ => {}
         }
     }
@@ -320,7 +342,7 @@ fn looks_like_float(s: &str) -> bool {
     int_ok && frac_ok && has_digits && exp_ok && (frac_part.is_some() || exponent.is_some())
 }
 
-fn to_doc(node: Node, start: Pos) -> Doc {
+fn to_doc(node: Node, start: Pos, origin: (usize, usize)) -> Doc {
     let mut positions = HashMap::new();
     let mut key_positions = HashMap::new();
     let value = convert(node, start, ".", &mut positions, &mut key_positions);
@@ -329,6 +351,7 @@ fn to_doc(node: Node, start: Pos) -> Doc {
         positions,
         key_positions,
         start,
+        origin,
         reread: None,
     }
 }
@@ -380,37 +403,138 @@ fn convert(
 
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Doc>, YamlError> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    // Events are pulled one by one rather than through `Parser::load`, whose
-    // recursion per nesting level would overflow the stack on a deeply
-    // nested document before the depth limit could say so.
-    loop {
-        match parser.next_token() {
-            Ok((ev, mark)) => {
-                let end = ev == Event::StreamEnd;
-                builder.on_event(ev, mark);
-                if end || builder.error.is_some() {
-                    break;
-                }
-            }
-            Err(e) => {
-                return Err(YamlError {
-                    pos: pos_of(e.marker()),
-                    message: e.info().to_string(),
-                })
-            }
+    documents(text).collect()
+}
+
+/// The documents of a YAML stream, each read only when asked for, so that a
+/// file of many documents never holds more than one document's tree: the
+/// loader checks and releases each before the next is read. Empty documents
+/// are skipped; after an error the stream ends.
+pub fn documents(text: &str) -> Documents<'_> {
+    count_parse(|c| c.files += 1);
+    Documents::new(text)
+}
+
+/// Parses the first non-empty document of `text`, reading no further.
+fn reread_first(text: &str) -> Result<Option<Doc>, YamlError> {
+    count_parse(|c| c.documents += 1);
+    Documents::new(text).next().transpose()
+}
+
+/// An iterator over the documents of a YAML stream (see [`documents`]).
+pub struct Documents<'a> {
+    text: &'a str,
+    parser: Parser<std::str::Chars<'a>>,
+    builder: Builder,
+    /// Markers count characters; this is the last (character, byte) offset
+    /// converted, so that the conversion walks the text once in all.
+    cursor: (usize, usize),
+    ascii: bool,
+    done: bool,
+}
+
+impl<'a> Documents<'a> {
+    fn new(text: &'a str) -> Self {
+        Documents {
+            text,
+            parser: Parser::new_from_str(text),
+            builder: Builder {
+                budget: MAX_NODES.saturating_add(text.len()),
+                ..Builder::default()
+            },
+            cursor: (0, 0),
+            ascii: text.is_ascii(),
+            done: false,
         }
     }
-    if let Some(err) = builder.error {
-        return Err(err);
+
+    /// Where a document starting at `mark` begins: the byte offset of the
+    /// start of its line, and that line's number less one.
+    fn origin(&mut self, mark: Option<Marker>) -> (usize, usize) {
+        let Some(mark) = mark else { return (0, 0) };
+        let at = if self.ascii {
+            mark.index().min(self.text.len())
+        } else {
+            let (chars, bytes) = self.cursor;
+            let at = self.text[bytes..]
+                .char_indices()
+                .nth(mark.index().saturating_sub(chars))
+                .map_or(self.text.len(), |(b, _)| bytes + b);
+            self.cursor = (mark.index(), at);
+            at
+        };
+        let line_start = self.text[..at].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        (line_start, mark.line().saturating_sub(1))
     }
-    Ok(builder
-        .docs
-        .into_iter()
-        .filter(|(n, _)| !matches!(n, Node::Scalar(Value::Null)))
-        .map(|(n, p)| to_doc(n, p))
-        .collect())
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Result<Doc, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Events are pulled one by one rather than through `Parser::load`,
+        // whose recursion per nesting level would overflow the stack on a
+        // deeply nested document before the depth limit could say so.
+        while !self.done {
+            let (ev, mark) = match self.parser.next_token() {
+                Ok(next) => next,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(YamlError {
+                        pos: pos_of(e.marker()),
+                        message: e.info().to_string(),
+                    }));
+                }
+            };
+            let stream_end = ev == Event::StreamEnd;
+            let doc_end = ev == Event::DocumentEnd;
+            self.builder.on_event(ev, mark);
+            if let Some(err) = self.builder.error.take() {
+                self.done = true;
+                return Some(Err(err));
+            }
+            if stream_end {
+                self.done = true;
+            }
+            if doc_end {
+                if let Some((node, pos, start)) = self.builder.docs.pop() {
+                    if !matches!(node, Node::Scalar(Value::Null)) {
+                        let origin = self.origin(start);
+                        return Some(Ok(to_doc(node, pos, origin)));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// How often this thread has parsed YAML: whole files, and single documents
+/// read again for a position. Loading must parse each file once, whatever
+/// its number of documents; the tests hold it to that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseCounts {
+    pub files: usize,
+    pub documents: usize,
+}
+
+thread_local! {
+    static PARSES: std::cell::Cell<ParseCounts> = const {
+        std::cell::Cell::new(ParseCounts { files: 0, documents: 0 })
+    };
+}
+
+fn count_parse(f: impl FnOnce(&mut ParseCounts)) {
+    PARSES.with(|c| {
+        let mut v = c.get();
+        f(&mut v);
+        c.set(v);
+    });
+}
+
+/// The parses this thread has made so far (see [`ParseCounts`]).
+pub fn parse_counts() -> ParseCounts {
+    PARSES.with(|c| c.get())
 }
 
 #[cfg(test)]
@@ -446,21 +570,30 @@ mod tests {
 
     #[test]
     fn released_documents_read_positions_again() {
-        let text = "a: 1\n---\nlist:\n  - x: 2\n    y: [3, 4]\n";
-        let mut docs = parse_documents(text).unwrap();
-        let mut d = docs.swap_remove(1);
-        let before: Vec<Pos> = ["list[0].y[1]", "list[0].x", "list[0].missing", "."]
-            .iter()
-            .map(|p| d.pos(p))
-            .collect();
-        d.release(Arc::from(text), 1);
-        assert!(d.positions.is_empty() && d.value.is_null());
-        let after: Vec<Pos> = ["list[0].y[1]", "list[0].x", "list[0].missing", "."]
-            .iter()
-            .map(|p| d.pos(p))
-            .collect();
-        assert_eq!(before, after);
-        assert_eq!(after[0].line, 5);
+        let paths = ["list[0].y[1]", "list[0].x", "list[0].missing", "list", "."];
+        let layouts = [
+            "a: 1\n---\nlist:\n  - x: 2\n    y: [3, 4]\n",
+            // An implicit first document after comments, indented.
+            "# é comment\n\n  list:\n    - x: 2\n      y: [3, 4]\n---\nb: 1\n",
+            // Documents closed by `...`, an empty one, CRLF line ends and
+            // characters of several bytes before the document.
+            "a: \"ü\"\r\n...\r\n---\r\n...\r\n# ✓\r\nlist:\r\n  - x: 2\r\n    y: [3, 4]\r\n",
+            // A directive before the document.
+            "a: 1\n...\n%YAML 1.2\n---\nlist:\n- x: 2\n  y:\n  - 3\n  - 4\n",
+        ];
+        for text in layouts {
+            let docs = parse_documents(text).unwrap();
+            let mut d = docs
+                .into_iter()
+                .find(|d| d.value.get("list").is_some())
+                .unwrap();
+            let before: Vec<Pos> = paths.iter().map(|p| d.pos(p)).collect();
+            d.release(Arc::from(text));
+            assert!(d.positions.is_empty() && d.value.is_null());
+            let after: Vec<Pos> = paths.iter().map(|p| d.pos(p)).collect();
+            assert_eq!(before, after, "{text:?}");
+            assert!(after[0].line > 2, "{text:?}");
+        }
     }
 
     #[test]
@@ -483,6 +616,14 @@ mod tests {
         }
         let err = parse_documents(&text).unwrap_err();
         assert!(err.message.contains("too many aliases"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_long_file_without_aliases_is_not_an_alias_bomb() {
+        // 1,100 documents of 1,000 values: more than MAX_NODES in all.
+        let doc = format!("[{}]\n", vec!["0"; 1000].join(","));
+        let text = vec![doc; 1100].join("---\n");
+        assert_eq!(parse_documents(&text).unwrap().len(), 1100);
     }
 
     #[test]
