@@ -13,12 +13,12 @@
 //!   group list when they hold or name a holdout group (and then the
 //!   experiment list too, to turn experiment keys into ids).
 //!
-//! The detail calls run concurrently, bounded by the client's parallelism.
+//! The detail calls run concurrently, bounded by the client's parallelism
+//! ([`read_details`], which export uses too).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
@@ -145,10 +145,89 @@ pub async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, Ap
         .collect()
 }
 
+/// One detail read of a live flag or experiment.
+#[derive(Clone, Debug)]
+pub struct DetailRead {
+    pub kind: ObjectKind,
+    pub key: String,
+    pub id: String,
+    pub what: DetailOf,
+}
+
+/// What a [`DetailRead`] reads.
+#[derive(Clone, Debug)]
+pub enum DetailOf {
+    /// `GET …/variants`: the variants in full.
+    Variants,
+    /// `GET …/variants/{variant}/users`.
+    Users(String),
+    /// `GET …/variants/{variant}/cohorts`.
+    Cohorts(String),
+}
+
 enum Detail {
-    Variants(ObjectKind, String, Vec<LiveVariant>),
-    Users(ObjectKind, String, String, Vec<String>),
-    Cohorts(ObjectKind, String, String, Vec<String>),
+    Variants(Vec<LiveVariant>),
+    Users(String, Vec<String>),
+    Cohorts(String, Vec<String>),
+}
+
+impl DetailRead {
+    async fn run(self, client: Arc<Client>) -> Result<(Self, Detail), ApiError> {
+        let (kind, id, key) = (self.kind, self.id.as_str(), self.key.as_str());
+        let detail = match &self.what {
+            DetailOf::Variants => Detail::Variants(get_variants(&client, kind, id, key).await?),
+            DetailOf::Users(v) => {
+                Detail::Users(v.clone(), get_inclusions(&client, kind, id, key, v).await?)
+            }
+            DetailOf::Cohorts(v) => {
+                Detail::Cohorts(v.clone(), get_cohorts(&client, kind, id, key, v).await?)
+            }
+        };
+        Ok((self, detail))
+    }
+}
+
+/// Makes the detail reads, at most the client's parallelism at a time, and
+/// files each answer in `live`. Returns the variants each `Variants` read
+/// found, in live order. A read is started only when one ends, so that the
+/// reads of 50,000 flags never wait as 50,000 tasks at once.
+pub async fn read_details(
+    client: &Arc<Client>,
+    reads: Vec<DetailRead>,
+    live: &mut Live,
+) -> Result<BTreeMap<(ObjectKind, String), Vec<LiveVariant>>, ApiError> {
+    let parallelism = client.options.parallelism.max(1);
+    let progress = crate::progress::bar(reads.len(), "Reading the live state");
+    let mut ordered = BTreeMap::new();
+    let mut pending = reads.into_iter();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.len() < parallelism {
+            let Some(read) = pending.next() else { break };
+            tasks.spawn(read.run(client.clone()));
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        progress.inc(1);
+        let (read, detail) = done.map_err(task_failed)??;
+        let Some(f) = live.objects_mut(read.kind).get_mut(&read.key) else {
+            continue;
+        };
+        match detail {
+            Detail::Variants(vs) => {
+                f.variant_details = Some(vs.iter().map(|v| (v.key.clone(), v.clone())).collect());
+                ordered.insert((read.kind, read.key), vs);
+            }
+            Detail::Users(variant, users) => {
+                f.inclusions.insert(variant, users);
+            }
+            Detail::Cohorts(variant, cohorts) => {
+                f.cohorts.insert(variant, cohorts);
+            }
+        }
+    }
+    Ok(ordered)
 }
 
 /// Reads the live state for a manifest set.
@@ -207,8 +286,7 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
         holdouts: holdouts?,
     };
 
-    let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
-    let mut tasks: JoinSet<Result<Detail, ApiError>> = JoinSet::new();
+    let mut reads = Vec::new();
     for f in &set.flags {
         let kind = f.spec.kind;
         let Some(lf) = live.objects(kind).get(&f.spec.key) else {
@@ -217,55 +295,23 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
         if f.spec.archived == Some(true) {
             continue;
         }
-        let id = lf.id.clone();
-        let key = f.spec.key.clone();
+        let read = |what| DetailRead {
+            kind,
+            key: f.spec.key.clone(),
+            id: lf.id.clone(),
+            what,
+        };
         if needs_variant_details(&f.spec) {
-            let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
-            tasks.spawn(async move {
-                let _permit = s.acquire().await;
-                let vs = get_variants(&c, kind, &id, &key).await?;
-                Ok(Detail::Variants(kind, key, vs))
-            });
+            reads.push(read(DetailOf::Variants));
         }
         for variant in inclusion_sources(&f.spec, lf, false) {
-            let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
-            tasks.spawn(async move {
-                let _permit = s.acquire().await;
-                let users = get_inclusions(&c, kind, &id, &key, &variant).await?;
-                Ok(Detail::Users(kind, key, variant, users))
-            });
+            reads.push(read(DetailOf::Users(variant)));
         }
         for variant in inclusion_sources(&f.spec, lf, true) {
-            let (c, s, id, key) = (client.clone(), sem.clone(), id.clone(), key.clone());
-            tasks.spawn(async move {
-                let _permit = s.acquire().await;
-                let cohorts = get_cohorts(&c, kind, &id, &key, &variant).await?;
-                Ok(Detail::Cohorts(kind, key, variant, cohorts))
-            });
+            reads.push(read(DetailOf::Cohorts(variant)));
         }
     }
-    let progress = crate::progress::bar(tasks.len(), "Reading the live state");
-    while let Some(done) = tasks.join_next().await {
-        progress.inc(1);
-        let detail = done.map_err(task_failed)??;
-        match detail {
-            Detail::Variants(kind, key, vs) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.variant_details = Some(vs.into_iter().map(|v| (v.key.clone(), v)).collect());
-                }
-            }
-            Detail::Users(kind, key, variant, users) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.inclusions.insert(variant, users);
-                }
-            }
-            Detail::Cohorts(kind, key, variant, cohorts) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.cohorts.insert(variant, cohorts);
-                }
-            }
-        }
-    }
+    read_details(client, reads, &mut live).await?;
     Ok(live)
 }
 

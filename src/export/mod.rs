@@ -30,15 +30,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::Value;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
-use crate::api::{ApiError, Client};
+use crate::api::Client;
 use crate::diff::{norm_exposure, norm_payload, norm_weights, DEFAULT_BUCKETING_KEY};
 use crate::fetch::{
-    get_cohorts, get_inclusions, get_variants, list_deployments, list_holdouts, list_mutexes,
-    list_objects, task_failed,
+    list_deployments, list_holdouts, list_mutexes, list_objects, read_details, DetailOf, DetailRead,
 };
 use crate::manifest::{
     self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
@@ -70,12 +67,6 @@ pub struct Snapshot {
     pub archived: usize,
     /// The keys given with `--key`, if any.
     pub keys: Vec<String>,
-}
-
-enum Detail {
-    Variants(ObjectKind, String, Vec<LiveVariant>),
-    Users(ObjectKind, String, String, Vec<String>),
-    Cohorts(ObjectKind, String, String, Vec<String>),
 }
 
 /// Every key and label `--key` can name, with whether that object is
@@ -249,56 +240,22 @@ pub async fn read(
         .collect();
     let project_id = project_id(&live, given_project_id)?;
 
-    let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
-    let mut tasks: JoinSet<Result<Detail, ApiError>> = JoinSet::new();
+    let mut reads = Vec::new();
     for (kind, key) in &selected {
-        let kind = *kind;
-        let lf = &live.objects(kind)[key];
-        let (c, s, id, k) = (client.clone(), sem.clone(), lf.id.clone(), key.clone());
-        tasks.spawn(async move {
-            let _permit = s.acquire().await;
-            let vs = get_variants(&c, kind, &id, &k).await?;
-            Ok(Detail::Variants(kind, k, vs))
-        });
+        let lf = &live.objects(*kind)[key];
+        let read = |what| DetailRead {
+            kind: *kind,
+            key: key.clone(),
+            id: lf.id.clone(),
+            what,
+        };
+        reads.push(read(DetailOf::Variants));
         for v in &lf.variants {
-            let (c, s, id, k) = (client.clone(), sem.clone(), lf.id.clone(), key.clone());
-            let variant = v.key.clone();
-            tasks.spawn(async move {
-                let _permit = s.acquire().await;
-                let users = get_inclusions(&c, kind, &id, &k, &variant).await?;
-                Ok(Detail::Users(kind, k, variant, users))
-            });
-            let (c, s, id, k) = (client.clone(), sem.clone(), lf.id.clone(), key.clone());
-            let variant = v.key.clone();
-            tasks.spawn(async move {
-                let _permit = s.acquire().await;
-                let cohorts = get_cohorts(&c, kind, &id, &k, &variant).await?;
-                Ok(Detail::Cohorts(kind, k, variant, cohorts))
-            });
+            reads.push(read(DetailOf::Users(v.key.clone())));
+            reads.push(read(DetailOf::Cohorts(v.key.clone())));
         }
     }
-    let mut variants = BTreeMap::new();
-    while let Some(done) = tasks.join_next().await {
-        match done.map_err(task_failed)?? {
-            Detail::Variants(kind, key, vs) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.variant_details =
-                        Some(vs.iter().map(|v| (v.key.clone(), v.clone())).collect());
-                }
-                variants.insert((kind, key), vs);
-            }
-            Detail::Users(kind, key, variant, users) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.inclusions.insert(variant, users);
-                }
-            }
-            Detail::Cohorts(kind, key, variant, cohorts) => {
-                if let Some(f) = live.objects_mut(kind).get_mut(&key) {
-                    f.cohorts.insert(variant, cohorts);
-                }
-            }
-        }
-    }
+    let variants = read_details(client, reads, &mut live).await?;
     Ok(Snapshot {
         project_id,
         live,
