@@ -1,11 +1,12 @@
 //! Request economy and speed of `ampx plan` and `ampx apply` at 100, 1,000 and
 //! 10,000 flags, against the emulator with the API's limits (20 ms latency,
 //! 100 requests a second), next to the per-object reads that Terraform
-//! providers make. Writes BENCHMARKS.md.
+//! providers make; then whole commands, loading included, at up to 50,000
+//! flags in two manifest layouts (see `commands.rs`). Writes BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo run --release --example bench               # N = 100, 1,000, 10,000
-//! cargo run --release --example bench -- --quick    # N = 100 only
+//! cargo run --release --example bench               # everything
+//! cargo run --release --example bench -- --quick    # N = 100; commands at 1,000
 //! cargo run --release --example bench -- --n 1000   # a subset (repeatable)
 //! ```
 //!
@@ -13,6 +14,8 @@
 //! `--serve-emulator`), so that the memory and CPU measured here are ampx's
 //! alone, as in a real `ampx plan`. Everything it holds is generated from
 //! `--seed`: the same seed gives the same flags, changes and requests.
+
+mod commands;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
@@ -353,7 +356,8 @@ const LATENCY_MS: u64 = 20;
 const RPS: f64 = 100.0;
 const MB: f64 = 1024.0 * 1024.0;
 
-fn manifests(flags: &[FlagData]) -> ManifestSet {
+/// The manifests of `flags` (file name, text), the Project first.
+fn sources(flags: &[FlagData]) -> Vec<(PathBuf, String)> {
     let mut sources = vec![(PathBuf::from("project.yaml"), PROJECT.to_string())];
     for (i, f) in flags.iter().enumerate() {
         sources.push((
@@ -361,7 +365,11 @@ fn manifests(flags: &[FlagData]) -> ManifestSet {
             f.manifest(i),
         ));
     }
-    match load_sources(&sources) {
+    sources
+}
+
+fn manifests(flags: &[FlagData]) -> ManifestSet {
+    match load_sources(&sources(flags)) {
         Ok(set) => set,
         Err(d) => panic!("the generated manifests are invalid: {d}"),
     }
@@ -378,7 +386,9 @@ fn minimal_plan_requests(flags: &[FlagData]) -> usize {
 
 // ----- the emulator, in a child process -----
 
-fn serve_emulator(n: usize, seed: u64) -> anyhow::Result<()> {
+/// Serves an emulator seeded with `n` flags; with `limited`, with the API's
+/// latency and rate limit.
+fn serve_emulator(n: usize, seed: u64, limited: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -392,11 +402,13 @@ fn serve_emulator(n: usize, seed: u64) -> anyhow::Result<()> {
         for (i, f) in generate(n, seed).iter().enumerate() {
             emu.seed_flag(f.seed_json(i))?;
         }
-        emu.set_faults(Faults {
-            latency_ms: LATENCY_MS,
-            rate_limit_rps: Some(RPS),
-            ..Default::default()
-        });
+        if limited {
+            emu.set_faults(Faults {
+                latency_ms: LATENCY_MS,
+                rate_limit_rps: Some(RPS),
+                ..Default::default()
+            });
+        }
         println!("ready {}", emu.base_url);
         std::io::stdout().flush()?;
         // Serve until the parent closes stdin.
@@ -417,15 +429,19 @@ struct EmulatorProcess {
 }
 
 impl EmulatorProcess {
-    fn start(n: usize, seed: u64) -> anyhow::Result<EmulatorProcess> {
+    fn start(n: usize, seed: u64, limited: bool) -> anyhow::Result<EmulatorProcess> {
         let started = Instant::now();
+        let mut args = vec![
+            "--serve-emulator".to_string(),
+            n.to_string(),
+            "--seed".to_string(),
+            seed.to_string(),
+        ];
+        if !limited {
+            args.push("--no-limits".into());
+        }
         let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--serve-emulator",
-                &n.to_string(),
-                "--seed",
-                &seed.to_string(),
-            ])
+            .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -552,7 +568,7 @@ struct SizeResult {
 async fn run_size(n: usize, seed: u64, per_object_max: usize) -> anyhow::Result<SizeResult> {
     let mut notes = Vec::new();
     eprintln!("N = {n}: seeding the emulator…");
-    let emu = EmulatorProcess::start(n, seed)?;
+    let emu = EmulatorProcess::start(n, seed, true)?;
     let flags = generate(n, seed);
     let changes = pick_changes(&flags, seed);
     let changed = apply_changes(&flags, &changes);
@@ -748,6 +764,97 @@ async fn run_size(n: usize, seed: u64, per_object_max: usize) -> anyhow::Result<
     Ok(SizeResult { rows, notes })
 }
 
+/// Whole commands at each N of `sizes` (validate, plan in three formats and
+/// export, against an emulator without limits), and at each N of
+/// `plan_sizes` `plan` against the emulator with the API's limits; both
+/// manifest layouts where the layout is what is measured.
+fn run_commands(
+    sizes: &[usize],
+    plan_sizes: &[usize],
+    seed: u64,
+) -> anyhow::Result<Vec<commands::Run>> {
+    use commands::{measure, write_manifests, Layout};
+    let bin = commands::ampx_binary()?;
+    let tmp = std::env::temp_dir().join(format!("ampx-bench-{}", std::process::id()));
+    let mut runs = Vec::new();
+    let mut all: Vec<usize> = sizes.iter().chain(plan_sizes).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    for n in all {
+        let flags = generate(n, seed);
+        let changes = pick_changes(&flags, seed);
+        let sources = sources(&apply_changes(&flags, &changes));
+        drop(flags);
+        let many = write_manifests(&tmp.join("many"), &sources, Layout::Many)?;
+        let one = write_manifests(&tmp.join("one"), &sources, Layout::One)?;
+        drop(sources);
+        let dir = |layout| match layout {
+            Layout::Many => many.to_string_lossy().into_owned(),
+            Layout::One => one.to_string_lossy().into_owned(),
+        };
+        let mut record = |run: anyhow::Result<commands::Run>, command, layout, limited| {
+            let mut run = run?;
+            (run.n, run.command, run.layout, run.limited) = (n, command, layout, limited);
+            runs.push(run);
+            anyhow::Ok(())
+        };
+        if sizes.contains(&n) {
+            eprintln!("N = {n}: whole commands without limits…");
+            for layout in [Layout::Many, Layout::One] {
+                let r = measure(&bin, &["validate", &dir(layout)], "", &[0]);
+                record(r, "validate", layout, false)?;
+            }
+            let emu = EmulatorProcess::start(n, seed, false)?;
+            let fast = ["--max-rps", "1000000"];
+            for (command, layout, format) in [
+                ("plan", Layout::Many, "text"),
+                ("plan", Layout::One, "text"),
+                ("plan --format json", Layout::Many, "json"),
+                ("plan --format markdown", Layout::Many, "markdown"),
+            ] {
+                let d = dir(layout);
+                let mut args = vec!["plan", d.as_str(), "--format", format];
+                args.extend(fast);
+                record(
+                    measure(&bin, &args, &emu.url, &[0, 2]),
+                    command,
+                    layout,
+                    false,
+                )?;
+            }
+            let out = tmp.join("export");
+            let _ = std::fs::remove_dir_all(&out);
+            let out = out.to_string_lossy().into_owned();
+            let mut args = vec!["export", "--out", out.as_str()];
+            args.extend(fast);
+            record(
+                measure(&bin, &args, &emu.url, &[0]),
+                "export --out",
+                Layout::Many,
+                false,
+            )?;
+            emu.stop();
+        }
+        if plan_sizes.contains(&n) {
+            eprintln!("N = {n}: plan with the API's limits…");
+            let emu = EmulatorProcess::start(n, seed, true)?;
+            for layout in [Layout::Many, Layout::One] {
+                let d = dir(layout);
+                let args = ["plan", d.as_str(), "--max-rps", "100"];
+                record(
+                    measure(&bin, &args, &emu.url, &[0, 2]),
+                    "plan",
+                    layout,
+                    true,
+                )?;
+            }
+            emu.stop();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(runs)
+}
+
 // ----- the report -----
 
 fn fmt_dur(d: Duration) -> String {
@@ -814,7 +921,7 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {os} (Linux {})", kernel.trim())
 }
 
-fn report(rows: &[Row], notes: &[String], command: &str) -> String {
+fn report(rows: &[Row], runs: &[commands::Run], notes: &[String], command: &str) -> String {
     let mut md = String::new();
     let commit = sh("git", &["rev-parse", "--short=12", "HEAD"]);
     let dirty = !sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
@@ -825,7 +932,7 @@ fn report(rows: &[Row], notes: &[String], command: &str) -> String {
          built-in emulator with the Management API's limits: {LATENCY_MS} ms latency on every \
          request and a rate limit of {RPS:.0} requests a second (a 429 beyond it); ampx's \
          client runs with `max_rps` {RPS:.0} and its default parallelism (8). Generated by \
-         [`examples/bench.rs`](examples/bench.rs); every number below is measured by it in \
+         [`examples/bench`](examples/bench); every number below is measured by it in \
          one run.\n"
     );
     let _ = writeln!(md, "- Machine: {}", machine());
@@ -895,6 +1002,10 @@ fn report(rows: &[Row], notes: &[String], command: &str) -> String {
     );
     md.push_str("\n## What limits it\n\n");
     md.push_str(&analysis(rows));
+    if !runs.is_empty() {
+        md.push('\n');
+        md.push_str(&commands::section(runs));
+    }
     if !notes.is_empty() {
         md.push_str("\n## Notes\n\n");
         for n in notes {
@@ -1045,15 +1156,24 @@ struct Args {
     /// Where the markdown report goes.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS.md"))]
     out: PathBuf,
+    /// Flag counts for the whole commands without limits; default 1000, 10000, 50000.
+    #[arg(long = "commands-n", value_delimiter = ',')]
+    commands_sizes: Vec<usize>,
+    /// Flag counts for `ampx plan` with the API's limits; default 1000, 10000.
+    #[arg(long = "plan-n", value_delimiter = ',')]
+    plan_sizes: Vec<usize>,
     /// Internal: serve an emulator seeded with this many flags.
     #[arg(long, hide = true)]
     serve_emulator: Option<usize>,
+    /// Internal: the served emulator has no latency or rate limit.
+    #[arg(long, hide = true)]
+    no_limits: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(n) = args.serve_emulator {
-        return serve_emulator(n, args.seed);
+        return serve_emulator(n, args.seed, !args.no_limits);
     }
     let sizes = if args.quick {
         vec![100]
@@ -1078,7 +1198,15 @@ fn main() -> anyhow::Result<()> {
         rows.extend(r.rows);
         notes.extend(r.notes);
     }
-    let md = report(&rows, &notes, &command);
+    let or = |given: &[usize], quick: &[usize], full: &[usize]| match () {
+        _ if !given.is_empty() => given.to_vec(),
+        _ if args.quick => quick.to_vec(),
+        _ => full.to_vec(),
+    };
+    let commands_sizes = or(&args.commands_sizes, &[1_000], &[1_000, 10_000, 50_000]);
+    let plan_sizes = or(&args.plan_sizes, &[1_000], &[1_000, 10_000]);
+    let runs = run_commands(&commands_sizes, &plan_sizes, args.seed)?;
+    let md = report(&rows, &runs, &notes, &command);
     std::fs::write(&args.out, &md)?;
     println!("{md}");
     eprintln!("wrote {}", args.out.display());
