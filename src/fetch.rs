@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
 use crate::api::{ApiError, Call, Client};
 use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
+use crate::plan::enc;
 
 /// Whether a flag manifest needs `GET …/variants`.
 pub fn needs_variant_details(spec: &FlagSpec) -> bool {
@@ -403,17 +404,4 @@ pub fn task_failed(e: tokio::task::JoinError) -> ApiError {
         status: None,
         message: e.to_string(),
     }
-}
-
-/// Percent-encodes a path segment (variant keys are user text).
-pub fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -5,7 +5,8 @@
 //! ever written into the `Authorization` header: no error, log line or report
 //! can carry it.
 
-pub mod live;
+/// The live state's model is pure data and lives in the core.
+pub use ampx_core::live;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,12 @@
 //! `ampx emulator`: an in-memory stand-in for the Amplitude Experiment
 //! Management API.
 //!
+//! What it may depend on: an HTTP server (axum, tokio) and serde, never on
+//! `ampx-core` or the `ampx` client. It is the oracle the client's tests run
+//! against, so its rules and limits ([`limits`]) come from the API's
+//! documentation, written out here; a rule imported from the client would
+//! make every mistake in that rule pass its own test.
+//!
 //! Why it exists: the real API has no sandbox, a project-wide rate limit and
 //! no DELETE for flags, so it is a poor place to run a test suite or to try a
 //! manifest out. The emulator serves the same `/api/1` paths with the same
@@ -72,6 +78,7 @@
 //! Each injected fault is noted in the request's [`RequestRecord::fault`].
 
 mod faults;
+pub mod limits;
 mod routes;
 mod store;
 mod support;

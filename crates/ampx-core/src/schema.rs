@@ -92,7 +92,7 @@ pub fn schema_json() -> String {
 mod tests {
     #[test]
     fn committed_schema_is_fresh() {
-        let committed = include_str!("../schemas/ampx.schema.json");
+        let committed = include_str!("../../../schemas/ampx.schema.json");
         assert!(
             committed == super::schema_json(),
             "schemas/ampx.schema.json is stale: run `cargo run -- schema > schemas/ampx.schema.json`"

@@ -1,5 +1,5 @@
 use super::*;
-use crate::api::live::{LiveDeployment, LiveVariant, VariantRef};
+use crate::live::{LiveDeployment, LiveVariant, VariantRef};
 use crate::manifest::load_sources;
 use std::path::PathBuf;
 

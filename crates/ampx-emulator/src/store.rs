@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Number, Value};
 
 use super::support::{now_iso8601, ApiError, Rng};
-// The API's limits and operators, shared with the manifest checks.
-use crate::manifest::{MAX_INCLUSIONS, OPS as CONDITION_OPS};
+// The API's limits and operators, as its documentation states them.
+use crate::limits::{CONDITION_OPS, MAX_INCLUSIONS};
 
 mod groups;
 mod input;

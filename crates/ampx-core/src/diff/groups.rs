@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{json, Map, Value};
 
 use super::{push, set_value, Action, Change, DiffError};
-use crate::api::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
+use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
@@ -211,7 +211,7 @@ pub fn with_planned_deployments(set: &ManifestSet, live: &Live) -> Option<Live> 
     let mut out = live.clone();
     let list = out.deployments.get_or_insert_with(Vec::new);
     for d in missing {
-        list.push(crate::api::live::LiveDeployment {
+        list.push(crate::live::LiveDeployment {
             id: placeholder(false, "deployments", &d.label),
             project_id: None,
             label: d.label.clone(),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ampx::emulator::{self, EmulatorConfig, EmulatorHandle, Faults};
+use ampx_emulator::{self as emulator, EmulatorConfig, EmulatorHandle, Faults};
 use reqwest::Method;
 use serde_json::{json, Value};
 

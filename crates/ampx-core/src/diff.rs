@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::api::live::{Live, LiveFlag};
+use crate::live::{Live, LiveFlag};
 use crate::manifest::{
     parse_instant, FlagSpec, Located, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
 };

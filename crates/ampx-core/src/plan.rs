@@ -12,9 +12,8 @@ use serde_json::{json, Map, Value};
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::api::live::Live;
 use crate::diff::{groups, Action, Change, DiffError, FlagDiff};
-use crate::fetch::enc;
+use crate::live::Live;
 use crate::manifest::ManifestSet;
 
 /// Most ids per `bulk-delete-users` call (an API limit).
@@ -445,6 +444,19 @@ fn cycle(preds: &[BTreeSet<usize>], done: &[bool], names: &[String]) -> Vec<Stri
         cur = p;
     }
     vec![names[start].clone()]
+}
+
+/// Percent-encodes a path segment (variant keys are user text).
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

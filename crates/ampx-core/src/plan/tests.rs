@@ -1,6 +1,6 @@
 use super::*;
-use crate::api::live::{Live, LiveFlag};
 use crate::diff::diff_flag;
+use crate::live::{Live, LiveFlag};
 use crate::manifest::load_sources;
 use std::path::PathBuf;
 
