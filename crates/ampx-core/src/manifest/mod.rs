@@ -215,7 +215,13 @@ fn read_file(file: &Path) -> Result<String, Diagnostic> {
     // states is not what a device or a growing file yields.
     let mut bytes = Vec::new();
     std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .and_then(|f| {
+            // The stated size only sizes the buffer, so that a file is read
+            // in one call and one more that finds its end.
+            let hint = f.metadata().map_or(0, |m| m.len().min(MAX_FILE_BYTES));
+            bytes.reserve_exact(hint as usize + 1);
+            f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)
+        })
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(diag(
@@ -246,11 +252,11 @@ struct FileObjects {
 /// is the file's only error: what its documents would mean is unknown.
 fn load_file(file: &Path, text: &str) -> FileObjects {
     let mut got = FileObjects::default();
-    // Shared by the file's documents once they are released.
+    // The file's documents read their positions from it.
     let shared: Arc<str> = Arc::from(text);
-    for doc in yaml::documents(text) {
+    for doc in yaml::documents(&shared) {
         let doc = match doc {
-            Ok(doc) => Arc::new(doc),
+            Ok(doc) => doc,
             Err(e) => {
                 return FileObjects {
                     errors: vec![diag(
@@ -263,15 +269,15 @@ fn load_file(file: &Path, text: &str) -> FileObjects {
                 };
             }
         };
-        load_document(file, doc, &shared, &mut got);
+        load_document(file, doc, &mut got);
     }
     got
 }
 
 /// Checks one document and files its object under its kind.
-fn load_document(file: &Path, doc: Arc<Doc>, shared: &Arc<str>, got: &mut FileObjects) {
+fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
     let errors = &mut got.errors;
-    let Value::Object(map) = &doc.value else {
+    let Value::Object(map) = &mut doc.value else {
         errors.push(diag(
             file,
             doc.start,
@@ -280,7 +286,9 @@ fn load_document(file: &Path, doc: Arc<Doc>, shared: &Arc<str>, got: &mut FileOb
         ));
         return;
     };
-    match map.get("apiVersion") {
+    // The header goes; the body is what the kind's type reads.
+    let (api_version, kind) = (map.remove("apiVersion"), map.remove("kind"));
+    match api_version {
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(other) => errors.push(diag(
             file,
@@ -295,8 +303,8 @@ fn load_document(file: &Path, doc: Arc<Doc>, shared: &Arc<str>, got: &mut FileOb
             Some(format!("add `apiVersion: {API_VERSION}`")),
         )),
     }
-    let kind = match map.get("kind") {
-        Some(Value::String(k)) => k.clone(),
+    let kind = match kind {
+        Some(Value::String(k)) => k,
         _ => {
             errors.push(diag(
                 file,
@@ -307,65 +315,50 @@ fn load_document(file: &Path, doc: Arc<Doc>, shared: &Arc<str>, got: &mut FileOb
             return;
         }
     };
-    let mut body = map.clone();
-    body.remove("apiVersion");
-    body.remove("kind");
-    let body = Value::Object(body);
     // Checks a typed object, then lets its document's tree go.
-    fn keep<T>(
-        spec: T,
-        file: &Path,
-        doc: Arc<Doc>,
-        shared: &Arc<str>,
-        check: impl FnOnce(&Located<T>),
-    ) -> Located<T> {
+    fn keep<T>(spec: T, file: &Path, doc: Doc, check: impl FnOnce(&Located<T>)) -> Located<T> {
+        let doc = Arc::new(doc);
         let mut located = Located {
             spec,
             file: file.to_path_buf(),
             doc,
         };
         check(&located);
-        release(&mut located.doc, shared);
+        release(&mut located.doc);
         located
     }
     match kind.as_str() {
         "Project" => {
-            if let Some(spec) = typed::<ProjectSpec>(file, &doc, body, errors) {
-                got.projects.push(keep(spec, file, doc, shared, |_| {}));
+            if let Some(spec) = typed::<ProjectSpec>(file, &doc, errors) {
+                got.projects.push(keep(spec, file, doc, |_| {}));
             }
         }
         "Flag" | "Experiment" => {
-            if let Some(mut spec) = typed::<FlagSpec>(file, &doc, body, errors) {
+            if let Some(mut spec) = typed::<FlagSpec>(file, &doc, errors) {
                 spec.kind = if kind == "Flag" {
                     ObjectKind::Flag
                 } else {
                     ObjectKind::Experiment
                 };
-                let f = keep(spec, file, doc, shared, |l| validate_flag(l, errors));
+                let f = keep(spec, file, doc, |l| validate_flag(l, errors));
                 got.flags.push(f);
             }
         }
         "Deployment" => {
-            if let Some(spec) = typed::<DeploymentSpec>(file, &doc, body, errors) {
-                let d = keep(spec, file, doc, shared, |l| {
-                    groups::validate_deployment(l, errors)
-                });
+            if let Some(spec) = typed::<DeploymentSpec>(file, &doc, errors) {
+                let d = keep(spec, file, doc, |l| groups::validate_deployment(l, errors));
                 got.deployments.push(d);
             }
         }
         "MutexGroup" => {
-            if let Some(spec) = typed::<MutexSpec>(file, &doc, body, errors) {
-                let g = keep(spec, file, doc, shared, |l| {
-                    groups::validate_mutex(l, errors)
-                });
+            if let Some(spec) = typed::<MutexSpec>(file, &doc, errors) {
+                let g = keep(spec, file, doc, |l| groups::validate_mutex(l, errors));
                 got.mutexes.push(g);
             }
         }
         "HoldoutGroup" => {
-            if let Some(spec) = typed::<HoldoutSpec>(file, &doc, body, errors) {
-                let g = keep(spec, file, doc, shared, |l| {
-                    groups::validate_holdout(l, errors)
-                });
+            if let Some(spec) = typed::<HoldoutSpec>(file, &doc, errors) {
+                let g = keep(spec, file, doc, |l| groups::validate_holdout(l, errors));
                 got.holdouts.push(g);
             }
         }
@@ -495,9 +488,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
 /// Releases a checked document's tree and positions (see [`Doc::release`]):
 /// later stages need a position only for an error message, and then read
 /// the file again.
-fn release(doc: &mut Arc<Doc>, text: &Arc<str>) {
+fn release(doc: &mut Arc<Doc>) {
     if let Some(d) = Arc::get_mut(doc) {
-        d.release(text.clone());
+        d.release();
     }
 }
 
@@ -505,15 +498,13 @@ fn release(doc: &mut Arc<Doc>, text: &Arc<str>) {
 /// each error the offending field is set aside and the rest is read again,
 /// so that one typo does not hide the next mistake. Returns the value read
 /// from what remains (for further checks) even when errors were found.
-fn typed<T: DeserializeOwned>(
-    file: &Path,
-    doc: &Doc,
-    mut body: Value,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<T> {
+fn typed<T: DeserializeOwned>(file: &Path, doc: &Doc, errors: &mut Vec<Diagnostic>) -> Option<T> {
     const MAX_ROUNDS: usize = 50;
+    // Read in place; a copy is made only to set fields aside after an error.
+    let mut body: Option<Value> = None;
     for _ in 0..MAX_ROUNDS {
-        let e = match serde_path_to_error::deserialize::<_, T>(body.clone()) {
+        let read = serde_path_to_error::deserialize::<_, T>(body.as_ref().unwrap_or(&doc.value));
+        let e = match read {
             Ok(v) => return Some(v),
             Err(e) => e,
         };
@@ -550,7 +541,7 @@ fn typed<T: DeserializeOwned>(
             &format!("{where_}{inner}"),
             hint,
         ));
-        if !remove_at(&mut body, &path) {
+        if !remove_at(body.get_or_insert_with(|| doc.value.clone()), &path) {
             return None;
         }
     }

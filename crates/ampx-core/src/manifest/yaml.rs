@@ -5,7 +5,8 @@
 //! looks like (YAML 1.2 core schema), never a boolean. serde_yaml offers
 //! neither node positions nor control over scalar resolution, so manifests are
 //! read from yaml-rust2's marked event stream into a small tree, then turned into
-//! `serde_json::Value` plus a table from each value's path to its position.
+//! `serde_json::Value`; a value's position is found by reading its document
+//! again (see [`Doc::pos`]).
 //!
 //! The reader is bounded: aliases are expanded against a node budget (an "alias
 //! bomb" is an error, not an out-of-memory), and nesting is limited in depth.
@@ -13,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -31,70 +32,99 @@ pub struct Pos {
     pub col: usize,
 }
 
-/// One YAML document, as JSON, with the position of every value in it.
+/// One YAML document, as JSON. Positions are not kept: [`Doc::pos`] reads
+/// the document's own text again to find one, which only an error message
+/// asks for, so that loading builds no table of paths it will not use.
 #[derive(Debug, Clone)]
 pub struct Doc {
     /// The document as JSON (null after [`Doc::release`]).
     pub value: Value,
-    /// Path (in serde_path_to_error's notation: `variants[0].key`, root `.`)
-    /// to the position of the value there (empty after [`Doc::release`]).
-    pub positions: HashMap<String, Pos>,
-    /// Positions of mapping keys, by the path of the value they introduce.
-    pub key_positions: HashMap<String, Pos>,
+    /// The position of the document's root value.
     pub start: Pos,
     /// Where the document's text begins in its file: the byte offset of the
-    /// line it starts on, and that line's number less one. A released
-    /// document reads its positions again from there, and only to its end.
+    /// line it starts on, and that line's number less one.
     origin: (usize, usize),
-    /// After [`Doc::release`]: the text of the document's file, to read the
-    /// positions again when one is asked for.
-    reread: Option<Arc<str>>,
+    /// The text of the document's file.
+    text: Arc<str>,
 }
 
 impl Doc {
-    /// The position of `path`, or of its nearest ancestor that has one.
+    /// The position of `path` (in serde_path_to_error's notation:
+    /// `variants[0].key`, root `.`), or of its nearest ancestor that has
+    /// one: a mapping key's position for a value it introduces. Parses the
+    /// document again, and only to its end.
     pub fn pos(&self, path: &str) -> Pos {
-        if let Some(text) = &self.reread {
-            let (offset, lines) = self.origin;
-            return match text.get(offset..).map(reread_first) {
-                Some(Ok(Some(doc))) => {
-                    let p = doc.pos(path);
-                    Pos {
-                        line: p.line + lines,
-                        col: p.col,
-                    }
+        count_parse(|c| c.documents += 1);
+        let (offset, lines) = self.origin;
+        let Some(text) = self.text.get(offset..) else {
+            return self.start;
+        };
+        match RawDocuments::new(text).next() {
+            Some(Ok((node, start, _))) => {
+                let mut table = Positions::default();
+                table.index(&node, start, ".");
+                let p = table.find(path).unwrap_or(start);
+                Pos {
+                    line: p.line + lines,
+                    col: p.col,
                 }
-                _ => self.start,
-            };
-        }
-        let mut p = path.to_string();
-        loop {
-            if let Some(pos) = self
-                .key_positions
-                .get(&p)
-                .or_else(|| self.positions.get(&p))
-            {
-                return *pos;
             }
-            match parent_path(&p) {
-                Some(parent) => p = parent,
-                None => return self.positions.get(".").copied().unwrap_or(self.start),
-            }
+            _ => self.start,
         }
+    }
+
+    /// Lets the tree go once the document is read and checked: a manifest
+    /// set of 10,000 flags holds tens of megabytes less. Positions are still
+    /// read from the text.
+    pub fn release(&mut self) {
+        self.value = Value::Null;
     }
 }
 
-impl Doc {
-    /// Lets the tree and the position tables go once the document is read
-    /// and checked; [`Doc::pos`] then parses this document's part of `text`
-    /// (its file) again to answer, which only an error message asks for. A
-    /// manifest set of 10,000 flags holds tens of megabytes less, and an
-    /// answer costs the document's size, not the file's.
-    pub fn release(&mut self, text: Arc<str>) {
-        self.value = Value::Null;
-        self.positions = HashMap::new();
-        self.key_positions = HashMap::new();
-        self.reread = Some(text);
+/// The position of every value of one document, by path, and of every
+/// mapping key, by the path of the value it introduces.
+#[derive(Default)]
+struct Positions {
+    values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
+}
+
+impl Positions {
+    fn index(&mut self, node: &Node, pos: Pos, path: &str) {
+        self.values.insert(path.to_string(), pos);
+        match node {
+            Node::Scalar(_) => {}
+            Node::Seq(items) => {
+                for (i, (n, p)) in items.iter().enumerate() {
+                    let child = if path == "." {
+                        format!("[{i}]")
+                    } else {
+                        format!("{path}[{i}]")
+                    };
+                    self.index(n, *p, &child);
+                }
+            }
+            Node::Map(items) => {
+                for (k, kpos, n, p) in items {
+                    let child = child_path(path, k);
+                    self.keys.insert(child.clone(), *kpos);
+                    self.index(n, *p, &child);
+                }
+            }
+        }
+    }
+
+    fn find(&self, path: &str) -> Option<Pos> {
+        let mut p = path.to_string();
+        loop {
+            if let Some(pos) = self.keys.get(&p).or_else(|| self.values.get(&p)) {
+                return Some(*pos);
+            }
+            match parent_path(&p) {
+                Some(parent) => p = parent,
+                None => return self.values.get(".").copied(),
+            }
+        }
     }
 }
 
@@ -342,20 +372,6 @@ fn looks_like_float(s: &str) -> bool {
     int_ok && frac_ok && has_digits && exp_ok && (frac_part.is_some() || exponent.is_some())
 }
 
-fn to_doc(node: Node, start: Pos, origin: (usize, usize)) -> Doc {
-    let mut positions = HashMap::new();
-    let mut key_positions = HashMap::new();
-    let value = convert(node, start, ".", &mut positions, &mut key_positions);
-    Doc {
-        value,
-        positions,
-        key_positions,
-        start,
-        origin,
-        reread: None,
-    }
-}
-
 fn child_path(parent: &str, key: &str) -> String {
     if parent == "." {
         key.to_string()
@@ -364,65 +380,62 @@ fn child_path(parent: &str, key: &str) -> String {
     }
 }
 
-fn convert(
-    node: Node,
-    pos: Pos,
-    path: &str,
-    positions: &mut HashMap<String, Pos>,
-    key_positions: &mut HashMap<String, Pos>,
-) -> Value {
-    positions.insert(path.to_string(), pos);
+fn to_value(node: Node) -> Value {
     match node {
         Node::Scalar(v) => v,
-        Node::Seq(items) => Value::Array(
+        Node::Seq(items) => Value::Array(items.into_iter().map(|(n, _)| to_value(n)).collect()),
+        Node::Map(items) => Value::Object(
             items
                 .into_iter()
-                .enumerate()
-                .map(|(i, (n, p))| {
-                    let child = if path == "." {
-                        format!("[{i}]")
-                    } else {
-                        format!("{path}[{i}]")
-                    };
-                    convert(n, p, &child, positions, key_positions)
-                })
+                .map(|(k, _, n, _)| (k, to_value(n)))
                 .collect(),
         ),
-        Node::Map(items) => {
-            let mut map = Map::new();
-            for (k, kpos, n, p) in items {
-                let child = child_path(path, &k);
-                key_positions.insert(child.clone(), kpos);
-                let v = convert(n, p, &child, positions, key_positions);
-                map.insert(k, v);
-            }
-            Value::Object(map)
-        }
     }
 }
 
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Doc>, YamlError> {
-    documents(text).collect()
+    documents(&Arc::from(text)).collect()
 }
 
-/// The documents of a YAML stream, each read only when asked for, so that a
-/// file of many documents never holds more than one document's tree: the
-/// loader checks and releases each before the next is read. Empty documents
-/// are skipped; after an error the stream ends.
-pub fn documents(text: &str) -> Documents<'_> {
+/// The documents of a YAML stream (a file's text), each read only when asked
+/// for, so that a file of many documents never holds more than one
+/// document's tree: the loader checks and releases each before the next is
+/// read. Empty documents are skipped; after an error the stream ends.
+pub fn documents(text: &Arc<str>) -> Documents<'_> {
     count_parse(|c| c.files += 1);
-    Documents::new(text)
-}
-
-/// Parses the first non-empty document of `text`, reading no further.
-fn reread_first(text: &str) -> Result<Option<Doc>, YamlError> {
-    count_parse(|c| c.documents += 1);
-    Documents::new(text).next().transpose()
+    Documents {
+        text,
+        raw: RawDocuments::new(text),
+    }
 }
 
 /// An iterator over the documents of a YAML stream (see [`documents`]).
 pub struct Documents<'a> {
+    text: &'a Arc<str>,
+    raw: RawDocuments<'a>,
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Result<Doc, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (node, start, origin) = match self.raw.next()? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(Doc {
+            value: to_value(node),
+            start,
+            origin,
+            text: Arc::clone(self.text),
+        }))
+    }
+}
+
+/// The documents of a YAML stream as trees with positions: each root, its
+/// position, and where its text begins (see `Doc::origin`).
+struct RawDocuments<'a> {
     text: &'a str,
     parser: Parser<std::str::Chars<'a>>,
     builder: Builder,
@@ -433,9 +446,9 @@ pub struct Documents<'a> {
     done: bool,
 }
 
-impl<'a> Documents<'a> {
+impl<'a> RawDocuments<'a> {
     fn new(text: &'a str) -> Self {
-        Documents {
+        RawDocuments {
             text,
             parser: Parser::new_from_str(text),
             builder: Builder {
@@ -468,8 +481,8 @@ impl<'a> Documents<'a> {
     }
 }
 
-impl Iterator for Documents<'_> {
-    type Item = Result<Doc, YamlError>;
+impl Iterator for RawDocuments<'_> {
+    type Item = Result<(Node, Pos, (usize, usize)), YamlError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         // Events are pulled one by one rather than through `Parser::load`,
@@ -500,7 +513,7 @@ impl Iterator for Documents<'_> {
                 if let Some((node, pos, start)) = self.builder.docs.pop() {
                     if !matches!(node, Node::Scalar(Value::Null)) {
                         let origin = self.origin(start);
-                        return Some(Ok(to_doc(node, pos, origin)));
+                        return Some(Ok((node, pos, origin)));
                     }
                 }
             }
@@ -569,8 +582,7 @@ mod tests {
     }
 
     #[test]
-    fn released_documents_read_positions_again() {
-        let paths = ["list[0].y[1]", "list[0].x", "list[0].missing", "list", "."];
+    fn positions_are_found_in_any_layout_and_after_release() {
         let layouts = [
             "a: 1\n---\nlist:\n  - x: 2\n    y: [3, 4]\n",
             // An implicit first document after comments, indented.
@@ -578,21 +590,37 @@ mod tests {
             // Documents closed by `...`, an empty one, CRLF line ends and
             // characters of several bytes before the document.
             "a: \"ü\"\r\n...\r\n---\r\n...\r\n# ✓\r\nlist:\r\n  - x: 2\r\n    y: [3, 4]\r\n",
-            // A directive before the document.
+            // A directive before the document, the list's items one a line.
             "a: 1\n...\n%YAML 1.2\n---\nlist:\n- x: 2\n  y:\n  - 3\n  - 4\n",
         ];
         for text in layouts {
-            let docs = parse_documents(text).unwrap();
-            let mut d = docs
+            // The 1-based line of the first line holding `needle`.
+            let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            let mut d = parse_documents(text)
+                .unwrap()
                 .into_iter()
                 .find(|d| d.value.get("list").is_some())
                 .unwrap();
-            let before: Vec<Pos> = paths.iter().map(|p| d.pos(p)).collect();
-            d.release(Arc::from(text));
-            assert!(d.positions.is_empty() && d.value.is_null());
-            let after: Vec<Pos> = paths.iter().map(|p| d.pos(p)).collect();
-            assert_eq!(before, after, "{text:?}");
-            assert!(after[0].line > 2, "{text:?}");
+            for released in [false, true] {
+                if released {
+                    d.release();
+                    assert!(d.value.is_null());
+                }
+                let at = |path: &str| d.pos(path).line;
+                assert_eq!(at("list"), line_of("list:"), "{text:?}");
+                assert_eq!(at("list[0].x"), line_of("x: 2"), "{text:?}");
+                assert_eq!(at("list[0].missing"), line_of("x: 2"), "{text:?}");
+                assert_eq!(at("list[0].y[1]"), line_of("4"), "{text:?}");
+                assert_eq!(
+                    d.pos("list[0].x").col,
+                    text.lines()
+                        .nth(line_of("x: 2") - 1)
+                        .unwrap()
+                        .find('x')
+                        .unwrap()
+                        + 1
+                );
+            }
         }
     }
 
