@@ -104,56 +104,91 @@ pub fn write_manifests(
 /// and its output discarded (it is still written: a closed pipe would stop
 /// the command early); returns its wall time, CPU and peak RSS, or an error
 /// if it exits with another code than one of `ok_codes`.
+///
+/// The command is started by a fresh copy of this program
+/// (`--measure-child`), which waits for it with `wait4` and prints what it
+/// used. On Linux a process's peak RSS starts from that of the process it
+/// was started from (the high-water mark survives `exec`), so a command
+/// started straight from this program, which holds a manifest set and a
+/// live state, would show their memory as its own.
 pub fn measure(bin: &Path, args: &[&str], url: &str, ok_codes: &[i32]) -> anyhow::Result<Run> {
     let started = Instant::now();
-    let child = Command::new(bin)
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--measure-child")
+        .arg("--")
+        .arg(bin)
         .args(args)
         .env("AMPX_SERVER", url)
         .env("AMPLITUDE_MANAGEMENT_API_KEY", KEY)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = std::io::Read::read_to_string(e, &mut text);
-        }
-        text
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for; both pointers are
-    // to live locals.
-    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        .output()?;
     let wall = started.elapsed();
-    anyhow::ensure!(got == pid, "wait4 failed for `ampx {}`", args.join(" "));
-    let stderr = reader.join().unwrap_or_default();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let report = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<i64> = report
+        .trim()
+        .strip_prefix("used ")
+        .unwrap_or("")
+        .split(' ')
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [code, cpu_us, rss_kb] = fields[..] else {
+        anyhow::bail!(
+            "`ampx {}` could not be measured: {report}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     anyhow::ensure!(
-        ok_codes.contains(&code),
-        "`ampx {}` exited with {code}:\n{stderr}",
-        args.join(" ")
+        ok_codes.contains(&(code as i32)),
+        "`ampx {}` exited with {code}:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
     );
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Ok(Run {
         n: 0,
         command: "",
         layout: Layout::Many,
         limited: false,
         wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        cpu: Duration::from_micros(cpu_us.max(0) as u64),
         // Linux reports ru_maxrss in kilobytes.
-        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mb: rss_kb as f64 / 1024.0,
     })
+}
+
+/// The `--measure-child` side of [`measure`]: runs `command` with its
+/// standard output discarded and its standard error passed on, and prints
+/// `used <exit code> <CPU µs> <peak RSS KB>`.
+pub fn measure_child(command: &[String]) -> anyhow::Result<()> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("--measure-child needs a command after --"))?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; both pointers are
+    // to live locals.
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(got == pid, "wait4 failed for {program}");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    println!(
+        "used {code} {} {}",
+        us(usage.ru_utime) + us(usage.ru_stime),
+        usage.ru_maxrss
+    );
+    Ok(())
 }
 
 fn fmt_cpu(d: Duration) -> String {

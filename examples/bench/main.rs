@@ -1168,12 +1168,35 @@ struct Args {
     /// Internal: the served emulator has no latency or rate limit.
     #[arg(long, hide = true)]
     no_limits: bool,
+    /// Writes the manifests of the first `--n` size (5% changed from the
+    /// emulator's flags) into this directory, one file per object, and
+    /// stops: for profiling a command by hand against `--serve-emulator`.
+    #[arg(long)]
+    write_manifests: Option<PathBuf>,
+    /// Internal: run the command after `--` and report its resources.
+    #[arg(long, hide = true)]
+    measure_child: bool,
+    /// The command for `--measure-child`.
+    #[arg(last = true, hide = true)]
+    child: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(n) = args.serve_emulator {
         return serve_emulator(n, args.seed, !args.no_limits);
+    }
+    if args.measure_child {
+        return commands::measure_child(&args.child);
+    }
+    if let Some(dir) = &args.write_manifests {
+        let n = args.sizes.first().copied().unwrap_or(1_000);
+        let flags = generate(n, args.seed);
+        let changes = pick_changes(&flags, args.seed);
+        let sources = sources(&apply_changes(&flags, &changes));
+        commands::write_manifests(dir, &sources, commands::Layout::Many)?;
+        eprintln!("wrote {n} flags to {}", dir.display());
+        return Ok(());
     }
     let sizes = if args.quick {
         vec![100]
