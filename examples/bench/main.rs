@@ -921,10 +921,22 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {os} (Linux {})", kernel.trim())
 }
 
-fn report(rows: &[Row], runs: &[commands::Run], notes: &[String], command: &str) -> String {
-    let mut md = String::new();
+/// The commit measured and whether the tree had changes, read when the run
+/// starts (what is built and measured is the tree at that moment).
+fn commit_state() -> (String, bool) {
     let commit = sh("git", &["rev-parse", "--short=12", "HEAD"]);
     let dirty = !sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    (commit, dirty)
+}
+
+fn report(
+    rows: &[Row],
+    runs: &[commands::Run],
+    notes: &[String],
+    command: &str,
+    (commit, dirty): (String, bool),
+) -> String {
+    let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
@@ -1205,6 +1217,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         args.sizes.clone()
     };
+    let state = commit_state();
     let mut command = String::from("cargo run --release --example bench");
     let extra: Vec<String> = std::env::args().skip(1).collect();
     if !extra.is_empty() {
@@ -1229,7 +1242,7 @@ fn main() -> anyhow::Result<()> {
     let commands_sizes = or(&args.commands_sizes, &[1_000], &[1_000, 10_000, 50_000]);
     let plan_sizes = or(&args.plan_sizes, &[1_000], &[1_000, 10_000]);
     let runs = run_commands(&commands_sizes, &plan_sizes, args.seed)?;
-    let md = report(&rows, &runs, &notes, &command);
+    let md = report(&rows, &runs, &notes, &command, state);
     std::fs::write(&args.out, &md)?;
     println!("{md}");
     eprintln!("wrote {}", args.out.display());
