@@ -23,15 +23,15 @@ use crate::api::{Answer, ApiError, Call, Client};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::diff::groups::{collection, parse_placeholder};
-use crate::manifest::ObjectKind;
+use crate::diff::groups::parse_placeholder;
+use crate::kind::Kind;
 use crate::plan::{object_name, ObjectPlan, Op, Plan, ID};
 use crate::render::text::Style;
 
 /// The outcome for one object.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ObjectReport {
-    pub kind: String,
+    pub kind: Kind,
     pub key: String,
     pub applied: Vec<Op>,
     pub failed: Option<(Op, String)>,
@@ -123,11 +123,11 @@ fn id_of(v: &Value) -> Option<String> {
 
 /// Finds an object by key (a deployment by label), archived included:
 /// recovers the id of a create whose answer was lost.
-async fn find_id(client: &Client, kind: &str, key: &str) -> Result<Option<String>, ApiError> {
-    let coll = collection(kind).unwrap_or("flags");
-    if ObjectKind::from_noun(kind).is_none() {
+async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String>, ApiError> {
+    let coll = kind.collection();
+    if kind.object_kind().is_none() {
         // Groups and deployments: no key filter; one list read.
-        let field = if coll == "deployments" {
+        let field = if kind == Kind::Deployment {
             "label"
         } else {
             "key"
@@ -229,14 +229,14 @@ fn resolve(v: &Value, ids: &HashMap<String, String>) -> Result<Value, String> {
 
 async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectReport {
     let mut report = ObjectReport {
-        kind: o.kind.clone(),
+        kind: o.kind,
         key: o.key.clone(),
         applied: Vec::new(),
         failed: None,
         not_attempted: Vec::new(),
     };
     let name = object_name(&o);
-    let collection_path = format!("/api/1/{}", collection(&o.kind).unwrap_or("flags"));
+    let collection_path = o.kind.path();
     let mut id = o.id.clone();
     let mut ops = o.ops.into_iter();
     while let Some(op) = ops.next() {
@@ -289,7 +289,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                     id = Some(new_id);
                     Ok(())
                 }
-                None => match find_id(&client, &o.kind, &o.key).await {
+                None => match find_id(&client, o.kind, &o.key).await {
                     Ok(Some(found)) => {
                         id = Some(found);
                         Ok(())
@@ -298,7 +298,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                 },
             },
             (Err(e), true) if e.status == Some(409) => {
-                match find_id(&client, &o.kind, &o.key).await {
+                match find_id(&client, o.kind, &o.key).await {
                     Ok(Some(found)) => {
                         tracing::info!(key = %o.key, "create answered 409; the flag exists (an earlier answer was lost?), continuing with it");
                         id = Some(found);
@@ -373,7 +373,7 @@ fn waves(plan: &Plan) -> Vec<usize> {
 fn blocked(o: &ObjectPlan, on: &str) -> ObjectReport {
     let mut ops = o.ops.clone().into_iter();
     ObjectReport {
-        kind: o.kind.clone(),
+        kind: o.kind,
         key: o.key.clone(),
         applied: Vec::new(),
         failed: ops.next().map(|op| {

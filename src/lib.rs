@@ -10,7 +10,7 @@
 //! `api`, `fetch`, `apply`, `export`'s reader and `commands` touch the
 //! network; everything they hand to the core is data.
 
-pub use ampx_core::{diff, live, manifest, plan, schema};
+pub use ampx_core::{diff, kind, live, manifest, plan, schema};
 pub use ampx_emulator as emulator;
 
 pub mod api;

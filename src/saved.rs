@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::live::Live;
+use crate::kind::Kind;
 use crate::manifest::{load_sources, ManifestSet, ObjectKind};
 use crate::plan::Plan;
 
@@ -88,7 +89,7 @@ pub fn reads(set: &ManifestSet, live: &Live, plan: &Plan) -> Vec<Read> {
         .map(|f| (f.spec.kind, f.spec.key.clone()))
         .collect();
     for o in &plan.objects {
-        if let Some(kind) = ObjectKind::from_noun(&o.kind) {
+        if let Some(kind) = o.kind.object_kind() {
             keys.insert((kind, o.key.clone()));
         }
     }
@@ -108,7 +109,7 @@ pub fn reads(set: &ManifestSet, live: &Live, plan: &Plan) -> Vec<Read> {
             .as_ref()
             .and_then(|ms| ms.get(&g.spec.key))
             .and_then(|m| serde_json::to_value(m).ok());
-        out.push(read(crate::diff::groups::MUTEX, &g.spec.key, snapshot));
+        out.push(read(Kind::Mutex.noun(), &g.spec.key, snapshot));
     }
     for g in &set.holdouts {
         let snapshot = live
@@ -116,7 +117,7 @@ pub fn reads(set: &ManifestSet, live: &Live, plan: &Plan) -> Vec<Read> {
             .as_ref()
             .and_then(|hs| hs.get(&g.spec.key))
             .and_then(|h| serde_json::to_value(h).ok());
-        out.push(read(crate::diff::groups::HOLDOUT, &g.spec.key, snapshot));
+        out.push(read(Kind::Holdout.noun(), &g.spec.key, snapshot));
     }
     if let Some(ds) = &live.deployments {
         let mut ds = ds.clone();

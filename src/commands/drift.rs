@@ -16,8 +16,7 @@ use super::{client, load, ExitStatus};
 use crate::api::live::Live;
 use crate::api::{Call, Client};
 use crate::cli::{Format, Global};
-use crate::diff::groups;
-use crate::manifest::ObjectKind;
+use crate::kind::Kind;
 use crate::plan::{Attribution, Plan};
 use crate::render::text::Report;
 
@@ -38,16 +37,16 @@ pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
     let before = client.requests();
     let mut tasks = JoinSet::new();
     for (i, o) in plan.objects.iter_mut().enumerate() {
-        let Some(kind) = ObjectKind::from_noun(&o.kind) else {
+        let Some(kind) = o.kind.object_kind() else {
             // Groups have no versions: their own fields say, when they do.
-            let (by, at) = match o.kind.as_str() {
-                groups::MUTEX => live
+            let (by, at) = match o.kind {
+                Kind::Mutex => live
                     .mutexes
                     .as_ref()
                     .and_then(|ms| ms.get(&o.key))
                     .map(|m| (m.last_modified_by.clone(), m.last_modified_at.clone()))
                     .unwrap_or_default(),
-                groups::HOLDOUT => live
+                Kind::Holdout => live
                     .holdouts
                     .as_ref()
                     .and_then(|hs| hs.get(&o.key))

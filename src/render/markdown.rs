@@ -92,7 +92,7 @@ fn section(o: &ObjectPlan, report: Report) -> String {
         out,
         "<details><summary><code>{}</code> {} <b>{}</b>: {} ({} change{})</summary>\n",
         sign(o.action),
-        cell(&o.kind),
+        cell(o.kind.noun()),
         cell(&o.key),
         action_word(report, o.action),
         changes,
@@ -184,7 +184,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
             let row = format!(
                 "| `{}` | {} | `{}` | {} | {} | {tail} |\n",
                 sign(o.action),
-                cell(&o.kind),
+                cell(o.kind.noun()),
                 cell(&o.key).replace('`', "'"),
                 action_word(report, o.action),
                 o.changes.len(),

@@ -10,6 +10,7 @@
 //! unit-tested without a server and the CLI's IO stays at its edges.
 
 pub mod diff;
+pub mod kind;
 pub mod live;
 pub mod manifest;
 pub mod plan;

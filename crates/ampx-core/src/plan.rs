@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 
 use crate::diff::{groups, Action, Change, DiffError, FlagDiff};
+use crate::kind::Kind;
 use crate::live::Live;
 use crate::manifest::ManifestSet;
 
@@ -37,7 +38,7 @@ pub struct Op {
 /// Everything a plan does to one object.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectPlan {
-    pub kind: String,
+    pub kind: Kind,
     pub key: String,
     pub id: Option<String>,
     /// Read-only live facts (an experiment's state, decision).
@@ -277,7 +278,7 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
             let action = d.action?;
             let ops = flag_ops(&d, project_id);
             Some(ObjectPlan {
-                kind: d.kind.noun().into(),
+                kind: d.kind.into(),
                 key: d.key,
                 id: d.id,
                 context: d.context,
@@ -334,37 +335,34 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
 
 /// `COLL/KEY` of an object plan.
 pub fn object_name(o: &ObjectPlan) -> String {
-    format!(
-        "{}/{}",
-        groups::collection(&o.kind).unwrap_or("objects"),
-        o.key
-    )
+    format!("{}/{}", o.kind.collection(), o.key)
 }
 
 /// Where a `COLL/KEY` is declared, for an error message.
 fn locate(set: &ManifestSet, name: &str) -> String {
     let (coll, key) = name.split_once('/').unwrap_or(("", name));
-    let found = match coll {
-        "deployments" => set
+    let found = match Kind::from_collection(coll) {
+        Some(Kind::Deployment) => set
             .deployments
             .iter()
             .find(|d| d.spec.label == key)
             .map(|d| d.at("label")),
-        "mutexes" => set
+        Some(Kind::Mutex) => set
             .mutexes
             .iter()
             .find(|g| g.spec.key == key)
             .map(|g| g.at("key")),
-        "holdouts" => set
+        Some(Kind::Holdout) => set
             .holdouts
             .iter()
             .find(|g| g.spec.key == key)
             .map(|g| g.at("key")),
-        _ => set
+        Some(kind) => set
             .flags
             .iter()
-            .find(|f| f.spec.kind.collection() == coll && f.spec.key == key)
+            .find(|f| Kind::from(f.spec.kind) == kind && f.spec.key == key)
             .map(|f| f.at("key")),
+        None => None,
     };
     found.unwrap_or_else(|| name.to_string())
 }

@@ -16,15 +16,12 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{json, Map, Value};
 
 use super::{push, set_value, Action, Change, DiffError};
+use crate::kind::Kind;
 use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
 use crate::plan::{ObjectPlan, Op};
-
-pub const MUTEX: &str = "mutex group";
-pub const HOLDOUT: &str = "holdout group";
-pub const DEPLOYMENT: &str = "deployment";
 
 /// A placeholder for the id of an object the plan creates: `{id:COLL/KEY}`
 /// stands for the id as a string, `{n:COLL/KEY}` for it as a number.
@@ -52,16 +49,6 @@ fn id_value(id: &str) -> Value {
         .unwrap_or_else(|_| Value::String(id.to_string()))
 }
 
-/// The API collection an object plan's kind lives in.
-pub fn collection(kind: &str) -> Option<&'static str> {
-    match kind {
-        MUTEX => Some("mutexes"),
-        HOLDOUT => Some("holdouts"),
-        DEPLOYMENT => Some("deployments"),
-        other => ObjectKind::from_noun(other).map(ObjectKind::collection),
-    }
-}
-
 fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
     Op {
         method: method.into(),
@@ -71,9 +58,9 @@ fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
     }
 }
 
-fn plan_of(kind: &str, key: &str, id: Option<String>) -> ObjectPlan {
+fn plan_of(kind: Kind, key: &str, id: Option<String>) -> ObjectPlan {
     ObjectPlan {
-        kind: kind.into(),
+        kind,
         key: key.into(),
         id,
         context: Vec::new(),
@@ -129,7 +116,7 @@ pub fn diff_deployment(
             });
             return None;
         };
-        let mut p = plan_of(DEPLOYMENT, label, None);
+        let mut p = plan_of(Kind::Deployment, label, None);
         p.action = Action::Create;
         push(&mut p.changes, "label", None, Some(s(label)));
         push(&mut p.changes, "type", None, Some(s(kind.as_str())));
@@ -152,7 +139,7 @@ pub fn diff_deployment(
             return None;
         }
     }
-    let mut p = plan_of(DEPLOYMENT, label, Some(have.id.clone()));
+    let mut p = plan_of(Kind::Deployment, label, Some(have.id.clone()));
     let path = format!("/api/1/deployments/{}", have.id);
     match (spec.archived == Some(true), have.deleted) {
         (true, false) => {
@@ -552,7 +539,7 @@ pub fn diff_mutex(
         }
         return create_mutex(g, set, &m, errors);
     };
-    let mut p = plan_of(MUTEX, key, Some(have.id.clone()));
+    let mut p = plan_of(Kind::Mutex, key, Some(have.id.clone()));
     let path = format!("/api/1/mutexes/{}", have.id);
     let members = mutex_members(have, &m);
     if archive_ops(
@@ -560,7 +547,7 @@ pub fn diff_mutex(
         have.deleted || have.archived,
         spec.archived == Some(true),
         &path,
-        MUTEX,
+        Kind::Mutex.noun(),
         members,
     )
     .is_some()
@@ -570,7 +557,7 @@ pub fn diff_mutex(
     check_fixed(
         errors,
         |f| g.at(f),
-        MUTEX,
+        Kind::Mutex.noun(),
         key,
         [
             (
@@ -610,7 +597,7 @@ pub fn diff_mutex(
             immutable(
                 errors,
                 g.at("slots"),
-                MUTEX,
+                Kind::Mutex.noun(),
                 key,
                 "the number of slots",
                 &live_slots.len().to_string(),
@@ -623,7 +610,7 @@ pub fn diff_mutex(
                 immutable(
                     errors,
                     g.at(&format!("slots[{i}].percentage")),
-                    MUTEX,
+                    Kind::Mutex.noun(),
                     key,
                     &format!("slot {} percentage", i + 1),
                     &is.percentage.unwrap_or_default().to_string(),
@@ -723,7 +710,7 @@ fn create_mutex(
         });
         return None;
     };
-    let mut p = plan_of(MUTEX, key, None);
+    let mut p = plan_of(Kind::Mutex, key, None);
     p.action = Action::Create;
     let mut body = Map::new();
     body.insert("projectId".into(), project_number(set));
@@ -819,7 +806,7 @@ pub fn diff_holdout(
         let wanted_experiments = resolve(errors);
         return create_holdout(g, set, &m, wanted_experiments, errors);
     };
-    let mut p = plan_of(HOLDOUT, key, Some(have.id.clone()));
+    let mut p = plan_of(Kind::Holdout, key, Some(have.id.clone()));
     let path = format!("/api/1/holdouts/{}", have.id);
     let members: Vec<String> = have
         .experiments
@@ -831,7 +818,7 @@ pub fn diff_holdout(
         have.deleted || have.archived,
         spec.archived == Some(true),
         &path,
-        HOLDOUT,
+        Kind::Holdout.noun(),
         members.clone(),
     )
     .is_some()
@@ -914,7 +901,7 @@ fn check_holdout_fixed(g: &Located<HoldoutSpec>, have: &LiveHoldout, errors: &mu
             immutable(
                 errors,
                 g.at("holdoutPercentage"),
-                HOLDOUT,
+                Kind::Holdout.noun(),
                 &spec.key,
                 "`holdoutPercentage`",
                 &i.to_string(),
@@ -925,7 +912,7 @@ fn check_holdout_fixed(g: &Located<HoldoutSpec>, have: &LiveHoldout, errors: &mu
     check_fixed(
         errors,
         |f| g.at(f),
-        HOLDOUT,
+        Kind::Holdout.noun(),
         &spec.key,
         [
             (
@@ -960,7 +947,7 @@ fn create_holdout(
         });
         return None;
     };
-    let mut p = plan_of(HOLDOUT, key, None);
+    let mut p = plan_of(Kind::Holdout, key, None);
     p.action = Action::Create;
     let ch = &mut p.changes;
     let mut body = Map::new();
@@ -1085,7 +1072,7 @@ pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(Str
     // Removal from groups before archiving.
     let groups: Vec<&ObjectPlan> = objects
         .iter()
-        .filter(|g| g.kind == MUTEX || g.kind == HOLDOUT)
+        .filter(|g| matches!(g.kind, Kind::Mutex | Kind::Holdout))
         .collect();
     if groups.is_empty() {
         return out;
@@ -1097,15 +1084,15 @@ pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(Str
             if g.action == Action::Archive || name(g) == me {
                 continue;
             }
-            let listed = match g.kind.as_str() {
-                MUTEX => live
+            let listed = match g.kind {
+                Kind::Mutex => live
                     .mutexes
                     .as_ref()
                     .and_then(|ms| ms.get(&g.key))
                     .is_some_and(|m| {
                         m.slots.iter().any(|s| {
-                            s.experiments.iter().any(|e| e == id) && o.kind == "experiment"
-                                || s.holdouts.iter().any(|h| h == id) && o.kind == HOLDOUT
+                            s.experiments.iter().any(|e| e == id) && o.kind == Kind::Experiment
+                                || s.holdouts.iter().any(|h| h == id) && o.kind == Kind::Holdout
                         })
                     }),
                 _ => live
@@ -1113,7 +1100,7 @@ pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(Str
                     .as_ref()
                     .and_then(|hs| hs.get(&g.key))
                     .is_some_and(|h| {
-                        o.kind == "experiment" && h.experiments.iter().any(|e| e == id)
+                        o.kind == Kind::Experiment && h.experiments.iter().any(|e| e == id)
                     }),
             };
             if listed {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::diff::diff_flag;
+use crate::kind::Kind;
 use crate::live::{Live, LiveFlag};
 use crate::manifest::load_sources;
 use std::path::PathBuf;
@@ -139,9 +140,9 @@ fn rename_precedes_patches_addressed_by_the_new_key() {
     );
 }
 
-fn object(kind: &str, key: &str) -> ObjectPlan {
+fn object(kind: Kind, key: &str) -> ObjectPlan {
     ObjectPlan {
-        kind: kind.into(),
+        kind,
         key: key.into(),
         id: None,
         context: Vec::new(),
@@ -158,10 +159,10 @@ fn object(kind: &str, key: &str) -> ObjectPlan {
 #[test]
 fn objects_are_ordered_after_what_they_depend_on_and_cycles_name_their_objects() {
     let objects = vec![
-        object("mutex group", "m"),
-        object("experiment", "e"),
-        object("flag", "f"),
-        object("deployment", "d"),
+        object(Kind::Mutex, "m"),
+        object(Kind::Experiment, "e"),
+        object(Kind::Flag, "f"),
+        object(Kind::Deployment, "d"),
     ];
     let edges = [
         ("experiments/e".to_string(), "mutexes/m".to_string()),
