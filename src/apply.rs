@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use crate::diff::groups::parse_placeholder;
 use crate::kind::Kind;
-use crate::plan::{object_name, ObjectPlan, Op, Plan, ID};
+use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery, ID};
 use crate::render::text::Style;
 
 /// The outcome for one object.
@@ -109,8 +109,13 @@ impl Report {
     }
 }
 
-fn method(m: &str) -> Method {
-    Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET)
+fn http_method(m: plan::Method) -> Method {
+    match m {
+        plan::Method::Get => Method::GET,
+        plan::Method::Post => Method::POST,
+        plan::Method::Patch => Method::PATCH,
+        plan::Method::Delete => Method::DELETE,
+    }
 }
 
 fn id_of(v: &Value) -> Option<String> {
@@ -163,21 +168,16 @@ async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String
 }
 
 /// Whether a retry's refusal means an earlier, lost attempt already did the
-/// change: adding a variant answers 409 once it exists; removing a variant or
-/// a deployment, or renaming a variant, answers 404 once done. (Inclusion and
-/// deployment additions and `bulk-delete-users` are idempotent; index-based
-/// user removal, which is not, is never used.)
+/// change, as the call's [`Recovery`] says: adding a variant answers 409 once
+/// it exists; removing a variant or a deployment, or renaming a variant,
+/// answers 404 once done. (Inclusion and deployment additions and
+/// `bulk-delete-users` are idempotent; index-based user removal, which is
+/// not, is never used.)
 fn already_done(op: &Op, status: Option<u16>) -> bool {
-    let is_variant_path = op.path.contains("/variants/")
-        && !op.path.contains("/users")
-        && !op.path.contains("cohorts");
-    let renames = op.body.as_ref().is_some_and(|b| b.get("key").is_some());
-    match (op.method.as_str(), status) {
-        ("POST", Some(409)) => op.path.ends_with("/variants"),
-        ("DELETE", Some(404)) => is_variant_path || op.path.contains("/deployments/"),
-        ("PATCH", Some(404)) => is_variant_path && renames,
-        _ => false,
-    }
+    matches!(
+        (op.recovery, status),
+        (Recovery::ConflictIsDone, Some(409)) | (Recovery::GoneIsDone, Some(404))
+    )
 }
 
 /// Ids of the objects a plan creates, by `COLL/KEY`, for the placeholders
@@ -236,11 +236,10 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
         not_attempted: Vec::new(),
     };
     let name = object_name(&o);
-    let collection_path = o.kind.path();
     let mut id = o.id.clone();
     let mut ops = o.ops.into_iter();
     while let Some(op) = ops.next() {
-        let is_create = op.method == "POST" && op.path == collection_path;
+        let is_create = op.recovery == Recovery::Create;
         let resolved = {
             // Read under the lock, not copied: the map holds every id the
             // plan has created so far.
@@ -265,7 +264,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
             }
         };
         let call = Call {
-            method: method(&op.method),
+            method: http_method(op.method),
             path: path.clone(),
             query: Vec::new(),
             body: body.clone(),

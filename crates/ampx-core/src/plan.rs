@@ -24,15 +24,94 @@ pub const ADD_CHUNK: usize = 500;
 /// Placeholder for the id of an object that the plan itself creates.
 pub const ID: &str = "{id}";
 
+/// The HTTP method of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Method {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// How apply recognises, when a retry after a lost answer is refused, that
+/// the lost attempt was carried out. The diff that makes a call knows what
+/// it does, so it says; apply never guesses from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Recovery {
+    /// Repeating the call is harmless (or a refusal is a real error).
+    #[default]
+    None,
+    /// Creates the object: a 409 means it exists, and apply looks its id up
+    /// by key (also when the answer carries no id).
+    Create,
+    /// Adds something a retry then finds present: a 409 means done.
+    ConflictIsDone,
+    /// Removes or renames something a retry then no longer finds: a 404
+    /// means done.
+    GoneIsDone,
+}
+
+impl Recovery {
+    pub fn is_none(&self) -> bool {
+        *self == Recovery::None
+    }
+}
+
 /// One API call of a plan.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Op {
-    pub method: String,
+    pub method: Method,
     /// Path; `{id}` stands for the id of an object created earlier in the plan.
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     pub summary: String,
+    #[serde(default, skip_serializing_if = "Recovery::is_none")]
+    pub recovery: Recovery,
+}
+
+impl Op {
+    /// A call that repeating is harmless (see [`Recovery`]).
+    pub fn new(method: Method, path: String, body: Option<Value>, summary: String) -> Op {
+        Op {
+            method,
+            path,
+            body,
+            summary,
+            recovery: Recovery::None,
+        }
+    }
+
+    /// The same call, recovered as `recovery` says after a lost answer.
+    pub fn recovered(mut self, recovery: Recovery) -> Op {
+        self.recovery = recovery;
+        self
+    }
 }
 
 /// Everything a plan does to one object.
@@ -98,15 +177,6 @@ impl Plan {
     }
 }
 
-fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
-    Op {
-        method: method.to_string(),
-        path,
-        body,
-        summary,
-    }
-}
-
 fn field_list(m: &Map<String, Value>) -> String {
     m.keys().cloned().collect::<Vec<_>>().join(", ")
 }
@@ -121,8 +191,8 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     match d.action {
         None => return ops,
         Some(Action::Archive) => {
-            ops.push(op(
-                "PATCH",
+            ops.push(Op::new(
+                Method::Patch,
                 base,
                 Some(json!({"archive": true})),
                 format!("archive {noun} {key}"),
@@ -130,8 +200,8 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             return ops;
         }
         Some(Action::Unarchive) => {
-            ops.push(op(
-                "PATCH",
+            ops.push(Op::new(
+                Method::Patch,
                 base.clone(),
                 Some(json!({"archive": false})),
                 format!("unarchive {noun} {key}"),
@@ -145,76 +215,88 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
                 with_project.extend(std::mem::take(m));
                 *m = with_project;
             }
-            ops.push(op(
-                "POST",
-                format!("/api/1/{coll}"),
-                Some(body),
-                format!("create {noun} {key}"),
-            ));
+            ops.push(
+                Op::new(
+                    Method::Post,
+                    format!("/api/1/{coll}"),
+                    Some(body),
+                    format!("create {noun} {key}"),
+                )
+                .recovered(Recovery::Create),
+            );
         }
         Some(Action::Update) => {}
     }
     if d.enabled == Some(false) {
-        ops.push(op(
-            "PATCH",
+        ops.push(Op::new(
+            Method::Patch,
             base.clone(),
             Some(json!({"enabled": false})),
             format!("disable {noun} {key}"),
         ));
     }
     for (from, to) in &d.renames {
-        ops.push(op(
-            "PATCH",
-            format!("{base}/variants/{}", enc(from)),
-            Some(json!({"key": to})),
-            format!("rename variant {from} to {to}"),
-        ));
+        ops.push(
+            Op::new(
+                Method::Patch,
+                format!("{base}/variants/{}", enc(from)),
+                Some(json!({"key": to})),
+                format!("rename variant {from} to {to}"),
+            )
+            .recovered(Recovery::GoneIsDone),
+        );
     }
     for b in &d.variant_creates {
         let vk = b["key"].as_str().unwrap_or_default();
-        ops.push(op(
-            "POST",
-            format!("{base}/variants"),
-            Some(b.clone()),
-            format!("add variant {vk}"),
-        ));
+        ops.push(
+            Op::new(
+                Method::Post,
+                format!("{base}/variants"),
+                Some(b.clone()),
+                format!("add variant {vk}"),
+            )
+            .recovered(Recovery::ConflictIsDone),
+        );
     }
     for (vk, p) in &d.variant_patches {
-        ops.push(op(
-            "PATCH",
+        ops.push(Op::new(
+            Method::Patch,
             format!("{base}/variants/{}", enc(vk)),
             Some(Value::Object(p.clone())),
             format!("set {} of variant {vk}", field_list(p)),
         ));
     }
     if !d.patch.is_empty() {
-        ops.push(op(
-            "PATCH",
+        ops.push(Op::new(
+            Method::Patch,
             base.clone(),
             Some(Value::Object(d.patch.clone())),
             format!("set {}", field_list(&d.patch)),
         ));
     }
     if !d.deployments_add.is_empty() {
-        ops.push(op(
-            "POST",
+        ops.push(Op::new(
+            Method::Post,
             format!("{base}/deployments"),
             Some(json!({"deployments": d.deployments_add})),
             format!("add {} deployment(s)", d.deployments_add.len()),
         ));
     }
     for id in &d.deployments_remove {
-        ops.push(op(
-            "DELETE",
-            format!("{base}/deployments/{id}"),
-            None,
-            format!("remove deployment {id}"),
-        ));
+        ops.push(
+            Op::new(
+                Method::Delete,
+                format!("{base}/deployments/{id}"),
+                None,
+                format!("remove deployment {id}"),
+            )
+            .recovered(Recovery::GoneIsDone),
+        );
     }
     for (vk, ids) in &d.inclusions_remove {
         for chunk in ids.chunks(BULK_DELETE_MAX) {
-            ops.push(op(
-                "DELETE",
+            ops.push(Op::new(
+                Method::Delete,
                 format!("{base}/variants/{}/bulk-delete-users", enc(vk)),
                 Some(json!({"users": chunk})),
                 format!("remove {} inclusion(s) from variant {vk}", chunk.len()),
@@ -223,8 +305,8 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     }
     for (vk, ids) in &d.inclusions_add {
         for chunk in ids.chunks(ADD_CHUNK) {
-            ops.push(op(
-                "POST",
+            ops.push(Op::new(
+                Method::Post,
                 format!("{base}/variants/{}/users", enc(vk)),
                 Some(json!({"inclusions": chunk})),
                 format!("add {} inclusion(s) to variant {vk}", chunk.len()),
@@ -233,8 +315,8 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     }
     for (vk, ids) in &d.cohorts_remove {
         for chunk in ids.chunks(BULK_DELETE_MAX) {
-            ops.push(op(
-                "DELETE",
+            ops.push(Op::new(
+                Method::Delete,
                 format!("{base}/variants/{}/bulk-delete-cohorts", enc(vk)),
                 Some(json!({"users": chunk})),
                 format!("remove {} cohort(s) from variant {vk}", chunk.len()),
@@ -243,8 +325,8 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     }
     for (vk, ids) in &d.cohorts_add {
         for chunk in ids.chunks(ADD_CHUNK) {
-            ops.push(op(
-                "POST",
+            ops.push(Op::new(
+                Method::Post,
                 format!("{base}/variants/{}/cohorts", enc(vk)),
                 Some(json!({"inclusions": chunk})),
                 format!("add {} cohort(s) to variant {vk}", chunk.len()),
@@ -252,16 +334,19 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
         }
     }
     for vk in &d.variant_deletes {
-        ops.push(op(
-            "DELETE",
-            format!("{base}/variants/{}", enc(vk)),
-            None,
-            format!("remove variant {vk}"),
-        ));
+        ops.push(
+            Op::new(
+                Method::Delete,
+                format!("{base}/variants/{}", enc(vk)),
+                None,
+                format!("remove variant {vk}"),
+            )
+            .recovered(Recovery::GoneIsDone),
+        );
     }
     if d.enabled == Some(true) {
-        ops.push(op(
-            "PATCH",
+        ops.push(Op::new(
+            Method::Patch,
             base,
             Some(json!({"enabled": true})),
             format!("enable {noun} {key}"),

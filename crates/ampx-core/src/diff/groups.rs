@@ -21,7 +21,7 @@ use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
-use crate::plan::{ObjectPlan, Op};
+use crate::plan::{Method, ObjectPlan, Op, Recovery};
 
 /// A placeholder for the id of an object the plan creates: `{id:COLL/KEY}`
 /// stands for the id as a string, `{n:COLL/KEY}` for it as a number.
@@ -47,15 +47,6 @@ fn id_value(id: &str) -> Value {
     id.parse::<u64>()
         .map(Value::from)
         .unwrap_or_else(|_| Value::String(id.to_string()))
-}
-
-fn op(method: &str, path: String, body: Option<Value>, summary: String) -> Op {
-    Op {
-        method: method.into(),
-        path,
-        body,
-        summary,
-    }
 }
 
 fn plan_of(kind: Kind, key: &str, id: Option<String>) -> ObjectPlan {
@@ -120,12 +111,13 @@ pub fn diff_deployment(
         p.action = Action::Create;
         push(&mut p.changes, "label", None, Some(s(label)));
         push(&mut p.changes, "type", None, Some(s(kind.as_str())));
-        p.ops.push(op(
-            "POST",
-            "/api/1/deployments".into(),
+        p.ops.push(Op::new(
+            Method::Post,
+            Kind::Deployment.path(),
             Some(json!({"projectId": set.project.spec.id, "label": label, "type": kind.as_str()})),
             format!("create deployment {label}"),
-        ));
+        )
+        .recovered(Recovery::Create));
         return Some(p);
     };
     if let (Some(want), Some(is)) = (spec.kind, have.kind.as_deref()) {
@@ -154,8 +146,8 @@ pub fn diff_deployment(
                 Some(json!(false)),
                 Some(json!(true)),
             );
-            p.ops.push(op(
-                "PATCH",
+            p.ops.push(Op::new(
+                Method::Patch,
                 path,
                 Some(json!({"archive": true})),
                 format!("archive deployment {label}"),
@@ -169,8 +161,8 @@ pub fn diff_deployment(
                 Some(json!(true)),
                 Some(json!(false)),
             );
-            p.ops.push(op(
-                "PATCH",
+            p.ops.push(Op::new(
+                Method::Patch,
                 path,
                 Some(json!({"archive": false})),
                 format!("restore deployment {label}"),
@@ -444,8 +436,8 @@ fn archive_ops(
                     members.join(", ")
                 )
             });
-            p.ops.push(op(
-                "PATCH",
+            p.ops.push(Op::new(
+                Method::Patch,
                 path.into(),
                 Some(json!({"archive": true})),
                 format!("archive {noun} {}", p.key),
@@ -460,8 +452,8 @@ fn archive_ops(
                 Some(json!(true)),
                 Some(json!(false)),
             );
-            p.ops.push(op(
-                "PATCH",
+            p.ops.push(Op::new(
+                Method::Patch,
                 path.into(),
                 Some(json!({"archive": false})),
                 format!("unarchive {noun} {}", p.key),
@@ -583,8 +575,8 @@ pub fn diff_mutex(
     );
     if !body.is_empty() {
         let fields: Vec<String> = body.keys().cloned().collect();
-        p.ops.push(op(
-            "PATCH",
+        p.ops.push(Op::new(
+            Method::Patch,
             path.clone(),
             Some(Value::Object(body)),
             format!("set {}", fields.join(", ")),
@@ -675,8 +667,8 @@ pub fn diff_mutex(
             if !patch.is_empty() {
                 let index = is.index.unwrap_or(i as i64 + 1);
                 let fields: Vec<String> = patch.keys().cloned().collect();
-                p.ops.push(op(
-                    "PATCH",
+                p.ops.push(Op::new(
+                    Method::Patch,
                     format!("{path}/slots/{index}"),
                     Some(Value::Object(patch)),
                     format!("set {} of slot {}", fields.join(", "), i + 1),
@@ -766,12 +758,15 @@ fn create_mutex(
         out_slots.push(Value::Object(sb));
     }
     body.insert("slots".into(), Value::Array(out_slots));
-    p.ops.push(op(
-        "POST",
-        "/api/1/mutexes".into(),
-        Some(Value::Object(body)),
-        format!("create mutex group {key}"),
-    ));
+    p.ops.push(
+        Op::new(
+            Method::Post,
+            Kind::Mutex.path(),
+            Some(Value::Object(body)),
+            format!("create mutex group {key}"),
+        )
+        .recovered(Recovery::Create),
+    );
     Some(p)
 }
 
@@ -884,8 +879,8 @@ pub fn diff_holdout(
     }
     if !body.is_empty() {
         let fields: Vec<String> = body.keys().cloned().collect();
-        p.ops.push(op(
-            "PATCH",
+        p.ops.push(Op::new(
+            Method::Patch,
             path,
             Some(Value::Object(body)),
             format!("set {}", fields.join(", ")),
@@ -996,12 +991,15 @@ fn create_holdout(
             &keys(es),
         );
     }
-    p.ops.push(op(
-        "POST",
-        "/api/1/holdouts".into(),
-        Some(Value::Object(body)),
-        format!("create holdout group {key}"),
-    ));
+    p.ops.push(
+        Op::new(
+            Method::Post,
+            Kind::Holdout.path(),
+            Some(Value::Object(body)),
+            format!("create holdout group {key}"),
+        )
+        .recovered(Recovery::Create),
+    );
     Some(p)
 }
 

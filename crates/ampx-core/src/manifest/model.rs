@@ -116,12 +116,6 @@ impl ObjectKind {
             ObjectKind::Experiment => "experiment",
         }
     }
-    /// The kind a [`noun`](Self::noun) names.
-    pub fn from_noun(noun: &str) -> Option<ObjectKind> {
-        [ObjectKind::Flag, ObjectKind::Experiment]
-            .into_iter()
-            .find(|k| k.noun() == noun)
-    }
     /// The API collection: `flags` / `experiments`.
     pub fn collection(self) -> &'static str {
         match self {

@@ -187,3 +187,44 @@ fn objects_are_ordered_after_what_they_depend_on_and_cycles_name_their_objects()
         cycle.contains(&"mutexes/m".to_string()) && cycle.contains(&"experiments/e".to_string())
     );
 }
+
+#[test]
+fn each_call_states_how_a_lost_answer_is_recognised() {
+    let ops = plan_for(
+        "key: a\nvariants: [{key: on, renamedFrom: enabled, name: On}, {key: new}]\n",
+        Some(json!({
+            "id": 9,
+            "key": "a",
+            "variants": [{"key": "enabled"}, {"key": "old"}],
+        })),
+        &[],
+    );
+    let recoveries: Vec<(String, Recovery)> = ops
+        .iter()
+        .map(|o| (format!("{} {}", o.method, o.path), o.recovery))
+        .collect();
+    assert_eq!(
+        recoveries,
+        vec![
+            (
+                "PATCH /api/1/flags/9/variants/enabled".into(),
+                Recovery::GoneIsDone
+            ),
+            (
+                "POST /api/1/flags/9/variants".into(),
+                Recovery::ConflictIsDone
+            ),
+            ("PATCH /api/1/flags/9/variants/on".into(), Recovery::None),
+            (
+                "DELETE /api/1/flags/9/variants/old".into(),
+                Recovery::GoneIsDone
+            ),
+        ]
+    );
+    let created = plan_for("key: b\n", None, &[]);
+    assert_eq!(created[0].recovery, Recovery::Create);
+    // A saved plan or JSON report names the recovery only where there is one.
+    let json = serde_json::to_value(&ops).unwrap();
+    assert_eq!(json[1]["recovery"], "conflictIsDone");
+    assert!(json[2].get("recovery").is_none());
+}
