@@ -23,7 +23,6 @@ use crate::api::{Answer, ApiError, Call, Client};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::diff::groups::parse_placeholder;
 use crate::kind::Kind;
 use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery, ID};
 use crate::render::text::Style;
@@ -184,47 +183,26 @@ fn already_done(op: &Op, status: Option<u16>) -> bool {
 /// of the objects that use them.
 type Ids = Arc<Mutex<HashMap<String, String>>>;
 
-/// Replaces the placeholders of a path or body: `{id:COLL/KEY}` by the id,
-/// `{n:COLL/KEY}` by the id as a number (when it is one). An unknown id is
-/// an error naming its object.
-fn resolve(v: &Value, ids: &HashMap<String, String>) -> Result<Value, String> {
-    Ok(match v {
-        Value::String(text) => {
-            if let Some((numeric, name)) = parse_placeholder(text) {
-                let id = ids
-                    .get(name)
-                    .ok_or_else(|| format!("the id of {name} is unknown (was it created?)"))?;
-                match id.parse::<u64>() {
-                    Ok(n) if numeric => Value::from(n),
-                    _ => Value::String(id.clone()),
-                }
-            } else if text.contains("{id:") || text.contains("{n:") {
-                let mut out = text.clone();
-                for (name, id) in ids {
-                    out = out
-                        .replace(&format!("{{id:{name}}}"), id)
-                        .replace(&format!("{{n:{name}}}"), id);
-                }
-                if out.contains("{id:") || out.contains("{n:") {
-                    return Err(format!("{text}: an id in it is unknown"));
-                }
-                Value::String(out)
-            } else {
-                v.clone()
-            }
-        }
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| resolve(x, ids))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| Ok((k.clone(), resolve(x, ids)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
+/// Writes the ids the call's fills name into its body. An id apply has not
+/// learned (its object's create failed) is an error naming the object.
+fn fill(op: &Op, ids: &HashMap<String, String>) -> Result<Option<Value>, String> {
+    let mut body = op.body.clone();
+    for f in &op.fills {
+        let name = f.id.name();
+        let id = ids
+            .get(&name)
+            .ok_or_else(|| format!("the id of {name} is unknown (was it created?)"))?;
+        let value = match id.parse::<u64>() {
+            Ok(n) if f.numeric => Value::from(n),
+            _ => Value::String(id.clone()),
+        };
+        let slot = body
+            .as_mut()
+            .and_then(|b| b.pointer_mut(&f.at))
+            .ok_or_else(|| format!("the call has no `{}` to write the id of {name} into", f.at))?;
+        *slot = value;
+    }
+    Ok(body)
 }
 
 async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectReport {
@@ -249,11 +227,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                 (None, true) => Err("the object's id is unknown (its create failed)".to_string()),
                 _ => Ok(op.path.clone()),
             };
-            path.and_then(|p| {
-                let p = resolve(&Value::String(p), &known)?;
-                let body = op.body.as_ref().map(|b| resolve(b, &known)).transpose()?;
-                Ok((p.as_str().unwrap_or_default().to_string(), body))
-            })
+            path.and_then(|p| Ok((p, fill(&op, &known)?)))
         };
         let (path, body) = match resolved {
             Ok(x) => x,

@@ -21,8 +21,9 @@ use crate::kind::Kind;
 use crate::manifest::{load_sources, ManifestSet, ObjectKind};
 use crate::plan::Plan;
 
-/// The saved-plan format; a file with another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The saved-plan format; a file with another version is refused. Format 2:
+/// calls carry their `recovery` and `fills`, which apply acts on.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -425,3 +425,20 @@ async fn a_failure_stops_that_flag_and_reports_the_rest() {
     assert_eq!(e.emu.flag_json("ok").unwrap()["name"], "y");
     assert_eq!(e.emu.flag_json("bad").unwrap()["enabled"], false);
 }
+
+#[tokio::test]
+async fn payload_text_that_looks_like_an_id_placeholder_is_sent_as_written() {
+    // Placeholders for ids learned during apply are the plan's own; text a
+    // user wrote is never one, even when it reads like one.
+    let e = env().await;
+    let set = manifests(
+        "apiVersion: ampx/v1\nkind: Flag\nkey: templated\nvariants:\n  - key: on\n    payload:\n      url: \"https://x.example/{id:flags/templated}\"\n      exact: \"{n:experiments/other}\"\n",
+    );
+    let after = apply(&e, &set).await;
+    assert!(after.is_empty(), "{}", render(&after, Style::plain()));
+    let f = e.emu.flag_json("templated").unwrap();
+    assert_eq!(
+        variant(&f, "on")["payload"],
+        json!({"url": "https://x.example/{id:flags/templated}", "exact": "{n:experiments/other}"})
+    );
+}

@@ -82,6 +82,77 @@ impl Recovery {
     }
 }
 
+/// The id of an object the plan creates, which apply learns from the
+/// create's answer and writes into the calls that name that object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdRef {
+    pub kind: Kind,
+    pub key: String,
+}
+
+impl IdRef {
+    /// `COLL/KEY`, as plans name objects ([`object_name`]).
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.kind.collection(), self.key)
+    }
+}
+
+/// A place in a call's body where apply writes an id it learned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fill {
+    /// Where, as a JSON pointer into the body (RFC 6901).
+    pub at: String,
+    pub id: IdRef,
+    /// Written as a number when the id is one (the group endpoints take
+    /// numbers), else as a string.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub numeric: bool,
+}
+
+/// The body fields that hold lists of object ids: a flag's `deployments`,
+/// a group's `experiments` and `holdouts`, a mutex slot's lists.
+const ID_LISTS: [&str; 3] = ["deployments", "experiments", "holdouts"];
+
+/// The places in `body` where the plan put the id of an object it creates
+/// (see [`crate::diff::groups::placeholder`]). Only the API's id lists are
+/// looked at: text a user wrote (a payload, a name) is never an id to fill.
+fn id_fills(body: &Value) -> Vec<Fill> {
+    let mut out = Vec::new();
+    let mut lists = |v: &Value, prefix: &str| {
+        for field in ID_LISTS {
+            let Some(Value::Array(items)) = v.get(field) else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let Some((numeric, name)) = item.as_str().and_then(groups::parse_placeholder)
+                else {
+                    continue;
+                };
+                let Some((coll, key)) = name.split_once('/') else {
+                    continue;
+                };
+                if let Some(kind) = Kind::from_collection(coll) {
+                    out.push(Fill {
+                        at: format!("{prefix}/{field}/{i}"),
+                        id: IdRef {
+                            kind,
+                            key: key.to_string(),
+                        },
+                        numeric,
+                    });
+                }
+            }
+        }
+    };
+    lists(body, "");
+    if let Some(Value::Array(slots)) = body.get("slots") {
+        for (i, slot) in slots.iter().enumerate() {
+            lists(slot, &format!("/slots/{i}"));
+        }
+    }
+    out
+}
+
 /// One API call of a plan.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Op {
@@ -93,6 +164,9 @@ pub struct Op {
     pub summary: String,
     #[serde(default, skip_serializing_if = "Recovery::is_none")]
     pub recovery: Recovery,
+    /// Ids apply writes into the body once it knows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fills: Vec<Fill>,
 }
 
 impl Op {
@@ -100,6 +174,7 @@ impl Op {
     pub fn new(method: Method, path: String, body: Option<Value>, summary: String) -> Op {
         Op {
             method,
+            fills: body.as_ref().map(id_fills).unwrap_or_default(),
             path,
             body,
             summary,

@@ -1035,7 +1035,7 @@ pub fn dependency_context(lf: &LiveFlag, live: &Live) -> Vec<String> {
 
 /// Ordering edges between object plans, as `(before, after)` pairs of
 /// `COLL/KEY`: an object that uses another the plan creates or restores
-/// comes after it (its placeholders say which); a group that drops an
+/// comes after it (its calls' fills say which); a group that drops an
 /// experiment (or a mutex slot a holdout group) comes before that object is
 /// archived.
 pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(String, String)> {
@@ -1050,13 +1050,11 @@ pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(Str
     let mut out = Vec::new();
     for o in objects {
         let me = name(o);
-        let mut uses = BTreeSet::new();
-        for op in &o.ops {
-            collect_placeholders(&Value::String(op.path.clone()), &mut uses);
-            if let Some(b) = &op.body {
-                collect_placeholders(b, &mut uses);
-            }
-        }
+        let mut uses: BTreeSet<String> = o
+            .ops
+            .iter()
+            .flat_map(|op| op.fills.iter().map(|f| f.id.name()))
+            .collect();
         // References to live objects that the plan restores.
         if let Some(refs) = references.as_ref().and_then(|r| r.get(&me)) {
             uses.extend(refs.iter().filter(|r| restored.contains(*r)).cloned());
@@ -1153,23 +1151,4 @@ fn reference_index(set: &ManifestSet) -> HashMap<String, Vec<String>> {
             );
     }
     out
-}
-
-fn collect_placeholders(v: &Value, out: &mut BTreeSet<String>) {
-    match v {
-        Value::String(s) => {
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find('{') {
-                let tail = &rest[start..];
-                let Some(end) = tail.find('}') else { break };
-                if let Some((_, r)) = parse_placeholder(&tail[..=end]) {
-                    out.insert(r.to_string());
-                }
-                rest = &tail[end + 1..];
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_placeholders(x, out)),
-        Value::Object(m) => m.values().for_each(|x| collect_placeholders(x, out)),
-        _ => {}
-    }
 }

@@ -228,3 +228,33 @@ fn each_call_states_how_a_lost_answer_is_recognised() {
     assert_eq!(json[1]["recovery"], "conflictIsDone");
     assert!(json[2].get("recovery").is_none());
 }
+
+#[test]
+fn only_the_apis_id_lists_hold_ids_to_fill() {
+    let body = json!({
+        "name": "{n:experiments/in-a-name}",
+        "experiments": [12, "{n:experiments/new-test}"],
+        "slots": [{"holdouts": ["{n:holdouts/h}"], "percentage": 100}],
+        "variants": [{"key": "on", "payload": {"deployments": ["{id:deployments/not-an-id}"]}}],
+        "deployments": ["{id:deployments/web}"],
+    });
+    let op = Op::new(
+        Method::Post,
+        "/api/1/mutexes".into(),
+        Some(body),
+        "create".into(),
+    );
+    let fills: Vec<(&str, String, bool)> = op
+        .fills
+        .iter()
+        .map(|f| (f.at.as_str(), f.id.name(), f.numeric))
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            ("/deployments/0", "deployments/web".to_string(), false),
+            ("/experiments/1", "experiments/new-test".to_string(), true),
+            ("/slots/0/holdouts/0", "holdouts/h".to_string(), true),
+        ]
+    );
+}
