@@ -342,19 +342,15 @@ fn waves(plan: &Plan) -> Vec<usize> {
     wave
 }
 
-/// An object that is not attempted because one it follows failed.
-fn blocked(o: &ObjectPlan, on: &str) -> ObjectReport {
-    let mut ops = o.ops.clone().into_iter();
+/// The report of an object none of whose calls applied: its first call
+/// failed for `why`, the rest were not attempted.
+fn not_applied(o: &ObjectPlan, why: String) -> ObjectReport {
+    let mut ops = o.ops.iter().cloned();
     ObjectReport {
         kind: o.kind,
         key: o.key.clone(),
         applied: Vec::new(),
-        failed: ops.next().map(|op| {
-            (
-                op,
-                format!("not attempted: it must follow {on}, which did not apply in full"),
-            )
-        }),
+        failed: ops.next().map(|op| (op, why)),
         not_attempted: ops.collect(),
     }
 }
@@ -371,6 +367,8 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
     let progress = crate::progress::bar(plan.objects.len(), "Applying");
     for w in 0..=wave.iter().copied().max().unwrap_or(0) {
         let mut set = JoinSet::new();
+        // Which object each task applies, to report it if the task fails.
+        let mut running = HashMap::new();
         for (i, o) in plan
             .objects
             .iter()
@@ -380,26 +378,34 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
             if let Some(on) = o.after.iter().find(|a| failed_names.contains(*a)) {
                 progress.inc(1);
                 failed_names.insert(object_name(o));
-                results.push((i, blocked(o, on)));
+                let why =
+                    format!("not attempted: it must follow {on}, which did not apply in full");
+                results.push((i, not_applied(o, why)));
                 continue;
             }
             let (c, s, ids, o) = (client.clone(), sem.clone(), ids.clone(), o.clone());
-            set.spawn(async move {
+            let handle = set.spawn(async move {
                 let _permit = s.acquire_owned().await;
-                (i, run_object(c, o, ids).await)
+                run_object(c, o, ids).await
             });
+            running.insert(handle.id(), i);
         }
-        while let Some(r) = set.join_next().await {
+        while let Some(r) = set.join_next_with_id().await {
             progress.inc(1);
-            match r {
-                Ok((i, report)) => {
-                    if report.failed.is_some() {
-                        failed_names.insert(object_name(&plan.objects[i]));
-                    }
-                    results.push((i, report));
+            let (i, report) = match r {
+                Ok((id, report)) => (running[&id], report),
+                // The object's calls stopped somewhere unknown: it failed,
+                // and what it did is for the next plan to see.
+                Err(e) => {
+                    let i = running[&e.id()];
+                    let why = format!("the apply of this object stopped unexpectedly ({e}); plan again to see what it changed");
+                    (i, not_applied(&plan.objects[i], why))
                 }
-                Err(e) => tracing::error!("an apply task failed: {e}"),
+            };
+            if report.failed.is_some() {
+                failed_names.insert(object_name(&plan.objects[i]));
             }
+            results.push((i, report));
         }
     }
     results.sort_by_key(|(i, _)| *i);

@@ -202,16 +202,25 @@ pub async fn read_details(
     let mut ordered = BTreeMap::new();
     let mut pending = reads.into_iter();
     let mut tasks = JoinSet::new();
+    // What each running task reads, to name the call if the task fails.
+    let mut running = std::collections::HashMap::new();
     loop {
         while tasks.len() < parallelism {
             let Some(read) = pending.next() else { break };
-            tasks.spawn(read.run(client.clone()));
+            let handle = tasks.spawn(read.clone().run(client.clone()));
+            running.insert(handle.id(), read);
         }
-        let Some(done) = tasks.join_next().await else {
+        let Some(done) = tasks.join_next_with_id().await else {
             break;
         };
         progress.inc(1);
-        let (read, detail) = done.map_err(task_failed)??;
+        let (read, detail) = match done {
+            Ok((id, answer)) => {
+                running.remove(&id);
+                answer?
+            }
+            Err(e) => return Err(task_failed(running.get(&e.id()), e)),
+        };
         let Some(f) = live.objects_mut(read.kind).get_mut(&read.key) else {
             continue;
         };
@@ -395,13 +404,25 @@ async fn get_id_list(
         .collect()
 }
 
-/// A detail task that panicked or was cancelled.
-pub fn task_failed(e: tokio::task::JoinError) -> ApiError {
+/// A detail read whose task panicked or was cancelled, named by its call.
+fn task_failed(read: Option<&DetailRead>, e: tokio::task::JoinError) -> ApiError {
+    let (path, what) = match read {
+        Some(r) => {
+            let base = format!("/api/1/{}/{}/variants", r.kind.collection(), r.id);
+            let path = match &r.what {
+                DetailOf::Variants => base,
+                DetailOf::Users(v) => format!("{base}/{}/users", enc(v)),
+                DetailOf::Cohorts(v) => format!("{base}/{}/cohorts", enc(v)),
+            };
+            (path, format!("{} `{}`", r.kind.noun(), r.key))
+        }
+        None => (String::new(), "a detail read".into()),
+    };
     ApiError {
         method: "GET".into(),
-        path: "/api/1/flags".into(),
-        what: "flag details".into(),
+        path,
+        what,
         status: None,
-        message: e.to_string(),
+        message: format!("the read stopped unexpectedly: {e}"),
     }
 }

@@ -39,8 +39,10 @@ fn main() -> ExitCode {
     match runtime.block_on(ampx::commands::run(cli)) {
         Ok(status) => ExitCode::from(status as u8),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if e.is_reported() {
+                eprintln!("{e}");
+            }
+            ExitCode::from(e.status() as u8)
         }
     }
 }

@@ -8,6 +8,7 @@ use super::plan::make_plan;
 use super::{client, load, out, ExitStatus};
 use crate::api::Client;
 use crate::cli::Global;
+use crate::error::{Error, Result};
 use crate::manifest::ManifestSet;
 use crate::plan::Plan;
 use crate::render::text::{render, Style};
@@ -34,7 +35,7 @@ pub async fn plan_apply_verify(
     set: &ManifestSet,
     opts: ApplyOptions,
     st: Style,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus> {
     let plan = make_plan(client, set).await?;
     apply_and_verify(client, set, plan, opts, st).await
 }
@@ -46,31 +47,28 @@ async fn apply_and_verify(
     plan: Plan,
     opts: ApplyOptions,
     st: Style,
-) -> anyhow::Result<ExitStatus> {
-    out(&render(&plan, st));
+) -> Result<ExitStatus> {
+    out(&render(&plan, st))?;
     if plan.is_empty() {
         return Ok(ExitStatus::Success);
     }
-    if super::refuse_risky(&plan, opts.deny_risky) {
-        return Ok(ExitStatus::Failure);
-    }
+    super::refuse_risky(&plan, opts.deny_risky)?;
     if !opts.auto_approve {
         if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: refusing to apply without confirmation: standard input is not a terminal.\n  hint: review the plan above and run `ampx apply --auto-approve` to apply it unattended (nothing was changed)"
-            );
-            return Ok(ExitStatus::Failure);
+            return Err(Error::Refused(
+                "refusing to apply without confirmation: standard input is not a terminal.\n  hint: review the plan above and run `ampx apply --auto-approve` to apply it unattended (nothing was changed)".into(),
+            ));
         }
         if !confirm(plan.op_count()) {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(ExitStatus::Failure);
+            return Err(Error::Cancelled);
         }
     }
-    out("\nApplying…\n");
+    out("\nApplying…\n")?;
     let report = crate::apply::apply(client.clone(), &plan).await;
-    out(&report.render(st));
+    out(&report.render(st))?;
+    // The report says what failed; the exit status says that something did.
     if !report.ok() {
-        out("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n");
+        out("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n")?;
         return Ok(ExitStatus::Failure);
     }
     let again = make_plan(client, set).await?;
@@ -78,23 +76,17 @@ async fn apply_and_verify(
         out(&format!(
             "Verified: a fresh plan shows no changes ({} API request(s)).\n",
             again.requests
-        ));
+        ))?;
         Ok(ExitStatus::Success)
     } else {
-        out("\nVerification FAILED: the live project still differs from the manifests:\n\n");
-        out(&render(&again, st));
+        out("\nVerification FAILED: the live project still differs from the manifests:\n\n")?;
+        out(&render(&again, st))?;
         Ok(ExitStatus::Failure)
     }
 }
 
-pub async fn run(
-    global: &Global,
-    paths: &[PathBuf],
-    opts: ApplyOptions,
-) -> anyhow::Result<ExitStatus> {
-    let Some(set) = load(paths) else {
-        return Ok(ExitStatus::Failure);
-    };
+pub async fn run(global: &Global, paths: &[PathBuf], opts: ApplyOptions) -> Result<ExitStatus> {
+    let set = load(paths)?;
     let client = client(global, &set)?;
     plan_apply_verify(&client, &set, opts, Style::for_stdout()).await
 }
@@ -105,32 +97,30 @@ pub async fn run_saved(
     global: &Global,
     file: &std::path::Path,
     opts: ApplyOptions,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus> {
     let saved = SavedPlan::read(file)?;
     let set = saved.manifest_set()?;
     let client = client(global, &set)?;
     if client.base_url() != saved.server.trim_end_matches('/') {
-        eprintln!(
-            "error: the plan was made against {}, but ampx now points at {}; nothing was changed\n  hint: set --server / AMPX_SERVER or --region as when the plan was made, or make a new plan",
+        return Err(Error::Refused(format!(
+            "the plan was made against {}, but ampx now points at {}; nothing was changed\n  hint: set --server / AMPX_SERVER or --region as when the plan was made, or make a new plan",
             saved.server,
             client.base_url()
-        );
-        return Ok(ExitStatus::Failure);
+        )));
     }
     let live = crate::fetch::fetch(&client, &set).await?;
     let now = crate::saved::reads(&set, &live, &saved.plan);
     let stale = saved.staleness(&now);
     if !stale.is_empty() {
-        eprintln!(
-            "error: the live project changed since the plan was made; nothing was changed:\n{}\n  hint: make a new plan with `ampx plan --out {}` and review it",
+        return Err(Error::Refused(format!(
+            "the live project changed since the plan was made; nothing was changed:\n{}\n  hint: make a new plan with `ampx plan --out {}` and review it",
             stale
                 .iter()
                 .map(|l| format!("  - {l}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
             file.display()
-        );
-        return Ok(ExitStatus::Failure);
+        )));
     }
     apply_and_verify(&client, &set, saved.plan, opts, Style::for_stdout()).await
 }

@@ -13,6 +13,7 @@ use super::{client_options, load, out, ExitStatus};
 use crate::api::{ApiKey, Client};
 use crate::cli::Global;
 use crate::emulator::{self, EmulatorConfig};
+use crate::error::Result;
 use crate::render::text::Style;
 
 /// The live project the demo starts from.
@@ -39,10 +40,8 @@ pub fn seed(handle: &emulator::EmulatorHandle) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(global: &Global, path: &Path) -> anyhow::Result<ExitStatus> {
-    let Some(set) = load(&[path.to_path_buf()]) else {
-        return Ok(ExitStatus::Failure);
-    };
+pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
+    let set = load(&[path.to_path_buf()])?;
     let key = format!(
         "demo-{:016x}",
         (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -63,15 +62,15 @@ pub async fn run(global: &Global, path: &Path) -> anyhow::Result<ExitStatus> {
     out(&format!(
         "ampx demo: manifests in {}, against the built-in emulator (no API key needed).\n\n== ampx plan ==\n\n",
         path.display()
-    ));
+    ))?;
     let opts = super::apply::ApplyOptions {
         auto_approve: true,
         deny_risky: false,
     };
     let status = plan_apply_verify(&client, &set, opts, st).await?;
-    out("\n== ampx plan (again) ==\n\n");
+    out("\n== ampx plan (again) ==\n\n")?;
     let again = super::plan::make_plan(&client, &set).await?;
-    out(&crate::render::text::render(&again, st));
+    out(&crate::render::text::render(&again, st))?;
     handle.shutdown().await;
     Ok(if again.is_empty() {
         status

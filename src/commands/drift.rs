@@ -16,6 +16,7 @@ use super::{client, load, ExitStatus};
 use crate::api::live::Live;
 use crate::api::{Call, Client};
 use crate::cli::{Format, Global};
+use crate::error::Result;
 use crate::kind::Kind;
 use crate::plan::{Attribution, Plan};
 use crate::render::text::Report;
@@ -122,14 +123,12 @@ pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
     plan.requests += client.requests() - before;
 }
 
-pub async fn run(global: &Global, paths: &[PathBuf], format: Format) -> anyhow::Result<ExitStatus> {
-    let Some(set) = load(paths) else {
-        return Ok(ExitStatus::Failure);
-    };
+pub async fn run(global: &Global, paths: &[PathBuf], format: Format) -> Result<ExitStatus> {
+    let set = load(paths)?;
     let client = client(global, &set)?;
     let (mut plan, live) = read_and_plan(&client, &set).await?;
     attribute(&client, &mut plan, &live).await;
-    print_report(&plan, format, Report::Drift);
+    print_report(&plan, format, Report::Drift)?;
     Ok(if plan.is_empty() {
         ExitStatus::Success
     } else {

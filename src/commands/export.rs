@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{client_options, out, ExitStatus};
 use crate::api::{ApiKey, Client};
 use crate::cli::Global;
+use crate::error::Result;
 use crate::export;
 use crate::manifest::Region;
 
@@ -18,7 +19,7 @@ pub struct ExportArgs {
     pub force: bool,
 }
 
-pub async fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
     // Refuse a non-empty directory before any API call.
     if let Some(dir) = &args.out {
         export::check_out_dir(dir, args.force)?;
@@ -51,7 +52,7 @@ pub async fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitStatus
     );
     match &args.out {
         None => {
-            out(&exported.stream());
+            out(&exported.stream())?;
             if !global.quiet {
                 eprintln!("{summary}");
             }
@@ -72,7 +73,7 @@ pub async fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitStatus
                 exported.documents.len(),
                 dir.display(),
                 dir.display()
-            ));
+            ))?;
         }
     }
     Ok(ExitStatus::Success)

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::api::{ApiKey, Client, ClientOptions};
 use crate::cli::{Cli, Command, Global};
+use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestSet, Region};
 
 /// The exit-code contract (SPEC §2).
@@ -25,29 +26,28 @@ pub enum ExitStatus {
     Changes = 2,
 }
 
-/// Writes to stdout; a closed pipe (`ampx plan | head`) ends the process quietly.
-pub fn out(text: &str) {
+/// Writes to stdout. A closed pipe (`ampx plan | head`) is
+/// [`Error::ClosedPipe`], which ends the command quietly.
+pub fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
+    stdout
         .write_all(text.as_bytes())
         .and_then(|_| stdout.flush())
-    {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-    }
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Error::ClosedPipe,
+            _ => Error::Other(anyhow::Error::new(e).context("writing standard output")),
+        })
 }
 
 /// With `--deny-risky`, a plan with risk warnings is refused.
-pub fn refuse_risky(plan: &crate::plan::Plan, deny_risky: bool) -> bool {
+pub fn refuse_risky(plan: &crate::plan::Plan, deny_risky: bool) -> Result<()> {
     let n = plan.warnings().count();
     if deny_risky && n > 0 {
-        eprintln!(
-            "error: --deny-risky: the plan carries {n} risk warning(s) (listed above); nothing was applied"
-        );
-        return true;
+        return Err(Error::Refused(format!(
+            "--deny-risky: the plan carries {n} risk warning(s) (listed above); nothing was applied"
+        )));
     }
-    false
+    Ok(())
 }
 
 /// Manifest paths, defaulting to the current directory.
@@ -59,15 +59,9 @@ pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// Loads manifests, printing every problem on failure.
-pub fn load(paths: &[PathBuf]) -> Option<ManifestSet> {
-    match manifest::load(&paths_or_cwd(paths)) {
-        Ok(set) => Some(set),
-        Err(diags) => {
-            eprintln!("{diags}");
-            None
-        }
-    }
+/// Loads manifests; every problem comes back in the error.
+pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
+    Ok(manifest::load(&paths_or_cwd(paths))?)
 }
 
 /// The base URL: `--server` / `AMPX_SERVER`, then the Project's `server`,
@@ -106,10 +100,11 @@ pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>>
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+pub async fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
-        Command::Validate { paths } => Ok(match load(&paths) {
-            Some(set) => {
+        Command::Validate { paths } => {
+            let set = load(&paths)?;
+            {
                 let experiments = set
                     .flags
                     .iter()
@@ -132,11 +127,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     "The manifests are valid: project {}, {}.\n",
                     set.project.spec.id,
                     counts.join(", ")
-                ));
-                ExitStatus::Success
+                ))?;
+                Ok(ExitStatus::Success)
             }
-            None => ExitStatus::Failure,
-        }),
+        }
         Command::Plan {
             paths,
             format,
@@ -217,11 +211,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, "ampx", &mut buf);
-            out(&String::from_utf8_lossy(&buf));
+            out(&String::from_utf8_lossy(&buf))?;
             Ok(ExitStatus::Success)
         }
         Command::Schema => {
-            out(&crate::schema::schema_json());
+            out(&crate::schema::schema_json())?;
             Ok(ExitStatus::Success)
         }
         Command::Demo { path } => demo::run(&cli.global, &path).await,

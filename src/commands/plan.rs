@@ -7,6 +7,7 @@ use super::{client, load, out, ExitStatus};
 use crate::api::live::Live;
 use crate::api::Client;
 use crate::cli::{Format, Global};
+use crate::error::Result;
 use crate::manifest::ManifestSet;
 use crate::plan::Plan;
 use crate::render::text::{render, render_drift, Report, Style};
@@ -59,14 +60,14 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
 }
 
 /// Prints a plan or drift report in the chosen format.
-pub fn print_report(plan: &Plan, format: Format, report: Report) {
+pub fn print_report(plan: &Plan, format: Format, report: Report) -> Result<()> {
     let text = match (format, report) {
         (Format::Text, Report::Plan) => render(plan, Style::for_stdout()),
         (Format::Text, Report::Drift) => render_drift(plan, Style::for_stdout()),
         (Format::Json, _) => plan_json(plan, report),
         (Format::Markdown, _) => crate::render::markdown::render(plan, report),
     };
-    out(&text);
+    out(&text)
 }
 
 /// How `plan` reports.
@@ -79,17 +80,11 @@ pub struct PlanOptions {
     pub out: Option<PathBuf>,
 }
 
-pub async fn run(
-    global: &Global,
-    paths: &[PathBuf],
-    opts: PlanOptions,
-) -> anyhow::Result<ExitStatus> {
-    let Some(set) = load(paths) else {
-        return Ok(ExitStatus::Failure);
-    };
+pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Result<ExitStatus> {
+    let set = load(paths)?;
     let client = client(global, &set)?;
     let (plan, live) = read_and_plan(&client, &set).await?;
-    print_report(&plan, opts.format, Report::Plan);
+    print_report(&plan, opts.format, Report::Plan)?;
     if let Some(file) = &opts.out {
         SavedPlan::new(client.base_url(), &set, &live, &plan).write(file)?;
         eprintln!(
@@ -98,9 +93,7 @@ pub async fn run(
             file.display()
         );
     }
-    if super::refuse_risky(&plan, opts.deny_risky) {
-        return Ok(ExitStatus::Failure);
-    }
+    super::refuse_risky(&plan, opts.deny_risky)?;
     Ok(if opts.detailed_exitcode && !plan.is_empty() {
         ExitStatus::Changes
     } else {
