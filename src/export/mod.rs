@@ -34,9 +34,7 @@ use serde_json::Value;
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
 use crate::api::Client;
 use crate::diff::{norm_exposure, norm_payload, norm_weights, DEFAULT_BUCKETING_KEY};
-use crate::fetch::{
-    list_deployments, list_holdouts, list_mutexes, list_objects, read_details, DetailOf, DetailRead,
-};
+use crate::fetch::{read_details, read_lists, DetailOf, DetailRead, Lists};
 use crate::manifest::{
     self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
     ObjectKind, Region, SegmentSpec, VariantSpec, OPS,
@@ -172,20 +170,7 @@ pub async fn read(
     keys: &[String],
     given_project_id: Option<&str>,
 ) -> anyhow::Result<Snapshot> {
-    let (flags, experiments, deployments, mutexes, holdouts) = tokio::join!(
-        list_objects(client, ObjectKind::Flag),
-        list_objects(client, ObjectKind::Experiment),
-        list_deployments(client),
-        list_mutexes(client),
-        list_holdouts(client),
-    );
-    let mut live = Live {
-        flags: flags?,
-        experiments: experiments?,
-        deployments: Some(deployments?),
-        mutexes: Some(mutexes?),
-        holdouts: Some(holdouts?),
-    };
+    let mut live = read_lists(client, Lists::ALL).await?;
     let archived = named(&live).iter().filter(|(_, a)| *a).count();
 
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();

@@ -13,8 +13,13 @@
 //!   group list when they hold or name a holdout group (and then the
 //!   experiment list too, to turn experiment keys into ids).
 //!
-//! The detail calls run concurrently, bounded by the client's parallelism
-//! ([`read_details`], which export uses too).
+//! The detail calls run concurrently, bounded by the client's parallelism.
+//! This is the one reader of the live state: plan and drift read through
+//! [`fetch`], export reads every list ([`Lists::ALL`]) and every detail
+//! through the same [`read_lists`] and [`read_details`], and drift's
+//! [`attribution`] reads the version history beside them.
+
+pub mod attribution;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,7 +73,7 @@ fn malformed(path: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Lists every flag (or experiment) of the project, archived ones included.
-pub async fn list_objects(
+async fn list_objects(
     client: &Client,
     kind: ObjectKind,
 ) -> Result<BTreeMap<String, LiveFlag>, ApiError> {
@@ -99,13 +104,13 @@ pub async fn list_objects(
 
 /// Lists the project's mutual exclusion groups by key, archived ones
 /// included where the API shows them.
-pub async fn list_mutexes(client: &Client) -> Result<BTreeMap<String, LiveMutex>, ApiError> {
+async fn list_mutexes(client: &Client) -> Result<BTreeMap<String, LiveMutex>, ApiError> {
     let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
     Ok(by_key(ms, |m| &m.key, |m| m.deleted || m.archived))
 }
 
 /// Lists the project's holdout groups by key, as [`list_mutexes`] does.
-pub async fn list_holdouts(client: &Client) -> Result<BTreeMap<String, LiveHoldout>, ApiError> {
+async fn list_holdouts(client: &Client) -> Result<BTreeMap<String, LiveHoldout>, ApiError> {
     let hs: Vec<LiveHoldout> = list_groups(client, "holdouts", "holdout group").await?;
     Ok(by_key(hs, |h| &h.key, |h| h.deleted || h.archived))
 }
@@ -128,7 +133,7 @@ async fn list_groups<T: serde::de::DeserializeOwned>(
 }
 
 /// Lists the project's deployments.
-pub async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, ApiError> {
+async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, ApiError> {
     let items = client
         .list_all(
             "/api/1/deployments",
@@ -240,62 +245,92 @@ pub async fn read_details(
     Ok(ordered)
 }
 
-/// Reads the live state for a manifest set.
-pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
-    let want_deployments =
-        !set.deployments.is_empty() || set.flags.iter().any(|f| f.spec.deployments.is_some());
-    // Prune archives live objects that no manifest names: it needs both lists.
-    let prune = set.project.spec.prune == Some(true);
-    // Groups name experiments by key: their ids come from the experiment list.
-    let groups = !set.mutexes.is_empty() || !set.holdouts.is_empty();
-    let want = |k: ObjectKind| {
-        prune
-            || set.flags.iter().any(|f| f.spec.kind == k)
-            || (groups && k == ObjectKind::Experiment)
+/// Which lists a read of the live state makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lists {
+    pub flags: bool,
+    pub experiments: bool,
+    pub deployments: bool,
+    pub mutexes: bool,
+    pub holdouts: bool,
+}
+
+impl Lists {
+    /// Every list: what export reads.
+    pub const ALL: Lists = Lists {
+        flags: true,
+        experiments: true,
+        deployments: true,
+        mutexes: true,
+        holdouts: true,
     };
-    let want_holdouts = !set.holdouts.is_empty()
-        || set
-            .mutexes
-            .iter()
-            .any(|m| m.spec.slots.iter().flatten().any(|s| s.holdouts.is_some()));
-    let list = |k: ObjectKind| async move {
-        if want(k) {
+
+    /// The lists a plan over `set` needs, and no other.
+    pub fn for_manifests(set: &ManifestSet) -> Lists {
+        // Prune archives live objects that no manifest names: it needs both lists.
+        let prune = set.project.spec.prune == Some(true);
+        // Groups name experiments by key: their ids come from the experiment list.
+        let groups = !set.mutexes.is_empty() || !set.holdouts.is_empty();
+        let declared = |k: ObjectKind| set.flags.iter().any(|f| f.spec.kind == k);
+        Lists {
+            flags: prune || declared(ObjectKind::Flag),
+            experiments: prune || groups || declared(ObjectKind::Experiment),
+            deployments: !set.deployments.is_empty()
+                || set.flags.iter().any(|f| f.spec.deployments.is_some()),
+            mutexes: !set.mutexes.is_empty(),
+            holdouts: !set.holdouts.is_empty()
+                || set
+                    .mutexes
+                    .iter()
+                    .any(|m| m.spec.slots.iter().flatten().any(|s| s.holdouts.is_some())),
+        }
+    }
+}
+
+/// Reads the lists `want` names, concurrently; a list not read is empty
+/// (flags, experiments) or `None` (the others).
+pub async fn read_lists(client: &Client, want: Lists) -> Result<Live, ApiError> {
+    let objects = |wanted: bool, k: ObjectKind| async move {
+        if wanted {
             list_objects(client, k).await
         } else {
             Ok(BTreeMap::new())
         }
     };
     let (flags, experiments, deployments, mutexes, holdouts) = tokio::join!(
-        list(ObjectKind::Flag),
-        list(ObjectKind::Experiment),
+        objects(want.flags, ObjectKind::Flag),
+        objects(want.experiments, ObjectKind::Experiment),
         async {
-            if want_deployments {
-                list_deployments(client).await.map(Some)
-            } else {
-                Ok(None)
+            if !want.deployments {
+                return Ok(None);
             }
+            list_deployments(client).await.map(Some)
         },
         async {
-            if set.mutexes.is_empty() {
+            if !want.mutexes {
                 return Ok(None);
             }
             list_mutexes(client).await.map(Some)
         },
         async {
-            if !want_holdouts {
+            if !want.holdouts {
                 return Ok(None);
             }
             list_holdouts(client).await.map(Some)
         }
     );
-    let mut live = Live {
+    Ok(Live {
         flags: flags?,
         experiments: experiments?,
         deployments: deployments?,
         mutexes: mutexes?,
         holdouts: holdouts?,
-    };
+    })
+}
 
+/// Reads the live state for a manifest set.
+pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
+    let mut live = read_lists(client, Lists::for_manifests(set)).await?;
     let mut reads = Vec::new();
     for f in &set.flags {
         let kind = f.spec.kind;
