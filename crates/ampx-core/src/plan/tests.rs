@@ -258,3 +258,9 @@ fn only_the_apis_id_lists_hold_ids_to_fill() {
         ]
     );
 }
+
+#[test]
+fn path_segments_keep_only_unreserved_characters() {
+    assert_eq!(enc("on-1_a.b~"), "on-1_a.b~");
+    assert_eq!(enc("a b/é?#%@{id}"), "a%20b%2F%C3%A9%3F%23%25%40%7Bid%7D");
+}
