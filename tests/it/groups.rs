@@ -3,12 +3,10 @@
 //! makes and in which order, what it refuses, and that a fresh plan is
 //! empty afterwards.
 
-mod common;
-
+use crate::common::{ampx, env, manifests, patch, plan, temp_dir, text, write, Env, KEY};
 use ampx::manifest::ManifestSet;
 use ampx::plan::{ObjectPlan, Plan};
 use ampx::render::text::{render, render_drift, Style};
-use common::{ampx, env, manifests, patch, plan, temp_dir, text, write, Env, KEY};
 use serde_json::{json, Value};
 
 /// Applies and returns the fresh plan made afterwards.
@@ -352,7 +350,7 @@ async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_
     assert_eq!(assigned, want);
     // No SDK key in what a user sees.
     let json_out = ampx::commands::plan::plan_json(&p, ampx::render::text::Report::Plan);
-    for k in common::sdk_keys(&e).await {
+    for k in crate::common::sdk_keys(&e).await {
         assert!(!shown.contains(&k) && !json_out.contains(&k));
     }
 

@@ -1,9 +1,7 @@
 //! Saved plans as a user runs them: `ampx plan --out FILE`, then
 //! `ampx apply --plan FILE`, applied exactly, or refused when stale.
 
-mod common;
-
-use common::{ampx, env, patch, temp_dir, text, write, KEY};
+use crate::common::{ampx, env, patch, temp_dir, text, write, KEY};
 use serde_json::{json, Value};
 
 const FLAGS: &str = "\
@@ -27,7 +25,7 @@ key: beta
 name: Beta
 ";
 
-fn writes(e: &common::Env) -> Vec<(String, String)> {
+fn writes(e: &crate::common::Env) -> Vec<(String, String)> {
     e.emu
         .requests()
         .into_iter()
@@ -38,7 +36,7 @@ fn writes(e: &common::Env) -> Vec<(String, String)> {
 
 /// An emulator with FLAGS applied through the binary; the manifest
 /// directory and a plan file path in it.
-async fn applied(name: &str) -> (common::Env, std::path::PathBuf, std::path::PathBuf) {
+async fn applied(name: &str) -> (crate::common::Env, std::path::PathBuf, std::path::PathBuf) {
     let e = env().await;
     let dir = temp_dir(name);
     write(&dir, "flags.yaml", FLAGS);

@@ -2,8 +2,6 @@
 //! malformed API answers into the live-state reader. Never a panic, never
 //! unbounded work: a clear error instead.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +82,7 @@ fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
             .collect::<String>();
     assert!(load_text(&deep_maps).is_err());
 
-    let dir = common::temp_dir("huge");
+    let dir = crate::common::temp_dir("huge");
     let huge = dir.join("huge.yaml");
     let line = "# padding padding padding padding padding padding padding\n";
     let lines = ampx::manifest::MAX_FILE_BYTES as usize / line.len() + 1;
@@ -139,7 +137,7 @@ async fn plan_against(url: &str) -> Result<ampx::plan::Plan, String> {
         )
         .unwrap(),
     );
-    let set = common::manifests(
+    let set = crate::common::manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: k\nvariants:\n  - key: \"on\"\n    payload: 1\n    inclusions: [a]\n",
     );
     ampx::commands::plan::make_plan(&client, &set)

@@ -3,15 +3,13 @@
 //! must still converge without duplicates and without touching anything the
 //! manifests do not name.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{env_opts, examples, plan, Env};
 use ampx::api::ClientOptions;
 use ampx::emulator::Faults;
 use ampx::manifest::ManifestSet;
 use ampx::render::text::{render, Style};
-use common::{env_opts, examples, plan, Env};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -109,7 +107,7 @@ async fn the_rate_limiter_keeps_requests_under_the_api_limit() {
                 client: std::sync::Arc::new(
                     ampx::api::Client::new(
                         &e.emu.base_url,
-                        ampx::api::ApiKey::new(common::KEY.into()).unwrap(),
+                        ampx::api::ApiKey::new(crate::common::KEY.into()).unwrap(),
                         ClientOptions {
                             max_rps,
                             parallelism: 8,
@@ -229,7 +227,7 @@ async fn lost_answers_of_creates_renames_and_removals_count_as_done() {
             json!({"key": "v", "variants": [{"key": "old"}, {"key": "keep"}, {"key": "gone"}]}),
         )
         .unwrap();
-    let set = common::manifests(
+    let set = crate::common::manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: v\nvariants:\n  - {key: new, renamedFrom: old}\n  - {key: keep}\n  - {key: added}\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fresh\n",
     );
     let p = plan(&e, &set).await;
@@ -480,7 +478,7 @@ async fn parallelism_bounds_requests_in_flight_and_slow_requests_time_out() {
     let docs: Vec<String> = (0..12)
         .map(|i| format!("apiVersion: ampx/v1\nkind: Flag\nkey: f{i}\nvariants: [{{key: \"on\", payload: 1}}]\n"))
         .collect();
-    let set = common::manifests(&docs.join("---\n"));
+    let set = crate::common::manifests(&docs.join("---\n"));
     let p = ampx::commands::plan::make_plan(&client(3, Duration::from_secs(30)), &set)
         .await
         .unwrap();

@@ -1,12 +1,10 @@
 //! The `ampx` binary as a user runs it: exit codes, refusals, and that bad
 //! input never reaches the API.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
+use crate::common::{ampx, temp_dir, text, write};
 use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
-use common::{ampx, temp_dir, text, write};
 
 const KEY: &str = "cli-test-key-42";
 

@@ -2,12 +2,10 @@
 //! emulator, asserting what a user sees (plan text, exit codes) and what the
 //! API saw (the emulator's request log and state).
 
-mod common;
-
+use crate::common::{env, env_with, examples, manifests, plan, Env};
 use ampx::manifest::ManifestSet;
 use ampx::plan::Plan;
 use ampx::render::text::{render, Style};
-use common::{env, env_with, examples, manifests, plan, Env};
 use serde_json::{json, Value};
 
 /// Applies and returns the fresh plan made afterwards.

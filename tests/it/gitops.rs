@@ -1,15 +1,13 @@
 //! The GitOps workflow against the emulator: drift with attribution,
 //! Markdown and JSON reports, ownership and prune.
 
-mod common;
-
+use crate::common::{env, manifests, patch, plan, Env};
 use ampx::commands::drift::attribute;
 use ampx::commands::plan::{plan_json, read_and_plan};
 use ampx::diff::Action;
 use ampx::manifest::ManifestSet;
 use ampx::render::markdown::{self, GITHUB_LIMIT};
 use ampx::render::text::{render, render_drift, Report, Style};
-use common::{env, manifests, patch, plan, Env};
 use serde_json::{json, Value};
 
 async fn apply(e: &Env, set: &ManifestSet) {

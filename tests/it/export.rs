@@ -3,14 +3,12 @@
 //! with group members named by key, archived objects and SDK keys stay out,
 //! `--key` limits, and the request count is what the API budget allows.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::common::{env, Env, KEY};
 use ampx::export::{self, Export};
 use ampx::render::text::{render, Style};
-use common::{env, Env, KEY};
 use serde_json::{json, Value};
 
 /// Strings that YAML 1.1 or 1.2 readers take for something else.
@@ -281,7 +279,7 @@ async fn export_reads_back_as_the_live_values_and_plans_empty() {
     let dir = temp_dir("lib");
     ex.write_to(&dir, false).unwrap();
     let set = ampx::manifest::load(std::slice::from_ref(&dir)).unwrap();
-    let p = common::plan(&e, &set).await;
+    let p = crate::common::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     // The values themselves, not only the absence of a diff.
@@ -361,7 +359,7 @@ async fn stdout_export_is_one_stream_that_loads() {
     let set =
         ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), stream.clone())]).unwrap();
     assert_eq!(set.flags.len(), 3);
-    let p = common::plan(&e, &set).await;
+    let p = crate::common::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 }
 
@@ -425,7 +423,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
 async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
     let e = env().await;
     seed_tricky(&e);
-    let sdk_keys = common::sdk_keys(&e).await;
+    let sdk_keys = crate::common::sdk_keys(&e).await;
     assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
 
     let dir = temp_dir("secrets");
@@ -631,13 +629,13 @@ async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
     let e = env().await;
     seed_groups(&e);
     let staging = e.emu.deployment_id("web-staging").unwrap();
-    common::patch(
+    crate::common::patch(
         &e,
         &format!("/api/1/deployments/{staging}"),
         json!({"archive": true}),
     )
     .await;
-    let sdk_keys = common::sdk_keys(&e).await;
+    let sdk_keys = crate::common::sdk_keys(&e).await;
     assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
 
     let ex = export_lib(&e, &[]).await.unwrap();
@@ -669,7 +667,7 @@ async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
 
     // Round trip: the export plans empty against the project it came from.
     let set = ampx::manifest::load(std::slice::from_ref(&dir)).unwrap();
-    let p = common::plan(&e, &set).await;
+    let p = crate::common::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     // Groups name experiments and holdout groups by key, never by id.
@@ -834,7 +832,7 @@ async fn key_selects_groups_by_key_and_deployments_by_label() {
     );
     // The groups' experiments are only read: they plan clean on their own.
     let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
-    let p = common::plan(&e, &set).await;
+    let p = crate::common::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     let err = export_lib(&e, &["old-mutex"])
@@ -870,7 +868,7 @@ async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
         }))
         .unwrap();
     let retired = experiment_id(&e, "retired-test");
-    common::patch(
+    crate::common::patch(
         &e,
         &format!("/api/1/experiments/{retired}"),
         json!({"archive": true}),
@@ -915,6 +913,6 @@ async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
         );
     }
     let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
-    let p = common::plan(&e, &set).await;
+    let p = crate::common::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 }

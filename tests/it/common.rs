@@ -1,8 +1,6 @@
 //! Shared harness for the end-to-end tests: an in-process emulator and a
 //! client pointed at it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
