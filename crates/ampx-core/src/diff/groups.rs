@@ -1152,3 +1152,6 @@ fn reference_index(set: &ManifestSet) -> HashMap<String, Vec<String>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
