@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveVariant};
 use crate::api::Client;
-use crate::diff::{norm_exposure, norm_payload, norm_weights, DEFAULT_BUCKETING_KEY};
+use crate::diff::{norm_exposure, norm_payload, norm_weights, num_i64, DEFAULT_BUCKETING_KEY};
 use crate::fetch::{read_details, read_lists, DetailOf, DetailRead, Lists};
 use crate::manifest::{
     self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
@@ -653,10 +653,6 @@ pub(super) fn non_empty(s: &Option<String>) -> Option<String> {
 pub(super) fn sorted_unique(v: &[String]) -> Vec<String> {
     let set: BTreeSet<&String> = v.iter().collect();
     set.into_iter().cloned().collect()
-}
-
-fn num_i64(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64))
 }
 
 /// A date as a manifest writes it: `null`, an RFC 3339 date-time, or a

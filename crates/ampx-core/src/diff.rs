@@ -85,6 +85,7 @@ fn s(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
+/// The text of an optional field, empty when absent.
 fn opt_str(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
@@ -106,7 +107,8 @@ pub fn norm_weights(w: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn num_i64(v: &Value) -> Option<i64> {
+/// A number as an integer, a fraction rounded (the API may answer `50.0`).
+pub fn num_i64(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64))
 }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::{push, set_value, Action, Change, DiffError};
+use super::{opt_str, push, s, set_value, Action, Change, DiffError};
 use crate::kind::Kind;
 use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
@@ -67,14 +67,6 @@ fn plan_of(kind: Kind, key: &str, id: Option<String>) -> ObjectPlan {
 
 fn project_number(set: &ManifestSet) -> Value {
     id_value(&set.project.spec.id)
-}
-
-fn s(v: &str) -> Value {
-    Value::String(v.into())
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
 }
 
 // ----- deployments -----
@@ -388,13 +380,13 @@ fn name_and_description(
     live_description: &Option<String>,
 ) {
     if let Some(n) = name {
-        if n != text(live_name) {
+        if n != opt_str(live_name) {
             body.insert("name".into(), s(n));
             push(ch, "name", live_name.as_deref().map(s), Some(s(n)));
         }
     }
     if let Some(x) = description {
-        if x != text(live_description) {
+        if x != opt_str(live_description) {
             body.insert("description".into(), s(x));
             push(
                 ch,
