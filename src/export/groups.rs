@@ -482,10 +482,7 @@ pub(super) fn settle(
                     Err(errors) => (
                         errors
                             .iter()
-                            .map(|e| {
-                                let line = e.at.rsplit(':').next().and_then(|l| l.parse().ok());
-                                (line.and_then(line_of), e.message.clone())
-                            })
+                            .map(|e| (line_of(e.at.line), e.message.clone()))
                             .collect(),
                         true,
                     ),

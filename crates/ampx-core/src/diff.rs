@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::live::{Live, LiveFlag};
 use crate::manifest::{
-    parse_instant, FlagSpec, Located, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
+    parse_instant, FlagSpec, Located, Location, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
 };
 
 /// Default bucketing key of a new flag.
@@ -77,7 +77,7 @@ impl FlagDiff {
 /// a rename whose both ends exist).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiffError {
-    pub at: String,
+    pub at: Location,
     pub message: String,
 }
 

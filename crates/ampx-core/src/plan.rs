@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::diff::{groups, Action, Change, DiffError, FlagDiff};
 use crate::kind::Kind;
 use crate::live::Live;
-use crate::manifest::ManifestSet;
+use crate::manifest::{Location, ManifestSet};
 
 /// Most ids per `bulk-delete-users` call (an API limit).
 pub const BULK_DELETE_MAX: usize = 100;
@@ -499,7 +499,7 @@ pub fn object_name(o: &ObjectPlan) -> String {
 }
 
 /// Where a `COLL/KEY` is declared, for an error message.
-fn locate(set: &ManifestSet, name: &str) -> String {
+fn locate(set: &ManifestSet, name: &str) -> Location {
     let (coll, key) = name.split_once('/').unwrap_or(("", name));
     let found = match Kind::from_collection(coll) {
         Some(Kind::Deployment) => set
@@ -524,7 +524,8 @@ fn locate(set: &ManifestSet, name: &str) -> String {
             .map(|f| f.at("key")),
         None => None,
     };
-    found.unwrap_or_else(|| name.to_string())
+    // An object the manifests do not name (one prune archives): the project.
+    found.unwrap_or_else(|| set.project.at("."))
 }
 
 /// Orders object plans so that every edge's first object comes before its

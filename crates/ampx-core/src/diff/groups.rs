@@ -19,7 +19,7 @@ use super::{opt_str, push, s, set_value, Action, Change, DiffError};
 use crate::kind::Kind;
 use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
-    DeploymentSpec, HoldoutSpec, Located, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
+    DeploymentSpec, HoldoutSpec, Located, Location, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
 use crate::plan::{Method, ObjectPlan, Op, Recovery};
 
@@ -217,7 +217,7 @@ impl Members<'_> {
         restored: bool,
         key: &str,
         owner: &str,
-        at: String,
+        at: Location,
         errors: &mut Vec<DiffError>,
     ) -> Value {
         let problem = match live {
@@ -238,7 +238,13 @@ impl Members<'_> {
         }
     }
 
-    fn experiment(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
+    fn experiment(
+        &self,
+        key: &str,
+        owner: &str,
+        at: Location,
+        errors: &mut Vec<DiffError>,
+    ) -> Value {
         let declared = self
             .set
             .flags
@@ -260,7 +266,7 @@ impl Members<'_> {
         )
     }
 
-    fn holdout(&self, key: &str, owner: &str, at: String, errors: &mut Vec<DiffError>) -> Value {
+    fn holdout(&self, key: &str, owner: &str, at: Location, errors: &mut Vec<DiffError>) -> Value {
         let declared = self.set.holdouts.iter().filter(|g| g.spec.key == key);
         Self::member(
             "holdout group",
@@ -339,7 +345,7 @@ fn keys(v: &[String]) -> BTreeSet<String> {
 
 fn immutable(
     errors: &mut Vec<DiffError>,
-    at: String,
+    at: Location,
     noun: &str,
     key: &str,
     what: &str,
@@ -356,7 +362,7 @@ fn immutable(
 
 fn check_fixed(
     errors: &mut Vec<DiffError>,
-    at: impl Fn(&str) -> String,
+    at: impl Fn(&str) -> Location,
     noun: &str,
     key: &str,
     fields: [(&str, Option<&str>, Option<&str>); 2],

@@ -158,7 +158,7 @@ fn unknown_deployment_label_is_an_error_with_location() {
     let mut errors = Vec::new();
     diff_flag(&f, &live, &mut errors);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].at, "f.yaml:8");
+    assert_eq!(errors[0].at.to_string(), "f.yaml:8");
     assert!(errors[0].message.contains("deployment `nope`") && errors[0].message.contains("web"));
 }
 

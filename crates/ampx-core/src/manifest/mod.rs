@@ -78,10 +78,26 @@ pub struct Located<T> {
 }
 
 impl<T> Located<T> {
-    /// `file:line` of a field path inside this object's document.
-    pub fn at(&self, path: &str) -> String {
-        let p = self.doc.pos(path);
-        format!("{}:{}", self.file.display(), p.line)
+    /// Where a field path inside this object's document is.
+    pub fn at(&self, path: &str) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: self.doc.pos(path).line,
+        }
+    }
+}
+
+/// Where something is declared: a manifest file and a line in it. Shown as
+/// `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
     }
 }
 

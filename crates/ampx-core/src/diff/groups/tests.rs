@@ -86,7 +86,9 @@ fn a_deployments_type_cannot_change() {
     )
     .unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].at.starts_with("m.yaml:"), "{}", errors[0].at);
+    assert_eq!(errors[0].at.file, PathBuf::from("m.yaml"));
+    // At `type:`, after the Project (3 lines and `---`), `apiVersion`, `kind`, `label`.
+    assert_eq!(errors[0].at.line, 8, "{}", errors[0].at);
     assert!(
         errors[0].message.contains("is a server deployment")
             && errors[0].message.contains("cannot change"),
