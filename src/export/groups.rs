@@ -19,6 +19,7 @@ use crate::manifest::{
     MAX_INCLUSIONS, MAX_SLOTS,
 };
 
+use super::settle::{Check, Settle};
 use super::yaml_out::{self, Node};
 use super::{non_empty, sorted_unique};
 
@@ -388,7 +389,7 @@ impl GroupSpec {
 
 /// A field of the document: top level, or of one slot (0-based).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Target {
+pub(super) struct Target {
     field: String,
     slot: Option<usize>,
 }
@@ -452,23 +453,23 @@ fn target_of_change(path: &str) -> Target {
     Target { field, slot: None }
 }
 
-/// Writes the spec, reads it back and plans it against the live state;
-/// fields that would still show a change, or that do not load, are left
-/// out and noted. `Err`: the document cannot be written at all (its
-/// identity does not load), with why.
-pub(super) fn settle(
-    spec: &mut GroupSpec,
-    project_body: &str,
-    live: &Live,
-    notes: &mut Vec<String>,
-) -> Result<String, String> {
-    // The document starts after the project and the `---` line.
-    let offset = project_body.lines().count() + 1;
-    for _ in 0..6 {
-        let body = yaml_out::document(&spec.entries());
+/// A deployment or group document, settled by planning it against the live
+/// state: fields that would still show a change, or that do not load, are
+/// left out and noted; a document whose identity does not load cannot be
+/// written at all.
+impl Settle for GroupSpec {
+    type Target = Target;
+
+    fn document(&self) -> String {
+        yaml_out::document(&self.entries())
+    }
+
+    fn check(&self, project_body: &str, body: &str, live: &Live) -> Option<Check<Target>> {
         let text = format!("{project_body}---\n{body}");
-        let line_of = |l: usize| l.checked_sub(offset).and_then(|l| target_at_line(&body, l));
-        let (problems, loads): (Vec<(Option<Target>, String)>, bool) =
+        // The document starts after the project and the `---` line.
+        let offset = project_body.lines().count() + 1;
+        let line_of = |l: usize| l.checked_sub(offset).and_then(|l| target_at_line(body, l));
+        let (found, loads): (Vec<(Option<Target>, String)>, bool) =
             match manifest::load_sources(&[(PathBuf::from("export.yaml"), text)]) {
                 Err(diags) => (
                     diags
@@ -486,7 +487,7 @@ pub(super) fn settle(
                             .collect(),
                         true,
                     ),
-                    Ok(plan) if plan.objects.is_empty() => return Ok(body),
+                    Ok(plan) if plan.objects.is_empty() => return None,
                     Ok(plan) => (
                         plan.objects
                             .iter()
@@ -502,32 +503,39 @@ pub(super) fn settle(
                     ),
                 },
             };
-        let mut dropped = false;
+        // Each field once, at its first problem.
         let mut seen = BTreeSet::new();
-        for (target, why) in &problems {
-            let Some(t) = target else { continue };
-            if seen.insert(t.clone()) && spec.unmanage(&t.field, t.slot) {
-                notes.push(format!("{} is left out (unmanaged): {why}", t.shown()));
-                dropped = true;
-            }
-        }
-        if !dropped {
-            let why: Vec<&str> = problems.iter().map(|(_, w)| w.as_str()).collect();
-            let why = why.join("; ");
-            if !loads {
-                return Err(why);
-            }
-            notes.push(format!(
-                "plan may still show a change or refuse this document: {why} (please report this)"
-            ));
-            return Ok(body);
-        }
+        let found = found
+            .into_iter()
+            .map(|(t, why)| (t.filter(|t| seen.insert(t.clone())), why))
+            .collect();
+        Some(Check {
+            found,
+            loads,
+            notes: Vec::new(),
+        })
     }
-    Ok(yaml_out::document(&spec.entries()))
+
+    fn leave_out(&mut self, t: &Target, why: &str) -> Option<String> {
+        self.unmanage(&t.field, t.slot)
+            .then(|| format!("{} is left out (unmanaged): {why}", t.shown()))
+    }
+
+    fn stuck(&self, check: &Check<Target>) -> Result<String, String> {
+        let why: Vec<&str> = check.found.iter().map(|(_, w)| w.as_str()).collect();
+        let why = why.join("; ");
+        if !check.loads {
+            return Err(why);
+        }
+        Ok(format!(
+            "plan may still show a change or refuse this document: {why} (please report this)"
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::settle::settle;
     use super::*;
 
     #[test]
@@ -635,7 +643,7 @@ mod tests {
             // As if the written name did not read back as the live one.
             s.name = Some("Something else".into());
         }
-        let body = settle(&mut spec, &project, &live, &mut notes).unwrap();
+        let body = settle(&mut spec, &project, &live, &mut notes, 6).unwrap();
         assert!(!body.contains("name:"), "{body}");
         assert!(body.contains("holdoutPercentage: 5\n"), "{body}");
         assert!(
@@ -651,7 +659,7 @@ mod tests {
         .unwrap();
         let mut notes = Vec::new();
         let mut spec = deployment_spec(&d, &mut notes);
-        let why = settle(&mut spec, &project, &live, &mut notes).unwrap_err();
+        let why = settle(&mut spec, &project, &live, &mut notes, 6).unwrap_err();
         assert!(why.contains("invalid"), "{why}");
     }
 }

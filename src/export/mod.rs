@@ -36,7 +36,7 @@ mod write;
 pub mod yaml_out;
 
 pub use read::{read, Snapshot};
-use settle::settle;
+use settle::{settle, FlagDoc};
 use to_spec::*;
 use to_yaml::*;
 pub use write::check_out_dir;
@@ -159,7 +159,12 @@ pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
             .unwrap_or(&[]);
         let mut notes = Vec::new();
         let mut spec = spec_of(*kind, lf, variants, &snap.live, &mut notes);
-        let body = settle(&mut spec, variants, &project_body, &snap.live, &mut notes);
+        let mut doc = FlagDoc {
+            spec: &mut spec,
+            variants,
+        };
+        // A flag's document is always kept (`FlagDoc::stuck` never refuses).
+        let body = settle(&mut doc, &project_body, &snap.live, &mut notes, 4).unwrap_or_default();
         let noun = kind.noun();
         for note in &notes {
             warnings.push(format!("{noun} `{key}`: {note}"));
@@ -217,7 +222,7 @@ pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
         others.push(("holdout group", "holdouts", key, spec, notes));
     }
     for (noun, dir, key, mut spec, mut notes) in others {
-        let body = match groups::settle(&mut spec, &project_body, live, &mut notes) {
+        let body = match settle(&mut spec, &project_body, live, &mut notes, 6) {
             Ok(body) => body,
             Err(why) => {
                 warnings.push(format!(
