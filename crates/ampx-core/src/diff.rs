@@ -61,10 +61,69 @@ pub struct FlagDiff {
     pub variant_deletes: Vec<String>,
     pub deployments_add: Vec<String>,
     pub deployments_remove: Vec<String>,
-    pub inclusions_remove: Vec<(String, Vec<String>)>,
-    pub inclusions_add: Vec<(String, Vec<String>)>,
-    pub cohorts_remove: Vec<(String, Vec<String>)>,
-    pub cohorts_add: Vec<(String, Vec<String>)>,
+    /// Ids to remove from and add to variants' lists, by list and variant.
+    pub id_lists: Vec<IdListChange>,
+}
+
+/// A variant's list of ids that the API changes by additions and bulk
+/// removals: its users (manifest `inclusions`) and its cohorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IdList {
+    Users,
+    Cohorts,
+}
+
+impl IdList {
+    pub const ALL: [IdList; 2] = [IdList::Users, IdList::Cohorts];
+
+    /// The variant's manifest field: `inclusions` or `cohorts`.
+    pub fn field(self) -> &'static str {
+        match self {
+            IdList::Users => "inclusions",
+            IdList::Cohorts => "cohorts",
+        }
+    }
+
+    /// The list's path under the variant: `users` or `cohorts`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            IdList::Users => "users",
+            IdList::Cohorts => "cohorts",
+        }
+    }
+
+    /// What one id is, as calls' summaries count them.
+    pub fn noun(self) -> &'static str {
+        match self {
+            IdList::Users => "inclusion(s)",
+            IdList::Cohorts => "cohort(s)",
+        }
+    }
+
+    /// The manifest variant's list of this kind.
+    fn wanted(self, v: &VariantSpec) -> &Option<Vec<String>> {
+        match self {
+            IdList::Users => &v.inclusions,
+            IdList::Cohorts => &v.cohorts,
+        }
+    }
+
+    /// The live flag's lists of this kind, by variant.
+    fn live(self, lf: &LiveFlag) -> &BTreeMap<String, Vec<String>> {
+        match self {
+            IdList::Users => &lf.inclusions,
+            IdList::Cohorts => &lf.cohorts,
+        }
+    }
+}
+
+/// What changes in one variant's list of ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdListChange {
+    pub list: IdList,
+    pub variant: String,
+    pub remove: Vec<String>,
+    pub add: Vec<String>,
 }
 
 impl FlagDiff {
@@ -531,22 +590,23 @@ fn diff_create(spec: &FlagSpec, deployments: Option<Vec<String>>, live: &Live, d
         push(ch, "bucketingSalt", None, Some(s(x)));
     }
     for v in spec.variants.iter().flatten() {
-        for (field, ids) in [("inclusions", &v.inclusions), ("cohorts", &v.cohorts)] {
-            let Some(ids) = ids.as_ref().filter(|i| !i.is_empty()) else {
+        for list in IdList::ALL {
+            let Some(ids) = list.wanted(v).as_ref().filter(|i| !i.is_empty()) else {
                 continue;
             };
             let add = dedup_in_order(ids);
             push(
                 ch,
-                &format!("variants.{}.{field}", v.key),
+                &format!("variants.{}.{}", v.key, list.field()),
                 None,
                 Some(set_value(&add)),
             );
-            if field == "cohorts" {
-                d.cohorts_add.push((v.key.clone(), add));
-            } else {
-                d.inclusions_add.push((v.key.clone(), add));
-            }
+            d.id_lists.push(IdListChange {
+                list,
+                variant: v.key.clone(),
+                remove: Vec::new(),
+                add,
+            });
         }
     }
     let mut ch_exp = Vec::new();
@@ -894,30 +954,26 @@ fn diff_update(
 
     for v in spec.variants.iter().flatten() {
         let src = source.get(&v.key).cloned().flatten();
-        for (field, want, have) in [
-            ("inclusions", &v.inclusions, &lf.inclusions),
-            ("cohorts", &v.cohorts, &lf.cohorts),
-        ] {
-            let Some(want) = want else { continue };
+        for list in IdList::ALL {
+            let Some(want) = list.wanted(v) else { continue };
             let have: Vec<String> = src
                 .as_ref()
-                .and_then(|s| have.get(s))
+                .and_then(|s| list.live(lf).get(s))
                 .cloned()
                 .unwrap_or_default();
-            let path = format!("variants.{}.{field}", v.key);
+            let path = format!("variants.{}.{}", v.key, list.field());
             let Some((add, remove)) = id_set_change(ch, &path, &have, want) else {
                 continue;
             };
-            let (adds, removes) = if field == "cohorts" {
-                (&mut d.cohorts_add, &mut d.cohorts_remove)
-            } else {
-                (&mut d.inclusions_add, &mut d.inclusions_remove)
-            };
-            if src.is_some() && !remove.is_empty() {
-                removes.push((v.key.clone(), remove));
-            }
-            if !add.is_empty() {
-                adds.push((v.key.clone(), add));
+            // A variant new to the flag has nothing to remove.
+            let remove = if src.is_some() { remove } else { Vec::new() };
+            if !remove.is_empty() || !add.is_empty() {
+                d.id_lists.push(IdListChange {
+                    list,
+                    variant: v.key.clone(),
+                    remove,
+                    add,
+                });
             }
         }
     }

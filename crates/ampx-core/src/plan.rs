@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::diff::{groups, Action, Change, DiffError, FlagDiff};
+use crate::diff::{groups, Action, Change, DiffError, FlagDiff, IdList};
 use crate::kind::Kind;
 use crate::live::Live;
 use crate::manifest::{Location, ManifestSet};
@@ -368,44 +368,32 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             .recovered(Recovery::GoneIsDone),
         );
     }
-    for (vk, ids) in &d.inclusions_remove {
-        for chunk in ids.chunks(BULK_DELETE_MAX) {
-            ops.push(Op::new(
-                Method::Delete,
-                format!("{base}/variants/{}/bulk-delete-users", enc(vk)),
-                Some(json!({"users": chunk})),
-                format!("remove {} inclusion(s) from variant {vk}", chunk.len()),
-            ));
+    // Per list, removals before additions: a user moved between variants
+    // is never in two at once.
+    for list in IdList::ALL {
+        let changes = || d.id_lists.iter().filter(move |c| c.list == list);
+        let seg = list.segment();
+        for c in changes() {
+            let vk = &c.variant;
+            for chunk in c.remove.chunks(BULK_DELETE_MAX) {
+                ops.push(Op::new(
+                    Method::Delete,
+                    format!("{base}/variants/{}/bulk-delete-{seg}", enc(vk)),
+                    Some(json!({"users": chunk})),
+                    format!("remove {} {} from variant {vk}", chunk.len(), list.noun()),
+                ));
+            }
         }
-    }
-    for (vk, ids) in &d.inclusions_add {
-        for chunk in ids.chunks(ADD_CHUNK) {
-            ops.push(Op::new(
-                Method::Post,
-                format!("{base}/variants/{}/users", enc(vk)),
-                Some(json!({"inclusions": chunk})),
-                format!("add {} inclusion(s) to variant {vk}", chunk.len()),
-            ));
-        }
-    }
-    for (vk, ids) in &d.cohorts_remove {
-        for chunk in ids.chunks(BULK_DELETE_MAX) {
-            ops.push(Op::new(
-                Method::Delete,
-                format!("{base}/variants/{}/bulk-delete-cohorts", enc(vk)),
-                Some(json!({"users": chunk})),
-                format!("remove {} cohort(s) from variant {vk}", chunk.len()),
-            ));
-        }
-    }
-    for (vk, ids) in &d.cohorts_add {
-        for chunk in ids.chunks(ADD_CHUNK) {
-            ops.push(Op::new(
-                Method::Post,
-                format!("{base}/variants/{}/cohorts", enc(vk)),
-                Some(json!({"inclusions": chunk})),
-                format!("add {} cohort(s) to variant {vk}", chunk.len()),
-            ));
+        for c in changes() {
+            let vk = &c.variant;
+            for chunk in c.add.chunks(ADD_CHUNK) {
+                ops.push(Op::new(
+                    Method::Post,
+                    format!("{base}/variants/{}/{seg}", enc(vk)),
+                    Some(json!({"inclusions": chunk})),
+                    format!("add {} {} to variant {vk}", chunk.len(), list.noun()),
+                ));
+            }
         }
     }
     for vk in &d.variant_deletes {

@@ -126,12 +126,13 @@ rolloutWeights: {on: 2}
     assert_eq!(d.renames, vec![("enabled".to_string(), "on".to_string())]);
     assert!(d.variant_creates.is_empty() && d.variant_deletes.is_empty());
     assert_eq!(
-        d.inclusions_add,
-        vec![("on".to_string(), vec!["u2".to_string()])]
-    );
-    assert_eq!(
-        d.inclusions_remove,
-        vec![("on".to_string(), vec!["u3".to_string()])]
+        d.id_lists,
+        vec![IdListChange {
+            list: IdList::Users,
+            variant: "on".to_string(),
+            remove: vec!["u3".to_string()],
+            add: vec!["u2".to_string()],
+        }]
     );
     assert_eq!(
         d.variant_patches,
