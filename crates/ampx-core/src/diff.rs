@@ -13,30 +13,13 @@ use serde_json::{json, Map, Value};
 
 use crate::live::{Live, LiveFlag};
 use crate::manifest::{
-    parse_instant, FlagSpec, Located, Location, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
+    parse_instant, FlagSpec, Located, ManifestSet, ObjectKind, SegmentSpec, VariantSpec,
 };
+
+pub use crate::change::{Action, Change, DiffError};
 
 /// Default bucketing key of a new flag.
 pub const DEFAULT_BUCKETING_KEY: &str = "amplitude_id";
-
-/// One field-level change, as shown in the plan.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Change {
-    /// Field path, e.g. `name`, `variants.on.payload`.
-    pub path: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-/// What happens to an object as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Unarchive,
-    Archive,
-}
 
 /// Everything that differs for one flag, structured for the planner.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,14 +113,6 @@ impl FlagDiff {
     pub fn is_empty(&self) -> bool {
         self.action.is_none()
     }
-}
-
-/// A problem that only the live state reveals (an unknown deployment label,
-/// a rename whose both ends exist).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiffError {
-    pub at: Location,
-    pub message: String,
 }
 
 fn s(v: &str) -> Value {

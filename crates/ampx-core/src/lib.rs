@@ -9,9 +9,11 @@
 //! shows none, and CI checks it), so that the diff and the plan are
 //! unit-tested without a server and the CLI's IO stays at its edges.
 
+pub mod change;
 pub mod diff;
 pub mod kind;
 pub mod live;
 pub mod manifest;
+pub mod ops;
 pub mod plan;
 pub mod schema;

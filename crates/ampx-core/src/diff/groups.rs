@@ -11,7 +11,7 @@
 //! bucketing key; a holdout's percentage, evaluation mode and bucketing key;
 //! a deployment's type) is refused: the plan fails before any write.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
@@ -21,26 +21,7 @@ use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, Location, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
-use crate::plan::{Method, ObjectPlan, Op, Recovery};
-
-/// A placeholder for the id of an object the plan creates: `{id:COLL/KEY}`
-/// stands for the id as a string, `{n:COLL/KEY}` for it as a number.
-pub fn placeholder(numeric: bool, collection: &str, key: &str) -> String {
-    format!(
-        "{{{}:{collection}/{key}}}",
-        if numeric { "n" } else { "id" }
-    )
-}
-
-/// Reads a placeholder: (numeric, `COLL/KEY`).
-pub fn parse_placeholder(s: &str) -> Option<(bool, &str)> {
-    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
-    if let Some(r) = inner.strip_prefix("n:") {
-        Some((true, r))
-    } else {
-        inner.strip_prefix("id:").map(|r| (false, r))
-    }
-}
+use crate::ops::{IdRef, Method, ObjectPlan, Op, Recovery};
 
 /// An id as the group endpoints take it: a number when it is one.
 fn id_value(id: &str) -> Value {
@@ -183,7 +164,7 @@ pub fn with_planned_deployments(set: &ManifestSet, live: &Live) -> Option<Live> 
     let list = out.deployments.get_or_insert_with(Vec::new);
     for d in missing {
         list.push(crate::live::LiveDeployment {
-            id: placeholder(false, "deployments", &d.label),
+            id: IdRef::new(Kind::Deployment, &d.label).placeholder(false),
             project_id: None,
             label: d.label.clone(),
             deleted: false,
@@ -210,8 +191,7 @@ impl Members<'_> {
     /// `restored` whether that manifest keeps it unarchived.
     #[allow(clippy::too_many_arguments)]
     fn member(
-        noun: &str,
-        collection: &str,
+        kind: Kind,
         live: Option<(&str, bool)>,
         declared: bool,
         restored: bool,
@@ -229,12 +209,12 @@ impl Members<'_> {
         if let Some(p) = problem {
             errors.push(DiffError {
                 at,
-                message: format!("{owner} names {noun} `{key}`, {p}"),
+                message: format!("{owner} names {} `{key}`, {p}", kind.noun()),
             });
         }
         match live {
             Some((id, _)) => id_value(id),
-            None => s(&placeholder(true, collection, key)),
+            None => s(&IdRef::new(kind, key).placeholder(true)),
         }
     }
 
@@ -251,8 +231,7 @@ impl Members<'_> {
             .iter()
             .filter(|f| f.spec.kind == ObjectKind::Experiment && f.spec.key == key);
         Self::member(
-            "experiment",
-            "experiments",
+            Kind::Experiment,
             self.live
                 .experiments
                 .get(key)
@@ -269,8 +248,7 @@ impl Members<'_> {
     fn holdout(&self, key: &str, owner: &str, at: Location, errors: &mut Vec<DiffError>) -> Value {
         let declared = self.set.holdouts.iter().filter(|g| g.spec.key == key);
         Self::member(
-            "holdout group",
-            "holdouts",
+            Kind::Holdout,
             self.live
                 .holdouts
                 .as_ref()
@@ -624,8 +602,8 @@ pub fn diff_mutex(
                     continue;
                 }
                 let name = |id: &String| {
-                    if let Some((_, r)) = parse_placeholder(id) {
-                        r.split_once('/').map(|x| x.1).unwrap_or(r).to_string()
+                    if let Some((r, _)) = IdRef::from_placeholder(id) {
+                        r.key
                     } else if label {
                         m.experiment_label(id)
                     } else {
@@ -1029,126 +1007,6 @@ pub fn dependency_context(lf: &LiveFlag, live: &Live) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// Ordering edges between object plans, as `(before, after)` pairs of
-/// `COLL/KEY`: an object that uses another the plan creates or restores
-/// comes after it (its calls' fills say which); a group that drops an
-/// experiment (or a mutex slot a holdout group) comes before that object is
-/// archived.
-pub fn edges(objects: &[ObjectPlan], set: &ManifestSet, live: &Live) -> Vec<(String, String)> {
-    let name = crate::plan::object_name;
-    let by_name: HashMap<String, &ObjectPlan> = objects.iter().map(|o| (name(o), o)).collect();
-    let restored: BTreeSet<String> = objects
-        .iter()
-        .filter(|o| o.action == Action::Unarchive)
-        .map(name)
-        .collect();
-    let references = (!restored.is_empty()).then(|| reference_index(set));
-    let mut out = Vec::new();
-    for o in objects {
-        let me = name(o);
-        let mut uses: BTreeSet<String> = o
-            .ops
-            .iter()
-            .flat_map(|op| op.fills.iter().map(|f| f.id.name()))
-            .collect();
-        // References to live objects that the plan restores.
-        if let Some(refs) = references.as_ref().and_then(|r| r.get(&me)) {
-            uses.extend(refs.iter().filter(|r| restored.contains(*r)).cloned());
-        }
-        for u in uses {
-            if by_name.contains_key(&u) && u != me {
-                out.push((u, me.clone()));
-            }
-        }
-    }
-    // Removal from groups before archiving.
-    let groups: Vec<&ObjectPlan> = objects
-        .iter()
-        .filter(|g| matches!(g.kind, Kind::Mutex | Kind::Holdout))
-        .collect();
-    if groups.is_empty() {
-        return out;
-    }
-    for o in objects.iter().filter(|o| o.action == Action::Archive) {
-        let me = name(o);
-        let Some(id) = o.id.as_deref() else { continue };
-        for g in groups.iter().copied() {
-            if g.action == Action::Archive || name(g) == me {
-                continue;
-            }
-            let listed = match g.kind {
-                Kind::Mutex => live
-                    .mutexes
-                    .as_ref()
-                    .and_then(|ms| ms.get(&g.key))
-                    .is_some_and(|m| {
-                        m.slots.iter().any(|s| {
-                            s.experiments.iter().any(|e| e == id) && o.kind == Kind::Experiment
-                                || s.holdouts.iter().any(|h| h == id) && o.kind == Kind::Holdout
-                        })
-                    }),
-                _ => live
-                    .holdouts
-                    .as_ref()
-                    .and_then(|hs| hs.get(&g.key))
-                    .is_some_and(|h| {
-                        o.kind == Kind::Experiment && h.experiments.iter().any(|e| e == id)
-                    }),
-            };
-            if listed {
-                out.push((name(g), me.clone()));
-            }
-        }
-    }
-    out
-}
-
-/// The `COLL/KEY` names each manifest refers to, by the manifest's own
-/// `COLL/KEY`.
-fn reference_index(set: &ManifestSet) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for g in &set.mutexes {
-        let refs = out.entry(format!("mutexes/{}", g.spec.key)).or_default();
-        for slot in g.spec.slots.iter().flatten() {
-            refs.extend(
-                slot.experiments
-                    .iter()
-                    .flatten()
-                    .map(|e| format!("experiments/{e}")),
-            );
-            refs.extend(
-                slot.holdouts
-                    .iter()
-                    .flatten()
-                    .map(|h| format!("holdouts/{h}")),
-            );
-        }
-    }
-    for g in &set.holdouts {
-        out.entry(format!("holdouts/{}", g.spec.key))
-            .or_default()
-            .extend(
-                g.spec
-                    .experiments
-                    .iter()
-                    .flatten()
-                    .map(|e| format!("experiments/{e}")),
-            );
-    }
-    for f in &set.flags {
-        out.entry(format!("{}/{}", f.spec.kind.collection(), f.spec.key))
-            .or_default()
-            .extend(
-                f.spec
-                    .deployments
-                    .iter()
-                    .flatten()
-                    .map(|d| format!("deployments/{d}")),
-            );
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,34 @@
+//! The vocabulary of differences: what happens to an object (`Action`), one
+//! field's change (`Change`), and a problem only the live state reveals
+//! (`DiffError`). It depends on nothing but where a manifest says a thing.
+
+use serde_json::Value;
+
+use crate::manifest::Location;
+
+/// One field-level change, as shown in the plan.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// Field path, e.g. `name`, `variants.on.payload`.
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// What happens to an object as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unarchive,
+    Archive,
+}
+
+/// A problem that only the live state reveals (an unknown deployment label,
+/// a rename whose both ends exist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffError {
+    pub at: Location,
+    pub message: String,
+}
