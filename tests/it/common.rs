@@ -17,44 +17,68 @@ pub struct Env {
     pub client: Arc<Client>,
 }
 
-/// An emulator and a client with these options (the rate limit is lifted).
-pub async fn env_opts(options: ClientOptions) -> Env {
-    let mut e = env().await;
-    e.client = Arc::new(
-        Client::new(
-            &e.emu.base_url,
-            ApiKey::new(KEY.into()).unwrap(),
-            ClientOptions {
-                max_rps: 10_000.0,
-                ..options
-            },
-        )
-        .unwrap(),
-    );
-    e
+impl Env {
+    /// A test environment, set up by the builder's calls and started by
+    /// [`EnvBuilder::start`]: `Env::builder().page_size(2).flag(json!(..)).start().await`.
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder {
+            page_size: 1000,
+            options: ClientOptions::default(),
+            flags: Vec::new(),
+        }
+    }
 }
 
-/// An emulator with `page_size` items per list page, and a client for it.
-pub async fn env_with(page_size: usize) -> Env {
-    let config = EmulatorConfig {
-        api_key: KEY.into(),
-        page_size,
-        ..Default::default()
-    };
-    let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let options = ClientOptions {
-        max_rps: 10_000.0,
-        ..Default::default()
-    };
-    let client =
-        Arc::new(Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap());
-    Env { emu, client }
+/// How an [`Env`] is set up: an in-process emulator (its page size and live
+/// flags) and a client for it (its options, with the rate limit lifted).
+pub struct EnvBuilder {
+    page_size: usize,
+    options: ClientOptions,
+    flags: Vec<serde_json::Value>,
 }
 
-pub async fn env() -> Env {
-    env_with(1000).await
+impl EnvBuilder {
+    /// Items per list page.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// The client's options.
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A live flag, as `EmulatorHandle::seed_flag` takes it.
+    pub fn flag(mut self, flag: serde_json::Value) -> Self {
+        self.flags.push(flag);
+        self
+    }
+
+    pub async fn start(self) -> Env {
+        let config = EmulatorConfig {
+            api_key: KEY.into(),
+            page_size: self.page_size,
+            ..Default::default()
+        };
+        let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        for f in self.flags {
+            emu.seed_flag(f).unwrap();
+        }
+        // Tests do not wait on the API's rate limit: the emulator has none
+        // unless faults set one.
+        let options = ClientOptions {
+            max_rps: 10_000.0,
+            ..self.options
+        };
+        let client = Arc::new(
+            Client::new(&emu.base_url, ApiKey::new(KEY.into()).unwrap(), options).unwrap(),
+        );
+        Env { emu, client }
+    }
 }
 
 /// A manifest set: a Project document followed by `yaml`.

@@ -2,7 +2,7 @@
 //! emulator, asserting what a user sees (plan text, exit codes) and what the
 //! API saw (the emulator's request log and state).
 
-use crate::common::{env, env_with, examples, manifests, plan, Env};
+use crate::common::{examples, manifests, plan, Env};
 use ampx::manifest::ManifestSet;
 use ampx::plan::Plan;
 use ampx::render::text::{render, Style};
@@ -36,7 +36,7 @@ fn inclusions(flag: &Value, variant: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn creates_from_scratch_and_converges() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = examples();
     let after = apply(&e, &set).await;
     assert!(after.is_empty(), "{}", render(&after, Style::plain()));
@@ -77,18 +77,37 @@ async fn creates_from_scratch_and_converges() {
 
 #[tokio::test]
 async fn demo_plan_text_snapshot() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     ampx::commands::demo::seed(&e.emu).unwrap();
     let set = examples();
     let p = plan(&e, &set).await;
     insta::assert_snapshot!("demo_plan", render(&p, Style::plain()));
+    // The same plan as a pull-request comment and as the JSON report.
+    insta::assert_snapshot!(
+        "demo_plan_markdown",
+        ampx::render::markdown::render(&p, ampx::render::text::Report::Plan)
+    );
+    insta::assert_snapshot!(
+        "demo_plan_json",
+        ampx::commands::plan::plan_json(&p, ampx::render::text::Report::Plan)
+    );
     let after = apply(&e, &set).await;
     insta::assert_snapshot!("demo_replan", render(&after, Style::plain()));
+    // The project the apply left, exported: every file export writes.
+    let snap = ampx::export::read(&e.client, &[], None).await.unwrap();
+    let exported = ampx::export::build(&snap, None);
+    let tree: String = exported
+        .documents
+        .iter()
+        .map(|d| format!("==> {} <==\n{}", d.path.display(), exported.file_text(d)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("demo_exported_tree", tree);
 }
 
 #[tokio::test]
 async fn changes_every_managed_field() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     e.emu
         .seed_flag(json!({
             "key": "f", "name": "Old", "description": "old", "evaluationMode": "remote",
@@ -174,7 +193,7 @@ targetSegments:
 
 #[tokio::test]
 async fn removes_many_inclusions_with_several_bulk_deletes() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let users: Vec<String> = (0..250).map(|i| format!("user{i:03}")).collect();
     e.emu
         .seed_flag(json!({"key": "f", "variants": [{"key": "on", "inclusions": users}]}))
@@ -204,14 +223,14 @@ async fn removes_many_inclusions_with_several_bulk_deletes() {
 
 #[tokio::test]
 async fn removes_a_variant_that_a_segment_uses() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({
+    let e = Env::builder()
+        .flag(json!({
             "key": "f",
             "variants": [{"key": "a"}, {"key": "b"}],
             "targetSegments": [{"name": "s", "conditions": [], "percentage": 100, "rolloutWeights": {"a": 1, "b": 1}}]
         }))
-        .unwrap();
+        .start()
+        .await;
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants: [{key: a}]\ntargetSegments: [{name: s, conditions: [], rolloutWeights: {a: 1}}]\n",
     );
@@ -241,10 +260,10 @@ async fn removes_a_variant_that_a_segment_uses() {
 
 #[tokio::test]
 async fn renames_a_variant_in_place() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({"key": "f", "variants": [{"key": "enabled", "payload": {"p": 1}, "rolloutWeight": 1, "inclusions": ["alice"]}]}))
-        .unwrap();
+    let e = Env::builder()
+        .flag(json!({"key": "f", "variants": [{"key": "enabled", "payload": {"p": 1}, "rolloutWeight": 1, "inclusions": ["alice"]}]}))
+        .start()
+        .await;
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants: [{key: on, renamedFrom: enabled}]\n",
     );
@@ -268,7 +287,7 @@ async fn renames_a_variant_in_place() {
 
 #[tokio::test]
 async fn pages_through_small_pages() {
-    let e = env_with(2).await;
+    let e = Env::builder().page_size(2).start().await;
     for i in 0..7 {
         e.emu
             .seed_flag(json!({"key": format!("flag-{i}"), "name": "x"}))
@@ -290,14 +309,14 @@ async fn pages_through_small_pages() {
 
 #[tokio::test]
 async fn unmanaged_fields_are_never_sent_nor_changed() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({
+    let e = Env::builder()
+        .flag(json!({
             "key": "f", "name": "Old", "description": "keep me", "tags": ["keep"], "enabled": true,
             "rolloutPercentage": 33, "bucketingSalt": "keepsalt",
             "variants": [{"key": "v", "payload": {"keep": true}, "inclusions": ["keep-user"]}]
         }))
-        .unwrap();
+        .start()
+        .await;
     let set = manifests("apiVersion: ampx/v1\nkind: Flag\nkey: f\nname: New\n");
     e.emu.clear_requests();
     let after = apply(&e, &set).await;
@@ -322,7 +341,7 @@ async fn unmanaged_fields_are_never_sent_nor_changed() {
 
 #[tokio::test]
 async fn reads_only_what_the_manifests_manage() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     for i in 0..5 {
         e.emu
             .seed_flag(json!({"key": format!("f{i}"), "variants": [{"key": "on", "inclusions": ["u"]}, {"key": "off"}]}))
@@ -364,10 +383,10 @@ async fn reads_only_what_the_manifests_manage() {
 
 #[tokio::test]
 async fn archived_key_is_unarchived_not_recreated() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({"key": "f", "name": "A", "archived": true}))
-        .unwrap();
+    let e = Env::builder()
+        .flag(json!({"key": "f", "name": "A", "archived": true}))
+        .start()
+        .await;
     let set = manifests("apiVersion: ampx/v1\nkind: Flag\nkey: f\nname: B\n");
     e.emu.clear_requests();
     assert!(apply(&e, &set).await.is_empty());
@@ -379,7 +398,7 @@ async fn archived_key_is_unarchived_not_recreated() {
 
 #[tokio::test]
 async fn create_that_meets_an_existing_flag_carries_on() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set =
         manifests("apiVersion: ampx/v1\nkind: Flag\nkey: f\nenabled: true\nrolloutPercentage: 5\n");
     let p = plan(&e, &set).await;
@@ -400,7 +419,7 @@ async fn create_that_meets_an_existing_flag_carries_on() {
 
 #[tokio::test]
 async fn a_failure_stops_that_flag_and_reports_the_rest() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     e.emu.seed_flag(json!({"key": "ok", "name": "x"})).unwrap();
     e.emu
         .seed_flag(json!({"key": "bad", "variants": [{"key": "a"}]}))
@@ -428,7 +447,7 @@ async fn a_failure_stops_that_flag_and_reports_the_rest() {
 async fn payload_text_that_looks_like_an_id_placeholder_is_sent_as_written() {
     // Placeholders for ids learned during apply are the plan's own; text a
     // user wrote is never one, even when it reads like one.
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: templated\nvariants:\n  - key: on\n    payload:\n      url: \"https://x.example/{id:flags/templated}\"\n      exact: \"{n:experiments/other}\"\n",
     );

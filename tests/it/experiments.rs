@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::common::{manifests, plan};
+use crate::common::{manifests, plan, Env};
 use ampx::manifest::load_sources;
 use ampx::render::text::{render, Style};
 use serde_json::json;
@@ -18,7 +18,7 @@ fn running_experiment() -> serde_json::Value {
 
 #[tokio::test]
 async fn creates_and_starts_an_experiment_then_converges() {
-    let e = crate::common::env().await;
+    let e = Env::builder().start().await;
     let (emu, client) = (&e.emu, &e.client);
     let set = crate::common::examples();
     let p = plan(&e, &set).await;
@@ -49,7 +49,7 @@ async fn creates_and_starts_an_experiment_then_converges() {
 
 #[tokio::test]
 async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
-    let e = crate::common::env().await;
+    let e = Env::builder().start().await;
     let (emu, client) = (&e.emu, &e.client);
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests(
@@ -83,7 +83,7 @@ async fn dates_compare_as_instants_and_read_only_fields_are_never_written() {
 
 #[tokio::test]
 async fn risky_changes_to_a_running_experiment_are_flagged() {
-    let e = crate::common::env().await;
+    let e = Env::builder().start().await;
     let emu = &e.emu;
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests(
@@ -103,7 +103,7 @@ enabled: false
 
 #[tokio::test]
 async fn stopping_and_archiving_an_experiment() {
-    let e = crate::common::env().await;
+    let e = Env::builder().start().await;
     let (emu, client) = (&e.emu, &e.client);
     emu.seed_experiment(running_experiment()).unwrap();
     let set = manifests("apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\nenabled: false\n");
@@ -129,7 +129,7 @@ async fn stopping_and_archiving_an_experiment() {
 
 #[tokio::test]
 async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
-    let e = crate::common::env().await;
+    let e = Env::builder().start().await;
     let (emu, client) = (&e.emu, &e.client);
     let mut web = running_experiment();
     web["key"] = json!("web-test");

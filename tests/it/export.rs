@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{env, Env, KEY};
+use crate::common::{Env, KEY};
 use ampx::export::{self, Export};
 use ampx::render::text::{render, Style};
 use serde_json::{json, Value};
@@ -141,7 +141,7 @@ fn seed_tricky(e: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_plans_clean_through_the_binary() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let dir = temp_dir("roundtrip");
     let d = dir.to_str().unwrap();
@@ -272,7 +272,7 @@ async fn export_plans_clean_through_the_binary() {
 
 #[tokio::test]
 async fn export_reads_back_as_the_live_values_and_plans_empty() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let ex = export_lib(&e, &[]).await.unwrap();
     assert!(ex.warnings.is_empty(), "{:?}", ex.warnings);
@@ -347,7 +347,7 @@ async fn export_reads_back_as_the_live_values_and_plans_empty() {
 
 #[tokio::test]
 async fn stdout_export_is_one_stream_that_loads() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let ex = export_lib(&e, &[]).await.unwrap();
     let stream = ex.stream();
@@ -365,7 +365,7 @@ async fn stdout_export_is_one_stream_that_loads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let ex = export_lib(&e, &["null", "pricing-test"]).await.unwrap();
     let keys: Vec<(&str, &str)> = ex
@@ -421,7 +421,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let sdk_keys = crate::common::sdk_keys(&e).await;
     assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
@@ -460,7 +460,7 @@ async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
 
 #[tokio::test]
 async fn request_count_is_lists_plus_variants_plus_users_and_cohorts() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let mut variant_total = 0;
     for i in 0..5 {
         let variants: Vec<Value> = (0..=i % 3)
@@ -500,7 +500,7 @@ async fn request_count_is_lists_plus_variants_plus_users_and_cohorts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_empty_directory_needs_force_and_force_keeps_other_files() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_tricky(&e);
     let dir = temp_dir("force");
     std::fs::create_dir_all(dir.join("flags")).unwrap();
@@ -538,7 +538,7 @@ async fn a_non_empty_directory_needs_force_and_force_keeps_other_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_id_comes_from_the_api_or_the_flag() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     // No flag or experiment yet: the deployment list names the project.
     let o = ampx(&e, &["export"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -626,7 +626,7 @@ fn experiment_id(e: &Env, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_groups(&e);
     let staging = e.emu.deployment_id("web-staging").unwrap();
     crate::common::patch(
@@ -811,7 +811,7 @@ async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
 
 #[tokio::test]
 async fn key_selects_groups_by_key_and_deployments_by_label() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_groups(&e);
     let ex = export_lib(&e, &["checkout-mutex", "q1-holdout", "web-production"])
         .await
@@ -849,7 +849,7 @@ async fn key_selects_groups_by_key_and_deployments_by_label() {
 
 #[tokio::test]
 async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     seed_groups(&e);
     e.emu
         .seed_experiment(json!({"key": "retired-test", "variants": [{"key": "on"}]}))

@@ -1,7 +1,7 @@
 //! The GitOps workflow against the emulator: drift with attribution,
 //! Markdown and JSON reports, ownership and prune.
 
-use crate::common::{env, manifests, patch, plan, Env};
+use crate::common::{manifests, patch, plan, Env};
 use ampx::commands::drift::attribute;
 use ampx::commands::plan::{plan_json, read_and_plan};
 use ampx::diff::Action;
@@ -37,7 +37,7 @@ name: Gamma test
 
 #[tokio::test]
 async fn drift_names_what_changed_and_who_changed_it() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(THREE);
     apply(&e, &set).await;
     let alpha = e.emu.flag_json("alpha").unwrap()["id"].to_string();
@@ -106,7 +106,7 @@ async fn drift_names_what_changed_and_who_changed_it() {
 
 #[tokio::test]
 async fn no_drift_reads_no_history() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(THREE);
     apply(&e, &set).await;
     e.emu.clear_requests();
@@ -120,7 +120,7 @@ async fn no_drift_reads_no_history() {
 
 #[tokio::test]
 async fn markdown_plan_is_a_table_with_collapsible_diffs() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(THREE);
     let p = plan(&e, &set).await;
     let md = markdown::render(&p, Report::Plan);
@@ -139,7 +139,7 @@ async fn markdown_plan_is_a_table_with_collapsible_diffs() {
 
 #[tokio::test]
 async fn markdown_stays_under_the_github_comment_limit() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     // 300 new flags with large multi-line descriptions: far over 65,536 characters.
     let description = "A long description line that goes on and on.\n".repeat(20);
     let docs: Vec<String> = (0..300)
@@ -166,7 +166,7 @@ async fn markdown_stays_under_the_github_comment_limit() {
 
 #[tokio::test]
 async fn json_report_has_field_paths_values_and_calls() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(THREE);
     apply(&e, &set).await;
     let alpha = e.emu.flag_json("alpha").unwrap()["id"].to_string();
@@ -203,10 +203,10 @@ fn set_of(text: String) -> ManifestSet {
 
 #[tokio::test]
 async fn owner_tag_is_added_to_every_managed_object() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({"key": "existing", "tags": ["team-a"]}))
-        .unwrap();
+    let e = Env::builder()
+        .flag(json!({"key": "existing", "tags": ["team-a"]}))
+        .start()
+        .await;
     let set = set_of(format!(
         "{}apiVersion: ampx/v1\nkind: Flag\nkey: existing\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fresh\ntags: [web]\n",
         project("ownerTag: ampx\n")
@@ -232,10 +232,10 @@ async fn owner_tag_is_added_to_every_managed_object() {
 
 #[tokio::test]
 async fn prune_archives_only_owned_unnamed_objects() {
-    let e = env().await;
-    e.emu
-        .seed_flag(json!({"key": "kept", "tags": ["ampx"]}))
-        .unwrap();
+    let e = Env::builder()
+        .flag(json!({"key": "kept", "tags": ["ampx"]}))
+        .start()
+        .await;
     e.emu
         .seed_flag(json!({"key": "orphan", "tags": ["ampx"]}))
         .unwrap();

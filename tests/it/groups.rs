@@ -3,7 +3,7 @@
 //! makes and in which order, what it refuses, and that a fresh plan is
 //! empty afterwards.
 
-use crate::common::{ampx, env, manifests, patch, plan, temp_dir, text, write, Env, KEY};
+use crate::common::{ampx, manifests, patch, plan, temp_dir, text, write, Env, KEY};
 use ampx::manifest::ManifestSet;
 use ampx::plan::{ObjectPlan, Plan};
 use ampx::render::text::{render, render_drift, Style};
@@ -106,7 +106,7 @@ fn groups_set() -> ManifestSet {
 
 #[tokio::test]
 async fn groups_and_the_experiments_they_list_are_created_in_one_apply() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = groups_set();
     let p = plan(&e, &set).await;
     // Experiments come before the groups that list them, the holdout before
@@ -148,7 +148,7 @@ async fn groups_and_the_experiments_they_list_are_created_in_one_apply() {
 
 #[tokio::test]
 async fn slot_membership_and_group_fields_change_through_their_own_calls() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     assert!(apply(&e, &groups_set()).await.is_empty());
     e.emu.clear_requests();
     // Swap the two experiments between the slots, rename, change people.
@@ -215,7 +215,7 @@ slots:
 
 #[tokio::test]
 async fn what_cannot_change_after_creation_is_refused_before_any_write() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let deployment =
         "apiVersion: ampx/v1\nkind: Deployment\nlabel: web-production\ntype: client\n---\n";
     assert!(apply(
@@ -311,7 +311,7 @@ async fn what_cannot_change_after_creation_is_refused_before_any_write() {
 
 #[tokio::test]
 async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_it() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: ios-flag\ndeployments: [ios-production, web-production]\nvariants: [{key: \"on\"}]\n---\napiVersion: ampx/v1\nkind: Deployment\nlabel: ios-production\ntype: server\n",
     );
@@ -377,7 +377,7 @@ async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_
 
 #[tokio::test]
 async fn an_experiment_leaves_its_groups_before_it_is_archived() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     assert!(apply(&e, &groups_set()).await.is_empty());
     let experiments = EXPERIMENTS.replace(
         "key: checkout-copy-test\n",
@@ -426,7 +426,7 @@ async fn an_experiment_leaves_its_groups_before_it_is_archived() {
 
 #[tokio::test]
 async fn references_to_unknown_keys_or_the_wrong_kind_name_both_ends() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let set = manifests(&GROUPS.replace(
         "experiments: [checkout-copy-test]",
         "experiments: [no-such-test]",
@@ -507,7 +507,7 @@ fn running(key: &str) -> Value {
 
 #[tokio::test]
 async fn running_experiments_moving_between_groups_and_group_archives_are_warned() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     e.emu.seed_experiment(running("live-test")).unwrap();
     let group = "apiVersion: ampx/v1\nkind: HoldoutGroup\nkey: h\nholdoutPercentage: 5\nexperiments: [live-test]\n";
     let p = plan(&e, &manifests(group)).await;
@@ -558,7 +558,7 @@ async fn running_experiments_moving_between_groups_and_group_archives_are_warned
 
 #[tokio::test]
 async fn parent_dependencies_show_read_only_in_plan_headers_and_drift() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     assert!(apply(&e, &groups_set()).await.is_empty());
     let renamed = EXPERIMENTS.replacen(
         "key: pricing-page-test\n",
@@ -591,7 +591,7 @@ async fn parent_dependencies_show_read_only_in_plan_headers_and_drift() {
 
 #[tokio::test]
 async fn variant_cohorts_are_managed_as_an_exact_set_in_chunks() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let cohorts = |ids: &[String]| {
         manifests(&format!(
             "apiVersion: ampx/v1\nkind: Flag\nkey: promo\nvariants:\n  - key: \"on\"\n    cohorts: [{}]\n",
@@ -647,7 +647,7 @@ async fn variant_cohorts_are_managed_as_an_exact_set_in_chunks() {
 
 #[tokio::test]
 async fn saved_plans_and_json_cover_groups() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let dir = applied_dir(&e, "saved-groups").await;
     let d = dir.to_str().unwrap();
 
@@ -718,7 +718,7 @@ async fn saved_plans_and_json_cover_groups() {
 
 #[tokio::test]
 async fn drift_reports_a_group_edited_out_of_band_with_who_changed_it() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let dir = applied_dir(&e, "drift-groups").await;
     let d = dir.to_str().unwrap();
     let out = ampx(&e.emu.base_url, Some(KEY), &["drift", d]).await;
@@ -752,7 +752,7 @@ async fn drift_reports_a_group_edited_out_of_band_with_who_changed_it() {
 
 #[tokio::test]
 async fn lost_answers_of_group_and_deployment_writes_leave_no_duplicates() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let deployment =
         "apiVersion: ampx/v1\nkind: Deployment\nlabel: tv-production\ntype: client\n---\n";
     let set = manifests(&format!("{deployment}{EXPERIMENTS}{GROUPS}"));
@@ -797,7 +797,7 @@ async fn lost_answers_of_group_and_deployment_writes_leave_no_duplicates() {
 
 #[tokio::test]
 async fn a_group_archived_with_its_experiment_plans_empty_afterwards() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     assert!(apply(&e, &groups_set()).await.is_empty());
     let experiments = EXPERIMENTS.replace(
         "key: pricing-page-test\n",
@@ -814,7 +814,7 @@ async fn a_group_archived_with_its_experiment_plans_empty_afterwards() {
     assert_eq!(e.emu.mutex_json("checkout-mutex").unwrap()["deleted"], true);
 
     // A group that stays may not name an archived holdout group.
-    let e = env().await;
+    let e = Env::builder().start().await;
     assert!(apply(&e, &groups_set()).await.is_empty());
     let h = e.emu.holdout_json("q1-holdout").unwrap()["id"].to_string();
     patch(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::{env_opts, examples, plan, Env};
+use crate::common::{examples, plan, Env};
 use ampx::api::ClientOptions;
 use ampx::emulator::Faults;
 use ampx::manifest::ManifestSet;
@@ -24,11 +24,13 @@ fn faults(seed: u64) -> Faults {
 
 /// Quick retries: the faults are injected at once, there is nothing to wait for.
 async fn fast_env() -> Env {
-    env_opts(ClientOptions {
-        first_backoff: Duration::from_millis(2),
-        ..ClientOptions::default()
-    })
-    .await
+    Env::builder()
+        .options(ClientOptions {
+            first_backoff: Duration::from_millis(2),
+            ..ClientOptions::default()
+        })
+        .start()
+        .await
 }
 
 /// Applies until a fresh plan is empty (at most three runs, as a CI job
@@ -102,7 +104,7 @@ async fn the_rate_limiter_keeps_requests_under_the_api_limit() {
     let run = |max_rps: f64| {
         let limited = limited.clone();
         async move {
-            let e = env_opts(ClientOptions::default()).await;
+            let e = Env::builder().start().await;
             let e = Env {
                 client: std::sync::Arc::new(
                     ampx::api::Client::new(

@@ -1,7 +1,7 @@
 //! Saved plans as a user runs them: `ampx plan --out FILE`, then
 //! `ampx apply --plan FILE`, applied exactly, or refused when stale.
 
-use crate::common::{ampx, env, patch, temp_dir, text, write, KEY};
+use crate::common::{ampx, patch, temp_dir, text, write, Env, KEY};
 use serde_json::{json, Value};
 
 const FLAGS: &str = "\
@@ -37,7 +37,7 @@ fn writes(e: &crate::common::Env) -> Vec<(String, String)> {
 /// An emulator with FLAGS applied through the binary; the manifest
 /// directory and a plan file path in it.
 async fn applied(name: &str) -> (crate::common::Env, std::path::PathBuf, std::path::PathBuf) {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let dir = temp_dir(name);
     write(&dir, "flags.yaml", FLAGS);
     let m = dir.to_str().unwrap();
@@ -173,8 +173,8 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_plan_is_refused_elsewhere_or_when_not_a_plan() {
-    let e = env().await;
-    let other = env().await;
+    let e = Env::builder().start().await;
+    let other = Env::builder().start().await;
     let dir = temp_dir("saved-elsewhere");
     write(&dir, "flags.yaml", FLAGS);
     let file = dir.join("plan.json");

@@ -3,11 +3,11 @@
 //! and all of its output, and every file it writes, is searched for the
 //! Management API key and the deployments' SDK keys.
 
-use crate::common::{ampx, ampx_env, env, temp_dir, text, write, KEY};
+use crate::common::{ampx, ampx_env, temp_dir, text, write, Env, KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     let sdk_keys = crate::common::sdk_keys(&e).await;
     assert!(
         !sdk_keys.is_empty(),
@@ -119,7 +119,7 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_with_whitespace_or_odd_characters_is_refused_clearly() {
-    let e = env().await;
+    let e = Env::builder().start().await;
     for bad in ["abc def", "abc\n", "abc\tdef", "ключ"] {
         let o = ampx(&e.emu.base_url, Some(bad), &["plan", "examples/manifests"]).await;
         let (_, err) = text(&o);
