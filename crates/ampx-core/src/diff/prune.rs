@@ -1,0 +1,81 @@
+//! Live objects no manifest names: archived with `prune: true`, and the
+//! owner tag that marks what ampx manages.
+
+use super::*;
+
+/// A manifest with the project's `ownerTag` added to its tags. With `tags`
+/// absent the live tags stay as they are, plus the owner tag.
+pub(super) fn with_owner_tag(f: &Located<FlagSpec>, owner: &str, live: &Live) -> Located<FlagSpec> {
+    let mut g = f.clone();
+    let mut tags = match &f.spec.tags {
+        Some(t) => t.clone(),
+        None => live
+            .objects(f.spec.kind)
+            .get(&f.spec.key)
+            .map(|lf| lf.tags.clone())
+            .unwrap_or_default(),
+    };
+    if !tags.iter().any(|t| t == owner) {
+        tags.push(owner.to_string());
+    }
+    g.spec.tags = Some(tags);
+    g
+}
+
+/// Archives for `prune: true`: live, unarchived flags and experiments that no
+/// manifest names (with an `ownerTag`, only those that carry it).
+pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
+    let owner = set.project.spec.owner_tag.as_deref();
+    let mut out = Vec::new();
+    for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
+        // A key a group lists is named too: prune never archives it.
+        let listed = set
+            .mutexes
+            .iter()
+            .flat_map(|g| g.spec.slots.iter().flatten())
+            .flat_map(|slot| slot.experiments.iter().flatten())
+            .chain(
+                set.holdouts
+                    .iter()
+                    .flat_map(|g| g.spec.experiments.iter().flatten()),
+            )
+            .filter(|_| kind == ObjectKind::Experiment)
+            .map(String::as_str);
+        let named: HashSet<&str> = set
+            .flags
+            .iter()
+            .filter(|f| f.spec.kind == kind)
+            .map(|f| f.spec.key.as_str())
+            .chain(listed)
+            .collect();
+        for (key, lf) in live.objects(kind) {
+            if lf.is_archived()
+                || named.contains(key.as_str())
+                || owner.is_some_and(|o| !lf.tags.iter().any(|t| t == o))
+            {
+                continue;
+            }
+            let mut d = FlagDiff {
+                kind,
+                key: key.clone(),
+                id: Some(lf.id.clone()),
+                action: Some(Action::Archive),
+                ..Default::default()
+            };
+            d.context.push("prune: no manifest names it".into());
+            if lf.is_running() {
+                d.warnings.push(format!(
+                    "{} {key} is running: archiving it ends the experiment for every user in it",
+                    kind.noun()
+                ));
+            }
+            d.changes.push(Change {
+                path: "archived".into(),
+                before: Some(Value::Bool(false)),
+                after: Some(Value::Bool(true)),
+            });
+            out.push(d);
+        }
+    }
+    out
+}
