@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::kind::Kind;
-use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery, ID};
+use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery};
 use crate::render::text::Style;
 
 /// The outcome for one object.
@@ -222,8 +222,8 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
             // Read under the lock, not copied: the map holds every id the
             // plan has created so far.
             let known = ids.lock().unwrap_or_else(|e| e.into_inner());
-            let path = match (&id, op.path.contains(ID)) {
-                (Some(i), true) => Ok(op.path.replace(ID, i)),
+            let path = match (&id, op.path.needs_own_id()) {
+                (Some(i), true) => Ok(op.path.with_own_id(i)),
                 (None, true) => Err("the object's id is unknown (its create failed)".to_string()),
                 _ => Ok(op.path.clone()),
             };
@@ -239,7 +239,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
         };
         let call = Call {
             method: http_method(op.method),
-            path: path.clone(),
+            path: path.to_string(),
             query: Vec::new(),
             body: body.clone(),
             what: format!("{} `{}`", o.kind, o.key),
@@ -299,7 +299,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                 report.not_attempted = ops
                     .map(|mut p| {
                         if let Some(i) = &id {
-                            p.path = p.path.replace(ID, i);
+                            p.path = p.path.with_own_id(i);
                         }
                         p
                     })

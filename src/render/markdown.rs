@@ -111,9 +111,7 @@ fn section(o: &ObjectPlan, report: Report) -> String {
             .ops
             .iter()
             .map(|op| {
-                let path = op
-                    .path
-                    .replace(crate::plan::ID, &format!("<id of {}>", o.key));
+                let path = op.path.render(&format!("<id of {}>", o.key));
                 format!("{} {path}  ({})\n", op.method, op.summary)
             })
             .collect();

@@ -321,9 +321,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         for o in &plan.objects {
             for op in &o.ops {
                 n += 1;
-                let path = op
-                    .path
-                    .replace(crate::plan::ID, &format!("<id of {}>", o.key));
+                let path = op.path.render(&format!("<id of {}>", o.key));
                 let _ = writeln!(out, "  {n:>3}. {:<6} {path}  ({})", op.method, op.summary);
             }
         }

@@ -9,8 +9,120 @@ use serde_json::Value;
 use crate::change::{Action, Change};
 use crate::kind::Kind;
 
-/// Placeholder for the id of an object that the plan itself creates.
-pub const ID: &str = "{id}";
+/// A call's path, as segments after `/api/1`: words of the API
+/// (`flags`, `variants`), and keys and ids, which are percent-encoded when
+/// the path is shown or sent; and, for an object the plan creates, its own
+/// id, which apply learns from the create's answer (shown as `{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPath(Vec<Seg>);
+
+/// One segment of an [`ApiPath`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// Text as it is meant (a word of the API, a key, an id).
+    Text(String),
+    /// The id of the object this plan entry creates.
+    OwnId,
+}
+
+impl ApiPath {
+    /// `/api/1/<collection>`.
+    pub fn collection(kind: Kind) -> ApiPath {
+        ApiPath(vec![Seg::Text(kind.collection().to_string())])
+    }
+
+    /// `/api/1/<collection>/<id>`; without an id, the id the plan entry's
+    /// create will answer.
+    pub fn object(kind: Kind, id: Option<&str>) -> ApiPath {
+        let mut p = ApiPath::collection(kind);
+        p.0.push(id.map_or(Seg::OwnId, |i| Seg::Text(i.to_string())));
+        p
+    }
+
+    /// The path with one more segment: `text` as it is meant; it is
+    /// percent-encoded when shown or sent.
+    pub fn join(mut self, text: &str) -> ApiPath {
+        self.0.push(Seg::Text(text.to_string()));
+        self
+    }
+
+    /// Whether the path names the id its entry's create will answer.
+    pub fn needs_own_id(&self) -> bool {
+        self.0.contains(&Seg::OwnId)
+    }
+
+    /// The path with the entry's own id in place.
+    pub fn with_own_id(&self, id: &str) -> ApiPath {
+        ApiPath(
+            self.0
+                .iter()
+                .map(|s| match s {
+                    Seg::OwnId => Seg::Text(id.to_string()),
+                    other => other.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The path as sent, with the entry's own id shown as `own_id`.
+    pub fn render(&self, own_id: &str) -> String {
+        let mut out = String::from("/api/1");
+        for s in &self.0 {
+            out.push('/');
+            match s {
+                Seg::Text(t) => out.push_str(&crate::plan::enc(t)),
+                Seg::OwnId => out.push_str(own_id),
+            }
+        }
+        out
+    }
+
+    /// Reads a path as [`Display`](std::fmt::Display) writes it (a saved
+    /// plan's): `/api/1/` and then percent-encoded segments or `{id}`.
+    /// Anything else is refused: a path can only name this API's resources.
+    pub fn parse(text: &str) -> Result<ApiPath, String> {
+        let rest = text
+            .strip_prefix("/api/1/")
+            .ok_or_else(|| format!("`{text}` is not a path under /api/1/"))?;
+        let mut segs = Vec::new();
+        for raw in rest.split('/') {
+            if raw == "{id}" {
+                segs.push(Seg::OwnId);
+                continue;
+            }
+            let plain = raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b));
+            let decoded = percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| format!("`{text}`: a segment is not UTF-8"))?;
+            if !plain || decoded.is_empty() || decoded == "." || decoded == ".." {
+                return Err(format!("`{text}`: `{raw}` is not a path segment"));
+            }
+            segs.push(Seg::Text(decoded.into_owned()));
+        }
+        Ok(ApiPath(segs))
+    }
+}
+
+impl std::fmt::Display for ApiPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render("{id}"))
+    }
+}
+
+impl serde::Serialize for ApiPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ApiPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ApiPath::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
 
 /// The HTTP method of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -161,8 +273,7 @@ fn id_fills(body: &Value) -> Vec<Fill> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Op {
     pub method: Method,
-    /// Path; `{id}` stands for the id of an object created earlier in the plan.
-    pub path: String,
+    pub path: ApiPath,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     pub summary: String,
@@ -175,7 +286,7 @@ pub struct Op {
 
 impl Op {
     /// A call that repeating is harmless (see [`Recovery`]).
-    pub fn new(method: Method, path: String, body: Option<Value>, summary: String) -> Op {
+    pub fn new(method: Method, path: ApiPath, body: Option<Value>, summary: String) -> Op {
         Op {
             method,
             fills: body.as_ref().map(id_fills).unwrap_or_default(),
@@ -259,4 +370,54 @@ impl Plan {
 /// `COLL/KEY` of an object plan.
 pub fn object_name(o: &ObjectPlan) -> String {
     format!("{}/{}", o.kind.collection(), o.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_encode_keys_and_fill_in_the_own_id() {
+        let p = ApiPath::object(Kind::Flag, None)
+            .join("variants")
+            .join("a b/é");
+        assert_eq!(p.to_string(), "/api/1/flags/{id}/variants/a%20b%2F%C3%A9");
+        assert!(p.needs_own_id());
+        let sent = p.with_own_id("1001");
+        assert!(!sent.needs_own_id());
+        assert_eq!(
+            sent.to_string(),
+            "/api/1/flags/1001/variants/a%20b%2F%C3%A9"
+        );
+        assert_eq!(
+            p.render("<id of f>"),
+            "/api/1/flags/<id of f>/variants/a%20b%2F%C3%A9"
+        );
+    }
+
+    #[test]
+    fn a_saved_path_reads_back_and_nothing_else_does() {
+        let p = ApiPath::object(Kind::Mutex, Some("40"))
+            .join("slots")
+            .join("2");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json, "/api/1/mutexes/40/slots/2");
+        assert_eq!(serde_json::from_value::<ApiPath>(json).unwrap(), p);
+        let own = ApiPath::object(Kind::Flag, None)
+            .join("variants")
+            .join("on x");
+        assert_eq!(ApiPath::parse(&own.to_string()).unwrap(), own);
+        for bad in [
+            "@127.0.0.1:38722/steal",
+            "/api/1/flags/../../steal",
+            "/api/1/flags/./x",
+            "/api/2/flags",
+            "/api/1/flags//x",
+            "/api/1/flags/a b",
+            "/api/1/flags/x?y=1",
+            "/api/1/flags/%2E%2E",
+        ] {
+            assert!(ApiPath::parse(bad).is_err(), "{bad} was read as a path");
+        }
+    }
 }

@@ -11,6 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::diff::{groups, Action, DiffError, FlagDiff, IdList};
+use crate::kind::Kind;
 use crate::live::Live;
 use crate::manifest::ManifestSet;
 pub use crate::ops::*;
@@ -28,8 +29,8 @@ fn field_list(m: &Map<String, Value>) -> String {
 pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     let key = &d.key;
     let noun = d.kind.noun();
-    let coll = d.kind.collection();
-    let base = format!("/api/1/{coll}/{}", d.id.as_deref().unwrap_or(ID));
+    let kind = Kind::from(d.kind);
+    let base = ApiPath::object(kind, d.id.as_deref());
     let mut ops = Vec::new();
     match d.action {
         None => return ops,
@@ -61,7 +62,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             ops.push(
                 Op::new(
                     Method::Post,
-                    format!("/api/1/{coll}"),
+                    ApiPath::collection(kind),
                     Some(body),
                     format!("create {noun} {key}"),
                 )
@@ -82,7 +83,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
         ops.push(
             Op::new(
                 Method::Patch,
-                format!("{base}/variants/{}", enc(from)),
+                base.clone().join("variants").join(from),
                 Some(json!({"key": to})),
                 format!("rename variant {from} to {to}"),
             )
@@ -94,7 +95,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
         ops.push(
             Op::new(
                 Method::Post,
-                format!("{base}/variants"),
+                base.clone().join("variants"),
                 Some(b.clone()),
                 format!("add variant {vk}"),
             )
@@ -104,7 +105,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     for (vk, p) in &d.variant_patches {
         ops.push(Op::new(
             Method::Patch,
-            format!("{base}/variants/{}", enc(vk)),
+            base.clone().join("variants").join(vk),
             Some(Value::Object(p.clone())),
             format!("set {} of variant {vk}", field_list(p)),
         ));
@@ -120,7 +121,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
     if !d.deployments_add.is_empty() {
         ops.push(Op::new(
             Method::Post,
-            format!("{base}/deployments"),
+            base.clone().join("deployments"),
             Some(json!({"deployments": d.deployments_add})),
             format!("add {} deployment(s)", d.deployments_add.len()),
         ));
@@ -129,7 +130,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
         ops.push(
             Op::new(
                 Method::Delete,
-                format!("{base}/deployments/{id}"),
+                base.clone().join("deployments").join(id),
                 None,
                 format!("remove deployment {id}"),
             )
@@ -146,7 +147,10 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             for chunk in c.remove.chunks(BULK_DELETE_MAX) {
                 ops.push(Op::new(
                     Method::Delete,
-                    format!("{base}/variants/{}/bulk-delete-{seg}", enc(vk)),
+                    base.clone()
+                        .join("variants")
+                        .join(vk)
+                        .join(&format!("bulk-delete-{seg}")),
                     Some(json!({"users": chunk})),
                     format!("remove {} {} from variant {vk}", chunk.len(), list.noun()),
                 ));
@@ -157,7 +161,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
             for chunk in c.add.chunks(ADD_CHUNK) {
                 ops.push(Op::new(
                     Method::Post,
-                    format!("{base}/variants/{}/{seg}", enc(vk)),
+                    base.clone().join("variants").join(vk).join(seg),
                     Some(json!({"inclusions": chunk})),
                     format!("add {} {} to variant {vk}", chunk.len(), list.noun()),
                 ));
@@ -168,7 +172,7 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
         ops.push(
             Op::new(
                 Method::Delete,
-                format!("{base}/variants/{}", enc(vk)),
+                base.clone().join("variants").join(vk),
                 None,
                 format!("remove variant {vk}"),
             )

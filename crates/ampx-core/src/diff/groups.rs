@@ -21,7 +21,7 @@ use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, Location, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
-use crate::ops::{IdRef, Method, ObjectPlan, Op, Recovery};
+use crate::ops::{ApiPath, IdRef, Method, ObjectPlan, Op, Recovery};
 
 /// An id as the group endpoints take it: a number when it is one.
 fn id_value(id: &str) -> Value {
@@ -86,7 +86,7 @@ pub fn diff_deployment(
         push(&mut p.changes, "type", None, Some(s(kind.as_str())));
         p.ops.push(Op::new(
             Method::Post,
-            Kind::Deployment.path(),
+            ApiPath::collection(Kind::Deployment),
             Some(json!({"projectId": set.project.spec.id, "label": label, "type": kind.as_str()})),
             format!("create deployment {label}"),
         )
@@ -105,7 +105,7 @@ pub fn diff_deployment(
         }
     }
     let mut p = plan_of(Kind::Deployment, label, Some(have.id.clone()));
-    let path = format!("/api/1/deployments/{}", have.id);
+    let path = ApiPath::object(Kind::Deployment, Some(&have.id));
     match (spec.archived == Some(true), have.deleted) {
         (true, false) => {
             p.action = Action::Archive;
@@ -388,7 +388,7 @@ fn archive_ops(
     p: &mut ObjectPlan,
     archived_live: bool,
     want_archived: bool,
-    path: &str,
+    path: &ApiPath,
     noun: &str,
     members: Vec<String>,
 ) -> Option<bool> {
@@ -414,7 +414,7 @@ fn archive_ops(
             });
             p.ops.push(Op::new(
                 Method::Patch,
-                path.into(),
+                path.clone(),
                 Some(json!({"archive": true})),
                 format!("archive {noun} {}", p.key),
             ));
@@ -430,7 +430,7 @@ fn archive_ops(
             );
             p.ops.push(Op::new(
                 Method::Patch,
-                path.into(),
+                path.clone(),
                 Some(json!({"archive": false})),
                 format!("unarchive {noun} {}", p.key),
             ));
@@ -508,7 +508,7 @@ pub fn diff_mutex(
         return create_mutex(g, set, &m, errors);
     };
     let mut p = plan_of(Kind::Mutex, key, Some(have.id.clone()));
-    let path = format!("/api/1/mutexes/{}", have.id);
+    let path = ApiPath::object(Kind::Mutex, Some(&have.id));
     let members = mutex_members(have, &m);
     if archive_ops(
         &mut p,
@@ -645,7 +645,7 @@ pub fn diff_mutex(
                 let fields: Vec<String> = patch.keys().cloned().collect();
                 p.ops.push(Op::new(
                     Method::Patch,
-                    format!("{path}/slots/{index}"),
+                    path.clone().join("slots").join(&index.to_string()),
                     Some(Value::Object(patch)),
                     format!("set {} of slot {}", fields.join(", "), i + 1),
                 ));
@@ -737,7 +737,7 @@ fn create_mutex(
     p.ops.push(
         Op::new(
             Method::Post,
-            Kind::Mutex.path(),
+            ApiPath::collection(Kind::Mutex),
             Some(Value::Object(body)),
             format!("create mutex group {key}"),
         )
@@ -778,7 +778,7 @@ pub fn diff_holdout(
         return create_holdout(g, set, &m, wanted_experiments, errors);
     };
     let mut p = plan_of(Kind::Holdout, key, Some(have.id.clone()));
-    let path = format!("/api/1/holdouts/{}", have.id);
+    let path = ApiPath::object(Kind::Holdout, Some(&have.id));
     let members: Vec<String> = have
         .experiments
         .iter()
@@ -970,7 +970,7 @@ fn create_holdout(
     p.ops.push(
         Op::new(
             Method::Post,
-            Kind::Holdout.path(),
+            ApiPath::collection(Kind::Holdout),
             Some(Value::Object(body)),
             format!("create holdout group {key}"),
         )

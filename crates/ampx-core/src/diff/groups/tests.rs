@@ -123,7 +123,7 @@ fn a_mutex_slot_change_patches_that_slot_and_its_count_cannot_change() {
     .unwrap();
     let m = p.objects.iter().find(|o| o.kind == Kind::Mutex).unwrap();
     assert_eq!(m.ops.len(), 1, "{:?}", m.ops);
-    assert_eq!(m.ops[0].path, "/api/1/mutexes/40/slots/2");
+    assert_eq!(m.ops[0].path.to_string(), "/api/1/mutexes/40/slots/2");
     assert_eq!(m.ops[0].body.as_ref().unwrap()["experiments"], json!([12]));
 
     let errors = plan(
