@@ -28,17 +28,51 @@ use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery};
 use crate::render::text::Style;
 
 /// The outcome for one object.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ObjectReport {
     pub kind: Kind,
     pub key: String,
     pub applied: Vec<Op>,
-    pub failed: Option<(Op, String)>,
+    /// The call that failed, and why.
+    pub failed: Option<(Op, Failure)>,
     pub not_attempted: Vec<Op>,
 }
 
+/// Why a call of an object did not apply.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    /// The API refused the call, or did not answer.
+    #[error("{0}")]
+    Api(ApiError),
+    /// A create was refused as a duplicate, and finding the object by key
+    /// failed too.
+    #[error("{}; looking it up failed too: {}", .0.0, .0.1)]
+    LookupFailed(Box<(ApiError, ApiError)>),
+    /// The create answered, but with no id, and the object is not found by
+    /// key.
+    #[error("{0}: the create answer carried no id")]
+    NoId(String),
+    /// The object's own create failed, so its later calls have no id.
+    #[error("the object's id is unknown (its create failed)")]
+    OwnIdUnknown,
+    /// The call names another object the plan creates, whose create failed.
+    #[error("the id of {0} is unknown (was it created?)")]
+    IdUnknown(String),
+    /// A fill names a place the call's body does not have.
+    #[error("the call has no `{at}` to write the id of {name} into")]
+    NoPlace { at: String, name: String },
+    /// The object must follow one that did not apply in full.
+    #[error("not attempted: it must follow {0}, which did not apply in full")]
+    Blocked(String),
+    /// The task applying the object stopped unexpectedly.
+    #[error(
+        "the apply of this object stopped unexpectedly ({0}); plan again to see what it changed"
+    )]
+    Stopped(String),
+}
+
 /// The outcome of an apply.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Report {
     pub objects: Vec<ObjectReport>,
     pub requests: usize,
@@ -185,21 +219,23 @@ type Ids = Arc<Mutex<HashMap<String, String>>>;
 
 /// Writes the ids the call's fills name into its body. An id apply has not
 /// learned (its object's create failed) is an error naming the object.
-fn fill(op: &Op, ids: &HashMap<String, String>) -> Result<Option<Value>, String> {
+fn fill(op: &Op, ids: &HashMap<String, String>) -> Result<Option<Value>, Failure> {
     let mut body = op.body.clone();
     for f in &op.fills {
         let name = f.id.name();
-        let id = ids
-            .get(&name)
-            .ok_or_else(|| format!("the id of {name} is unknown (was it created?)"))?;
+        let Some(id) = ids.get(&name) else {
+            return Err(Failure::IdUnknown(name));
+        };
         let value = match id.parse::<u64>() {
             Ok(n) if f.numeric => Value::from(n),
             _ => Value::String(id.clone()),
         };
-        let slot = body
-            .as_mut()
-            .and_then(|b| b.pointer_mut(&f.at))
-            .ok_or_else(|| format!("the call has no `{}` to write the id of {name} into", f.at))?;
+        let Some(slot) = body.as_mut().and_then(|b| b.pointer_mut(&f.at)) else {
+            return Err(Failure::NoPlace {
+                at: f.at.clone(),
+                name,
+            });
+        };
         *slot = value;
     }
     Ok(body)
@@ -224,7 +260,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
             let known = ids.lock().unwrap_or_else(|e| e.into_inner());
             let path = match (&id, op.path.needs_own_id()) {
                 (Some(i), true) => Ok(op.path.with_own_id(i)),
-                (None, true) => Err("the object's id is unknown (its create failed)".to_string()),
+                (None, true) => Err(Failure::OwnIdUnknown),
                 _ => Ok(op.path.clone()),
             };
             path.and_then(|p| Ok((p, fill(&op, &known)?)))
@@ -256,7 +292,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
             }
             other => other,
         };
-        let outcome: Result<(), String> = match (result, is_create) {
+        let outcome: Result<(), Failure> = match (result, is_create) {
             (Ok(answer), true) => match answer.json().as_ref().and_then(id_of) {
                 Some(new_id) => {
                     id = Some(new_id);
@@ -267,7 +303,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                         id = Some(found);
                         Ok(())
                     }
-                    _ => Err(format!("{path}: the create answer carried no id")),
+                    _ => Err(Failure::NoId(path.to_string())),
                 },
             },
             (Err(e), true) if e.status == Some(409) => {
@@ -277,12 +313,12 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                         id = Some(found);
                         Ok(())
                     }
-                    Ok(None) => Err(e.to_string()),
-                    Err(e2) => Err(format!("{e}; looking it up failed too: {e2}")),
+                    Ok(None) => Err(Failure::Api(e)),
+                    Err(e2) => Err(Failure::LookupFailed(Box::new((e, e2)))),
                 }
             }
             (Ok(_), false) => Ok(()),
-            (Err(e), _) => Err(e.to_string()),
+            (Err(e), _) => Err(Failure::Api(e)),
         };
         if outcome.is_ok() && is_create {
             if let (Some(i), Ok(mut m)) = (&id, ids.lock()) {
@@ -344,7 +380,7 @@ fn waves(plan: &Plan) -> Vec<usize> {
 
 /// The report of an object none of whose calls applied: its first call
 /// failed for `why`, the rest were not attempted.
-fn not_applied(o: &ObjectPlan, why: String) -> ObjectReport {
+fn not_applied(o: &ObjectPlan, why: Failure) -> ObjectReport {
     let mut ops = o.ops.iter().cloned();
     ObjectReport {
         kind: o.kind,
@@ -378,9 +414,7 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
             if let Some(on) = o.after.iter().find(|a| failed_names.contains(*a)) {
                 progress.inc(1);
                 failed_names.insert(object_name(o));
-                let why =
-                    format!("not attempted: it must follow {on}, which did not apply in full");
-                results.push((i, not_applied(o, why)));
+                results.push((i, not_applied(o, Failure::Blocked(on.clone()))));
                 continue;
             }
             let (c, s, ids, o) = (client.clone(), sem.clone(), ids.clone(), o.clone());
@@ -398,7 +432,7 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
                 // and what it did is for the next plan to see.
                 Err(e) => {
                     let i = running[&e.id()];
-                    let why = format!("the apply of this object stopped unexpectedly ({e}); plan again to see what it changed");
+                    let why = Failure::Stopped(e.to_string());
                     (i, not_applied(&plan.objects[i], why))
                 }
             };

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{ampx, temp_dir, text, write};
+use crate::harness::{ampx, temp_dir, text, write};
 use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
 
 const KEY: &str = "cli-test-key-42";

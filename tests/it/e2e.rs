@@ -2,7 +2,7 @@
 //! emulator, asserting what a user sees (plan text, exit codes) and what the
 //! API saw (the emulator's request log and state).
 
-use crate::common::{examples, manifests, plan, Env};
+use crate::harness::{examples, manifests, plan, Env};
 use ampx::manifest::ManifestSet;
 use ampx::plan::Plan;
 use ampx::render::text::{render, Style};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::common::{manifests, plan, Env};
+use crate::harness::{manifests, plan, Env};
 use ampx::manifest::load_sources;
 use ampx::render::text::{render, Style};
 use serde_json::json;
@@ -20,7 +20,7 @@ fn running_experiment() -> serde_json::Value {
 async fn creates_and_starts_an_experiment_then_converges() {
     let e = Env::builder().start().await;
     let (emu, client) = (&e.emu, &e.client);
-    let set = crate::common::examples();
+    let set = crate::harness::examples();
     let p = plan(&e, &set).await;
     let report = ampx::apply::apply(client.clone(), &p).await;
     assert!(report.ok(), "{}", report.render(Style::plain()));

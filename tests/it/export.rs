@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{Env, KEY};
+use crate::harness::{Env, KEY};
 use ampx::export::{self, Export};
 use ampx::render::text::{render, Style};
 use serde_json::{json, Value};
@@ -279,7 +279,7 @@ async fn export_reads_back_as_the_live_values_and_plans_empty() {
     let dir = temp_dir("lib");
     ex.write_to(&dir, false).unwrap();
     let set = ampx::manifest::load(std::slice::from_ref(&dir)).unwrap();
-    let p = crate::common::plan(&e, &set).await;
+    let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     // The values themselves, not only the absence of a diff.
@@ -359,7 +359,7 @@ async fn stdout_export_is_one_stream_that_loads() {
     let set =
         ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), stream.clone())]).unwrap();
     assert_eq!(set.flags.len(), 3);
-    let p = crate::common::plan(&e, &set).await;
+    let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 }
 
@@ -423,7 +423,7 @@ async fn key_limits_the_export_and_an_unknown_key_writes_nothing() {
 async fn archived_objects_are_skipped_and_sdk_keys_never_written() {
     let e = Env::builder().start().await;
     seed_tricky(&e);
-    let sdk_keys = crate::common::sdk_keys(&e).await;
+    let sdk_keys = crate::harness::sdk_keys(&e).await;
     assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
 
     let dir = temp_dir("secrets");
@@ -629,13 +629,13 @@ async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
     let e = Env::builder().start().await;
     seed_groups(&e);
     let staging = e.emu.deployment_id("web-staging").unwrap();
-    crate::common::patch(
+    crate::harness::patch(
         &e,
         &format!("/api/1/deployments/{staging}"),
         json!({"archive": true}),
     )
     .await;
-    let sdk_keys = crate::common::sdk_keys(&e).await;
+    let sdk_keys = crate::harness::sdk_keys(&e).await;
     assert_eq!(sdk_keys.len(), 3, "the emulator shows SDK keys");
 
     let ex = export_lib(&e, &[]).await.unwrap();
@@ -667,7 +667,7 @@ async fn deployments_groups_and_cohorts_round_trip_by_key_without_sdk_keys() {
 
     // Round trip: the export plans empty against the project it came from.
     let set = ampx::manifest::load(std::slice::from_ref(&dir)).unwrap();
-    let p = crate::common::plan(&e, &set).await;
+    let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     // Groups name experiments and holdout groups by key, never by id.
@@ -832,7 +832,7 @@ async fn key_selects_groups_by_key_and_deployments_by_label() {
     );
     // The groups' experiments are only read: they plan clean on their own.
     let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
-    let p = crate::common::plan(&e, &set).await;
+    let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 
     let err = export_lib(&e, &["old-mutex"])
@@ -868,7 +868,7 @@ async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
         }))
         .unwrap();
     let retired = experiment_id(&e, "retired-test");
-    crate::common::patch(
+    crate::harness::patch(
         &e,
         &format!("/api/1/experiments/{retired}"),
         json!({"archive": true}),
@@ -913,6 +913,6 @@ async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
         );
     }
     let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
-    let p = crate::common::plan(&e, &set).await;
+    let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
 }

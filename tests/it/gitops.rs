@@ -1,7 +1,7 @@
 //! The GitOps workflow against the emulator: drift with attribution,
 //! Markdown and JSON reports, ownership and prune.
 
-use crate::common::{manifests, patch, plan, Env};
+use crate::harness::{manifests, patch, plan, Env};
 use ampx::commands::drift::attribute;
 use ampx::commands::plan::{plan_json, read_and_plan};
 use ampx::diff::Action;

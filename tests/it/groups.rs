@@ -3,7 +3,7 @@
 //! makes and in which order, what it refuses, and that a fresh plan is
 //! empty afterwards.
 
-use crate::common::{ampx, manifests, patch, plan, temp_dir, text, write, Env, KEY};
+use crate::harness::{ampx, manifests, patch, plan, temp_dir, text, write, Env, KEY};
 use ampx::manifest::ManifestSet;
 use ampx::plan::{ObjectPlan, Plan};
 use ampx::render::text::{render, render_drift, Style};
@@ -350,7 +350,7 @@ async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_
     assert_eq!(assigned, want);
     // No SDK key in what a user sees.
     let json_out = ampx::commands::plan::plan_json(&p, ampx::render::text::Report::Plan);
-    for k in crate::common::sdk_keys(&e).await {
+    for k in crate::harness::sdk_keys(&e).await {
         assert!(!shown.contains(&k) && !json_out.contains(&k));
     }
 

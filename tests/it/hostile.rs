@@ -82,7 +82,7 @@ fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
             .collect::<String>();
     assert!(load_text(&deep_maps).is_err());
 
-    let dir = crate::common::temp_dir("huge");
+    let dir = crate::harness::temp_dir("huge");
     let huge = dir.join("huge.yaml");
     let line = "# padding padding padding padding padding padding padding\n";
     let lines = ampx::manifest::MAX_FILE_BYTES as usize / line.len() + 1;
@@ -137,7 +137,7 @@ async fn plan_against(url: &str) -> Result<ampx::plan::Plan, String> {
         )
         .unwrap(),
     );
-    let set = crate::common::manifests(
+    let set = crate::harness::manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: k\nvariants:\n  - key: \"on\"\n    payload: 1\n    inclusions: [a]\n",
     );
     ampx::commands::plan::make_plan(&client, &set)

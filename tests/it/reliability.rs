@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::{examples, plan, Env};
+use crate::harness::{examples, plan, Env};
 use ampx::api::ClientOptions;
 use ampx::emulator::Faults;
 use ampx::manifest::ManifestSet;
@@ -109,7 +109,7 @@ async fn the_rate_limiter_keeps_requests_under_the_api_limit() {
                 client: std::sync::Arc::new(
                     ampx::api::Client::new(
                         &e.emu.base_url,
-                        ampx::api::ApiKey::new(crate::common::KEY.into()).unwrap(),
+                        ampx::api::ApiKey::new(crate::harness::KEY.into()).unwrap(),
                         ClientOptions {
                             max_rps,
                             parallelism: 8,
@@ -229,7 +229,7 @@ async fn lost_answers_of_creates_renames_and_removals_count_as_done() {
             json!({"key": "v", "variants": [{"key": "old"}, {"key": "keep"}, {"key": "gone"}]}),
         )
         .unwrap();
-    let set = crate::common::manifests(
+    let set = crate::harness::manifests(
         "apiVersion: ampx/v1\nkind: Flag\nkey: v\nvariants:\n  - {key: new, renamedFrom: old}\n  - {key: keep}\n  - {key: added}\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fresh\n",
     );
     let p = plan(&e, &set).await;
@@ -480,7 +480,7 @@ async fn parallelism_bounds_requests_in_flight_and_slow_requests_time_out() {
     let docs: Vec<String> = (0..12)
         .map(|i| format!("apiVersion: ampx/v1\nkind: Flag\nkey: f{i}\nvariants: [{{key: \"on\", payload: 1}}]\n"))
         .collect();
-    let set = crate::common::manifests(&docs.join("---\n"));
+    let set = crate::harness::manifests(&docs.join("---\n"));
     let p = ampx::commands::plan::make_plan(&client(3, Duration::from_secs(30)), &set)
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! Saved plans as a user runs them: `ampx plan --out FILE`, then
 //! `ampx apply --plan FILE`, applied exactly, or refused when stale.
 
-use crate::common::{ampx, patch, temp_dir, text, write, Env, KEY};
+use crate::harness::{ampx, patch, temp_dir, text, write, Env, KEY};
 use serde_json::{json, Value};
 
 const FLAGS: &str = "\
@@ -25,7 +25,7 @@ key: beta
 name: Beta
 ";
 
-fn writes(e: &crate::common::Env) -> Vec<(String, String)> {
+fn writes(e: &crate::harness::Env) -> Vec<(String, String)> {
     e.emu
         .requests()
         .into_iter()
@@ -36,7 +36,7 @@ fn writes(e: &crate::common::Env) -> Vec<(String, String)> {
 
 /// An emulator with FLAGS applied through the binary; the manifest
 /// directory and a plan file path in it.
-async fn applied(name: &str) -> (crate::common::Env, std::path::PathBuf, std::path::PathBuf) {
+async fn applied(name: &str) -> (crate::harness::Env, std::path::PathBuf, std::path::PathBuf) {
     let e = Env::builder().start().await;
     let dir = temp_dir(name);
     write(&dir, "flags.yaml", FLAGS);

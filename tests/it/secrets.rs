@@ -3,12 +3,12 @@
 //! and all of its output, and every file it writes, is searched for the
 //! Management API key and the deployments' SDK keys.
 
-use crate::common::{ampx, ampx_env, temp_dir, text, write, Env, KEY};
+use crate::harness::{ampx, ampx_env, temp_dir, text, write, Env, KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
     let e = Env::builder().start().await;
-    let sdk_keys = crate::common::sdk_keys(&e).await;
+    let sdk_keys = crate::harness::sdk_keys(&e).await;
     assert!(
         !sdk_keys.is_empty(),
         "the emulator's deployments carry SDK keys"
