@@ -10,7 +10,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::diff::{groups, Action, DiffError, FlagDiff, IdList};
+use crate::diff::groups::{self, GroupCall, GroupDiff};
+use crate::diff::{Action, DiffError, FlagDiff, IdList};
 use crate::kind::Kind;
 use crate::live::Live;
 use crate::manifest::ManifestSet;
@@ -215,9 +216,67 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
     Plan { objects, requests }
 }
 
+/// The calls of a deployment or group, in the order its diff asks for them.
+pub fn group_plan(d: GroupDiff) -> ObjectPlan {
+    let (kind, key) = (d.kind, d.key.as_str());
+    let noun = kind.noun();
+    let object = ApiPath::object(kind, d.id.as_deref());
+    let ops = d
+        .calls
+        .into_iter()
+        .map(|call| match call {
+            GroupCall::Create(body) => Op::new(
+                Method::Post,
+                ApiPath::collection(kind),
+                Some(body),
+                format!("create {noun} {key}"),
+            )
+            .recovered(Recovery::Create),
+            GroupCall::Archive(archive) => {
+                let verb = match (archive, kind) {
+                    (true, _) => "archive",
+                    (false, Kind::Deployment) => "restore",
+                    (false, _) => "unarchive",
+                };
+                Op::new(
+                    Method::Patch,
+                    object.clone(),
+                    Some(json!({ "archive": archive })),
+                    format!("{verb} {noun} {key}"),
+                )
+            }
+            GroupCall::Patch(fields) => Op::new(
+                Method::Patch,
+                object.clone(),
+                Some(Value::Object(fields.clone())),
+                format!("set {}", field_list(&fields)),
+            ),
+            GroupCall::PatchSlot { index, nth, fields } => Op::new(
+                Method::Patch,
+                object.clone().join("slots").join(&index.to_string()),
+                Some(Value::Object(fields.clone())),
+                format!("set {} of slot {nth}", field_list(&fields)),
+            ),
+        })
+        .collect();
+    ObjectPlan {
+        kind,
+        key: d.key,
+        id: d.id,
+        context: d.context,
+        action: d.action,
+        destructive: d.destructive,
+        last_modified: None,
+        changes: d.changes,
+        warnings: d.warnings,
+        ops,
+        after: Vec::new(),
+    }
+}
+
 /// Diffs a manifest set against the live state and orders the result: the
 /// plan of every object, each after the objects it depends on (see
-/// [`groups::edges`]). A dependency cycle is an error naming its objects.
+/// `order::edges`). A dependency cycle is an error naming its objects.
 pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec<DiffError>> {
     let planned = groups::with_planned_deployments(set, live);
     let flags_view = planned.as_ref().unwrap_or(live);
@@ -226,16 +285,17 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         .deployments
         .iter()
         .filter_map(|d| groups::diff_deployment(d, set, live, &mut errors))
+        .map(group_plan)
         .collect();
     match crate::diff::diff_all(set, flags_view) {
         Ok(diffs) => objects.extend(build(diffs, &set.project.spec.id, 0).objects),
         Err(e) => errors.extend(e),
     }
     for g in &set.holdouts {
-        objects.extend(groups::diff_holdout(g, set, live, &mut errors));
+        objects.extend(groups::diff_holdout(g, set, live, &mut errors).map(group_plan));
     }
     for g in &set.mutexes {
-        objects.extend(groups::diff_mutex(g, set, live, &mut errors));
+        objects.extend(groups::diff_mutex(g, set, live, &mut errors).map(group_plan));
     }
     if !errors.is_empty() {
         return Err(errors);

@@ -1,11 +1,12 @@
 //! Deployments, mutual exclusion groups and holdout groups: desired × live →
-//! an object plan each, directly (their calls are few and need no ordering
-//! inside the object beyond "unarchive first").
+//! a [`GroupDiff`] each: the changes a plan shows and the calls the object
+//! needs ([`GroupCall`]), in order ("unarchive first"); the plan turns the
+//! calls into API calls (`plan::group_plan`).
 //!
 //! Groups name experiments (and a mutex slot names holdout groups) by key.
 //! A key the project has resolves to its id; a key that only the manifests
 //! declare (the plan creates it) becomes a placeholder, `{n:experiments/KEY}`,
-//! that apply replaces by the id once the object exists; a key that neither
+//! whose place apply fills with the id once the object exists; a key that neither
 //! has is an error naming both ends. What the API cannot change after
 //! creation (a mutex's slot count and percentages, its evaluation mode and
 //! bucketing key; a holdout's percentage, evaluation mode and bucketing key;
@@ -21,7 +22,7 @@ use crate::live::{Live, LiveFlag, LiveHoldout, LiveMutex};
 use crate::manifest::{
     DeploymentSpec, HoldoutSpec, Located, Location, ManifestSet, MutexSpec, ObjectKind, SlotSpec,
 };
-use crate::ops::{ApiPath, IdRef, Method, ObjectPlan, Op, Recovery};
+use crate::ops::IdRef;
 
 /// An id as the group endpoints take it: a number when it is one.
 fn id_value(id: &str) -> Value {
@@ -30,19 +31,52 @@ fn id_value(id: &str) -> Value {
         .unwrap_or_else(|_| Value::String(id.to_string()))
 }
 
-fn plan_of(kind: Kind, key: &str, id: Option<String>) -> ObjectPlan {
-    ObjectPlan {
+/// Everything that differs for one deployment or group: the object's
+/// header (what it is, what happens to it, the changes and warnings a plan
+/// shows) and the calls it needs, which the plan turns into API calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDiff {
+    pub kind: Kind,
+    pub key: String,
+    pub id: Option<String>,
+    pub context: Vec<String>,
+    pub action: Action,
+    pub destructive: bool,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    pub calls: Vec<GroupCall>,
+}
+
+/// A call a deployment or group needs, in the API's terms but without its
+/// paths and methods, which are the plan's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupCall {
+    /// Create the object with this body.
+    Create(Value),
+    /// Archive (`true`) or restore (`false`) the object.
+    Archive(bool),
+    /// Set these fields of the object.
+    Patch(Map<String, Value>),
+    /// Set these fields of a mutex group's slot (by the API's 1-based
+    /// index; `nth` counts from 1 in the manifest's order, for the reader).
+    PatchSlot {
+        index: i64,
+        nth: usize,
+        fields: Map<String, Value>,
+    },
+}
+
+fn diff_of(kind: Kind, key: &str, id: Option<String>) -> GroupDiff {
+    GroupDiff {
         kind,
         key: key.into(),
         id,
         context: Vec::new(),
         action: Action::Update,
         destructive: false,
-        last_modified: None,
         changes: Vec::new(),
         warnings: Vec::new(),
-        ops: Vec::new(),
-        after: Vec::new(),
+        calls: Vec::new(),
     }
 }
 
@@ -58,7 +92,7 @@ pub fn diff_deployment(
     set: &ManifestSet,
     live: &Live,
     errors: &mut Vec<DiffError>,
-) -> Option<ObjectPlan> {
+) -> Option<GroupDiff> {
     let spec = &d.spec;
     let label = &spec.label;
     let have = live
@@ -80,17 +114,13 @@ pub fn diff_deployment(
             });
             return None;
         };
-        let mut p = plan_of(Kind::Deployment, label, None);
+        let mut p = diff_of(Kind::Deployment, label, None);
         p.action = Action::Create;
         push(&mut p.changes, "label", None, Some(s(label)));
         push(&mut p.changes, "type", None, Some(s(kind.as_str())));
-        p.ops.push(Op::new(
-            Method::Post,
-            ApiPath::collection(Kind::Deployment),
-            Some(json!({"projectId": set.project.spec.id, "label": label, "type": kind.as_str()})),
-            format!("create deployment {label}"),
-        )
-        .recovered(Recovery::Create));
+        p.calls.push(GroupCall::Create(
+            json!({"projectId": set.project.spec.id, "label": label, "type": kind.as_str()}),
+        ));
         return Some(p);
     };
     if let (Some(want), Some(is)) = (spec.kind, have.kind.as_deref()) {
@@ -104,8 +134,7 @@ pub fn diff_deployment(
             return None;
         }
     }
-    let mut p = plan_of(Kind::Deployment, label, Some(have.id.clone()));
-    let path = ApiPath::object(Kind::Deployment, Some(&have.id));
+    let mut p = diff_of(Kind::Deployment, label, Some(have.id.clone()));
     match (spec.archived == Some(true), have.deleted) {
         (true, false) => {
             p.action = Action::Archive;
@@ -119,12 +148,7 @@ pub fn diff_deployment(
                 Some(json!(false)),
                 Some(json!(true)),
             );
-            p.ops.push(Op::new(
-                Method::Patch,
-                path,
-                Some(json!({"archive": true})),
-                format!("archive deployment {label}"),
-            ));
+            p.calls.push(GroupCall::Archive(true));
         }
         (false, true) => {
             p.action = Action::Unarchive;
@@ -134,12 +158,7 @@ pub fn diff_deployment(
                 Some(json!(true)),
                 Some(json!(false)),
             );
-            p.ops.push(Op::new(
-                Method::Patch,
-                path,
-                Some(json!({"archive": false})),
-                format!("restore deployment {label}"),
-            ));
+            p.calls.push(GroupCall::Archive(false));
         }
         _ => return None,
     }
@@ -295,7 +314,7 @@ fn id_text(v: &Value) -> String {
 /// Warns about running experiments that join or leave a group: their users
 /// move between variants.
 fn warn_moves(
-    p: &mut ObjectPlan,
+    p: &mut GroupDiff,
     m: &Members,
     where_: &str,
     before: &BTreeSet<String>,
@@ -385,10 +404,9 @@ fn name_and_description(
 /// Archive or unarchive of a live group; `None` when the manifest keeps it
 /// as it is (then the caller diffs the fields).
 fn archive_ops(
-    p: &mut ObjectPlan,
+    p: &mut GroupDiff,
     archived_live: bool,
     want_archived: bool,
-    path: &ApiPath,
     noun: &str,
     members: Vec<String>,
 ) -> Option<bool> {
@@ -412,12 +430,7 @@ fn archive_ops(
                     members.join(", ")
                 )
             });
-            p.ops.push(Op::new(
-                Method::Patch,
-                path.clone(),
-                Some(json!({"archive": true})),
-                format!("archive {noun} {}", p.key),
-            ));
+            p.calls.push(GroupCall::Archive(true));
             Some(true)
         }
         (false, true) => {
@@ -428,20 +441,15 @@ fn archive_ops(
                 Some(json!(true)),
                 Some(json!(false)),
             );
-            p.ops.push(Op::new(
-                Method::Patch,
-                path.clone(),
-                Some(json!({"archive": false})),
-                format!("unarchive {noun} {}", p.key),
-            ));
+            p.calls.push(GroupCall::Archive(false));
             None
         }
         (false, false) => None,
     }
 }
 
-fn finish(mut p: ObjectPlan) -> Option<ObjectPlan> {
-    if p.ops.is_empty() {
+fn finish(mut p: GroupDiff) -> Option<GroupDiff> {
+    if p.calls.is_empty() {
         return None;
     }
     if p.action == Action::Update && p.changes.is_empty() {
@@ -496,7 +504,7 @@ pub fn diff_mutex(
     set: &ManifestSet,
     live: &Live,
     errors: &mut Vec<DiffError>,
-) -> Option<ObjectPlan> {
+) -> Option<GroupDiff> {
     let spec = &g.spec;
     let key = &spec.key;
     let m = Members { set, live };
@@ -507,14 +515,12 @@ pub fn diff_mutex(
         }
         return create_mutex(g, set, &m, errors);
     };
-    let mut p = plan_of(Kind::Mutex, key, Some(have.id.clone()));
-    let path = ApiPath::object(Kind::Mutex, Some(&have.id));
+    let mut p = diff_of(Kind::Mutex, key, Some(have.id.clone()));
     let members = mutex_members(have, &m);
     if archive_ops(
         &mut p,
         have.deleted || have.archived,
         spec.archived == Some(true),
-        &path,
         Kind::Mutex.noun(),
         members,
     )
@@ -550,13 +556,7 @@ pub fn diff_mutex(
         &have.description,
     );
     if !body.is_empty() {
-        let fields: Vec<String> = body.keys().cloned().collect();
-        p.ops.push(Op::new(
-            Method::Patch,
-            path.clone(),
-            Some(Value::Object(body)),
-            format!("set {}", fields.join(", ")),
-        ));
+        p.calls.push(GroupCall::Patch(body));
     }
     if let Some(slots) = &spec.slots {
         let mut live_slots = have.slots.clone();
@@ -642,13 +642,11 @@ pub fn diff_mutex(
             }
             if !patch.is_empty() {
                 let index = is.index.unwrap_or(i as i64 + 1);
-                let fields: Vec<String> = patch.keys().cloned().collect();
-                p.ops.push(Op::new(
-                    Method::Patch,
-                    path.clone().join("slots").join(&index.to_string()),
-                    Some(Value::Object(patch)),
-                    format!("set {} of slot {}", fields.join(", "), i + 1),
-                ));
+                p.calls.push(GroupCall::PatchSlot {
+                    index,
+                    nth: i + 1,
+                    fields: patch,
+                });
             }
         }
     }
@@ -666,7 +664,7 @@ fn create_mutex(
     set: &ManifestSet,
     m: &Members,
     errors: &mut Vec<DiffError>,
-) -> Option<ObjectPlan> {
+) -> Option<GroupDiff> {
     let spec = &g.spec;
     let key = &spec.key;
     let Some(slots) = &spec.slots else {
@@ -678,7 +676,7 @@ fn create_mutex(
         });
         return None;
     };
-    let mut p = plan_of(Kind::Mutex, key, None);
+    let mut p = diff_of(Kind::Mutex, key, None);
     p.action = Action::Create;
     let mut body = Map::new();
     body.insert("projectId".into(), project_number(set));
@@ -734,15 +732,7 @@ fn create_mutex(
         out_slots.push(Value::Object(sb));
     }
     body.insert("slots".into(), Value::Array(out_slots));
-    p.ops.push(
-        Op::new(
-            Method::Post,
-            ApiPath::collection(Kind::Mutex),
-            Some(Value::Object(body)),
-            format!("create mutex group {key}"),
-        )
-        .recovered(Recovery::Create),
-    );
+    p.calls.push(GroupCall::Create(Value::Object(body)));
     Some(p)
 }
 
@@ -754,7 +744,7 @@ pub fn diff_holdout(
     set: &ManifestSet,
     live: &Live,
     errors: &mut Vec<DiffError>,
-) -> Option<ObjectPlan> {
+) -> Option<GroupDiff> {
     let spec = &g.spec;
     let key = &spec.key;
     let m = Members { set, live };
@@ -777,8 +767,7 @@ pub fn diff_holdout(
         let wanted_experiments = resolve(errors);
         return create_holdout(g, set, &m, wanted_experiments, errors);
     };
-    let mut p = plan_of(Kind::Holdout, key, Some(have.id.clone()));
-    let path = ApiPath::object(Kind::Holdout, Some(&have.id));
+    let mut p = diff_of(Kind::Holdout, key, Some(have.id.clone()));
     let members: Vec<String> = have
         .experiments
         .iter()
@@ -788,7 +777,6 @@ pub fn diff_holdout(
         &mut p,
         have.deleted || have.archived,
         spec.archived == Some(true),
-        &path,
         Kind::Holdout.noun(),
         members.clone(),
     )
@@ -854,13 +842,7 @@ pub fn diff_holdout(
         }
     }
     if !body.is_empty() {
-        let fields: Vec<String> = body.keys().cloned().collect();
-        p.ops.push(Op::new(
-            Method::Patch,
-            path,
-            Some(Value::Object(body)),
-            format!("set {}", fields.join(", ")),
-        ));
+        p.calls.push(GroupCall::Patch(body));
     }
     finish(p)
 }
@@ -906,7 +888,7 @@ fn create_holdout(
     m: &Members,
     experiments: Option<Vec<Value>>,
     errors: &mut Vec<DiffError>,
-) -> Option<ObjectPlan> {
+) -> Option<GroupDiff> {
     let spec = &g.spec;
     let key = &spec.key;
     let Some(percentage) = spec.holdout_percentage else {
@@ -918,7 +900,7 @@ fn create_holdout(
         });
         return None;
     };
-    let mut p = plan_of(Kind::Holdout, key, None);
+    let mut p = diff_of(Kind::Holdout, key, None);
     p.action = Action::Create;
     let ch = &mut p.changes;
     let mut body = Map::new();
@@ -967,15 +949,7 @@ fn create_holdout(
             &keys(es),
         );
     }
-    p.ops.push(
-        Op::new(
-            Method::Post,
-            ApiPath::collection(Kind::Holdout),
-            Some(Value::Object(body)),
-            format!("create holdout group {key}"),
-        )
-        .recovered(Recovery::Create),
-    );
+    p.calls.push(GroupCall::Create(Value::Object(body)));
     Some(p)
 }
 
