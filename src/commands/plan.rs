@@ -26,10 +26,7 @@ pub async fn read_and_plan(
     let before = client.requests();
     let live = crate::fetch::fetch(client, set).await?;
     let plan = crate::plan::make(set, &live, client.requests() - before).map_err(|errors| {
-        let lines: Vec<String> = errors
-            .iter()
-            .map(|e| format!("  {}: {}", e.at, e.message))
-            .collect();
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!(
             "the live project rules out this plan:\n{}\nnothing was changed",
             lines.join("\n")

@@ -26,8 +26,10 @@ pub enum Action {
 }
 
 /// A problem that only the live state reveals (an unknown deployment label,
-/// a rename whose both ends exist).
-#[derive(Debug, Clone, PartialEq)]
+/// a rename whose both ends exist): the diff and plan layer's error, shown
+/// as `file:line: message`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{at}: {message}")]
 pub struct DiffError {
     pub at: Location,
     pub message: String,
