@@ -317,7 +317,8 @@ impl MarkedEventReceiver for Builder {
 
 fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     if let Some(tag) = tag {
-        if tag.handle == "!!" && tag.suffix == "str" {
+        // `!!str`: the parser gives the secondary handle resolved.
+        if (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") && tag.suffix == "str" {
             return Value::String(text);
         }
     }
@@ -439,10 +440,10 @@ struct RawDocuments<'a> {
     text: &'a str,
     parser: Parser<std::str::Chars<'a>>,
     builder: Builder,
-    /// Markers count characters; this is the last (character, byte) offset
-    /// converted, so that the conversion walks the text once in all.
+    /// The last line found and the byte offset where it starts (both from
+    /// the text's start, lines 1-based), so that finding documents' lines
+    /// walks the text once in all.
     cursor: (usize, usize),
-    ascii: bool,
     done: bool,
 }
 
@@ -455,29 +456,33 @@ impl<'a> RawDocuments<'a> {
                 budget: MAX_NODES.saturating_add(text.len()),
                 ..Builder::default()
             },
-            cursor: (0, 0),
-            ascii: text.is_ascii(),
+            cursor: (1, 0),
             done: false,
         }
     }
 
     /// Where a document starting at `mark` begins: the byte offset of the
-    /// start of its line, and that line's number less one.
+    /// start of its line, and that line's number less one. The line is
+    /// found by counting line breaks as the scanner does (`\r\n`, `\n`, a
+    /// lone `\r`): a marker's index is no byte offset (it counts characters,
+    /// except in block scalars, where it counts bytes).
     fn origin(&mut self, mark: Option<Marker>) -> (usize, usize) {
         let Some(mark) = mark else { return (0, 0) };
-        let at = if self.ascii {
-            mark.index().min(self.text.len())
-        } else {
-            let (chars, bytes) = self.cursor;
-            let at = self.text[bytes..]
-                .char_indices()
-                .nth(mark.index().saturating_sub(chars))
-                .map_or(self.text.len(), |(b, _)| bytes + b);
-            self.cursor = (mark.index(), at);
-            at
-        };
-        let line_start = self.text[..at].rfind(['\n', '\r']).map_or(0, |i| i + 1);
-        (line_start, mark.line().saturating_sub(1))
+        let target = mark.line().max(1);
+        let (mut line, mut at) = self.cursor;
+        let bytes = self.text.as_bytes();
+        while line < target {
+            let Some(brk) = bytes[at..].iter().position(|b| *b == b'\n' || *b == b'\r') else {
+                break;
+            };
+            at += brk + 1;
+            if bytes[at - 1] == b'\r' && bytes.get(at) == Some(&b'\n') {
+                at += 1;
+            }
+            line += 1;
+        }
+        self.cursor = (line, at);
+        (at, target - 1)
     }
 }
 
@@ -644,6 +649,24 @@ mod tests {
         }
         let err = parse_documents(&text).unwrap_err();
         assert!(err.message.contains("too many aliases"), "{}", err.message);
+    }
+
+    #[test]
+    fn positions_after_block_scalars_of_several_byte_characters() {
+        // A block scalar's marker counts bytes, not characters.
+        let text =
+            "a: |\n  日本語の説明\n  ✓✓✓\nb: >\n  é\n---\n# c\nlist:\n  - x: 2\n---\nz: [1, 2]\n";
+        let docs = parse_documents(text).unwrap();
+        assert_eq!(docs[1].pos("list[0].x").line, 9);
+        assert_eq!(docs[1].pos("list").line, 8);
+        assert_eq!(docs[2].pos("z[1]").line, 11);
+    }
+
+    #[test]
+    fn a_str_tag_keeps_a_number_a_string() {
+        let docs = parse_documents("a: !!str 123\nb: !!str true\n").unwrap();
+        assert_eq!(docs[0].value["a"], Value::String("123".into()));
+        assert_eq!(docs[0].value["b"], Value::String("true".into()));
     }
 
     #[test]
