@@ -99,32 +99,58 @@ pub async fn plan(e: &Env, set: &ManifestSet) -> Plan {
 
 // ----- the binary, as a user runs it -----
 
-/// Runs `ampx` with `AMPX_SERVER=server` and the key (or none) in the environment.
-pub async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
-    ampx_env(server, key, args, &[]).await
+/// The binary, run as a user runs it, against `server`:
+/// `Ampx::at(&url).key(KEY).args(&["plan", dir]).var("RUST_LOG", "trace").run()`.
+/// Colour is off and no `RUST_LOG` or key is inherited.
+pub struct Ampx {
+    cmd: Command,
 }
 
-/// Like [`ampx`], with more environment variables (`RUST_LOG`, …).
-pub async fn ampx_env(
-    server: &str,
-    key: Option<&str>,
-    args: &[&str],
-    vars: &[(&str, &str)],
-) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
-    cmd.args(args)
-        .env("AMPX_SERVER", server)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null());
+impl Ampx {
+    pub fn at(server: &str) -> Ampx {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
+        cmd.env("AMPX_SERVER", server)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("AMPLITUDE_MANAGEMENT_API_KEY")
+            .stdin(Stdio::null());
+        Ampx { cmd }
+    }
+
+    /// The Management API key in the environment.
+    pub fn key(mut self, key: &str) -> Ampx {
+        self.cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", key);
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Ampx {
+        self.cmd.args(args);
+        self
+    }
+
+    /// One more environment variable.
+    pub fn var(mut self, name: &str, value: &str) -> Ampx {
+        self.cmd.env(name, value);
+        self
+    }
+
+    pub async fn run(mut self) -> Output {
+        tokio::task::spawn_blocking(move || self.cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// Runs `ampx args` against `server`, with the key (or none) in the
+/// environment: the shorthand most tests use.
+pub async fn ampx(server: &str, key: Option<&str>, args: &[&str]) -> Output {
+    let run = Ampx::at(server).args(args);
     match key {
-        Some(k) => cmd.env("AMPLITUDE_MANAGEMENT_API_KEY", k),
-        None => cmd.env_remove("AMPLITUDE_MANAGEMENT_API_KEY"),
-    };
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+        Some(k) => run.key(k),
+        None => run,
+    }
+    .run()
+    .await
 }
 
 pub fn text(o: &Output) -> (String, String) {

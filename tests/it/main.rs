@@ -1,8 +1,8 @@
 //! The integration tests, as one test binary: the binary run as a user runs
 //! it (cli, saved plans, secrets), the library's flow against the in-process
 //! emulator (e2e, experiments, groups, export, gitops), and the emulator made
-//! unreliable or hostile on purpose (reliability, hostile). `harness` is the
-//! harness they share.
+//! unreliable or hostile on purpose (reliability, hostile). `harness` is what
+//! they share: `Env::builder()` and `Ampx::at(url)`.
 
 mod harness;
 

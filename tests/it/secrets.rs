@@ -3,7 +3,7 @@
 //! and all of its output, and every file it writes, is searched for the
 //! Management API key and the deployments' SDK keys.
 
-use crate::harness::{ampx, ampx_env, temp_dir, text, write, Env, KEY};
+use crate::harness::{ampx, temp_dir, text, write, Ampx, Env, KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
@@ -27,7 +27,6 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
     );
     let export_dir = dir.join("export").to_str().unwrap().to_string();
     let url = e.emu.base_url.clone();
-    let trace = [("RUST_LOG", "trace")];
     let wrong = "wrong-key-that-must-not-show-9f8e7d";
     let runs: Vec<(Option<&str>, Vec<&str>)> = vec![
         (Some(KEY), vec!["-vv", "validate", &m]),
@@ -53,7 +52,11 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
     ];
     let mut seen = String::new();
     for (key, args) in &runs {
-        let o = ampx_env(&url, *key, args, &trace).await;
+        let mut run = Ampx::at(&url).args(args).var("RUST_LOG", "trace");
+        if let Some(k) = key {
+            run = run.key(k);
+        }
+        let o = run.run().await;
         let (out, err) = text(&o);
         seen.push_str(&format!("$ ampx {}\n{out}{err}\n", args.join(" ")));
     }
@@ -62,7 +65,11 @@ async fn no_command_prints_or_writes_a_key_at_any_verbosity() {
         error_rate: 0.5,
         ..Default::default()
     });
-    let o = ampx_env(&url, Some(KEY), &["-vv", "plan", &m], &[]).await;
+    let o = Ampx::at(&url)
+        .key(KEY)
+        .args(&["-vv", "plan", &m])
+        .run()
+        .await;
     e.emu.set_faults(ampx::emulator::Faults::default());
     let (out, err) = text(&o);
     assert!(
