@@ -213,7 +213,8 @@ pub fn section(runs: &[Run]) -> String {
          documents separated by `---`. CPU is user + system time and peak RSS is \
          `ru_maxrss`, both of that process alone (`wait4`); wall time is from start to exit. \
          `plan` reads an emulator (a separate process) whose live state differs from the \
-         manifests in 5% of the flags, so every plan has changes to render.\n\n",
+         manifests in 5% of the flags, so every plan has changes to render; with the API's \
+         limits, each row is the run of median CPU of three.\n\n",
     );
     md.push_str("| N | command | layout | emulator | wall | CPU | peak RSS |\n");
     md.push_str("|--:|---|---|---|--:|--:|--:|\n");

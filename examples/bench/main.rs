@@ -841,12 +841,13 @@ fn run_commands(
             for layout in [Layout::Many, Layout::One] {
                 let d = dir(layout);
                 let args = ["plan", d.as_str(), "--max-rps", "100"];
-                record(
-                    measure(&bin, &args, &emu.url, &[0, 2]),
-                    "plan",
-                    layout,
-                    true,
-                )?;
+                // Twelve seconds of waiting on the rate limit make the CPU
+                // of one run noisy (±20% seen): the run of median CPU of three.
+                let mut three = (0..3)
+                    .map(|_| measure(&bin, &args, &emu.url, &[0, 2]))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                three.sort_by_key(|r| r.cpu);
+                record(Ok(three.swap_remove(1)), "plan", layout, true)?;
             }
             emu.stop();
         }
