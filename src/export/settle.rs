@@ -174,17 +174,21 @@ impl Settle for FlagDoc<'_> {
     }
 }
 
-/// Top-level fields whose values differ between two specs.
+/// Top-level fields whose values differ between two specs (set in one and
+/// not the other, or set to different values).
 pub(super) fn differing_fields(a: &FlagSpec, b: &FlagSpec) -> Vec<String> {
     let (Ok(Value::Object(a)), Ok(Value::Object(b))) =
         (serde_json::to_value(a), serde_json::to_value(b))
     else {
         return Vec::new();
     };
-    a.iter()
+    let mut out: Vec<String> = a
+        .iter()
         .filter(|(k, v)| b.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
-        .collect()
+        .collect();
+    out.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
+    out
 }
 
 /// Leaves out the field a diff path points at; false when nothing was left.

@@ -158,7 +158,7 @@ fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
 #[serde(deny_unknown_fields)]
 pub struct ExposureEvent {
     pub event_type: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<ExposureFilter>,
 }
 
@@ -170,7 +170,7 @@ pub struct ExposureFilter {
     pub subprop_op: String,
     #[serde(default, deserialize_with = "string_vec")]
     pub subprop_value: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_type: Option<String>,
 }
 
@@ -183,43 +183,59 @@ pub struct FlagSpec {
     pub kind: ObjectKind,
     #[serde(deserialize_with = "string_like")]
     pub key: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation_mode: Option<EvaluationMode>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucketing_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucketing_unit: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucketing_salt: Option<String>,
-    #[serde(default, deserialize_with = "string_list")]
+    #[serde(
+        default,
+        deserialize_with = "string_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "string_list")]
+    #[serde(
+        default,
+        deserialize_with = "string_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployments: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants: Option<Vec<VariantSpec>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_percentage: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_weights: Option<BTreeMap<String, i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_segments: Option<Vec<SegmentSpec>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment_type: Option<ExperimentType>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky_bucketing: Option<bool>,
-    #[serde(default, deserialize_with = "nullable_string")]
+    #[serde(
+        default,
+        deserialize_with = "nullable_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_date: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable_string")]
+    #[serde(
+        default,
+        deserialize_with = "nullable_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub end_date: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposure_event: Option<ExposureEvent>,
 }
 
@@ -237,18 +253,30 @@ pub const EXPERIMENT_FIELDS: &[&str] = &[
 pub struct VariantSpec {
     #[serde(deserialize_with = "string_like")]
     pub key: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<Value>,
-    #[serde(default, deserialize_with = "string_list")]
+    #[serde(
+        default,
+        deserialize_with = "string_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inclusions: Option<Vec<String>>,
     /// The exact set of cohort ids included in the variant.
-    #[serde(default, deserialize_with = "string_list")]
+    #[serde(
+        default,
+        deserialize_with = "string_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cohorts: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<String>,
 }
 
@@ -258,11 +286,11 @@ pub struct SegmentSpec {
     pub name: String,
     #[serde(default)]
     pub conditions: Vec<ConditionSpec>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_weights: Option<BTreeMap<String, i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucketing_key: Option<String>,
 }
 
@@ -273,7 +301,7 @@ pub struct ConditionSpec {
     pub op: String,
     #[serde(default, deserialize_with = "string_vec")]
     pub values: Vec<String>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
 
