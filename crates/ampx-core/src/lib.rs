@@ -1,6 +1,9 @@
 //! The pure core of ampx: what a manifest set says (`manifest`), what the
 //! live project holds (`live`), how the two differ (`diff`) and which calls,
-//! in which order, close the difference (`plan`).
+//! in which order, close the difference (`plan`). Their vocabularies are
+//! modules of their own, so that the stages import downwards only: `kind`
+//! (what an object is), `change` (what differs), `ops` (the calls a plan
+//! makes). `diff` uses `change` and `ops`; `plan` uses `diff`.
 //!
 //! Every function here is a function of its inputs: no network, no async
 //! runtime, no clock, no environment. The only input it reads itself is a
