@@ -174,3 +174,16 @@ fn errors_in_many_documents_read_each_document_a_bounded_number_of_times() {
     // was defined, the second for where the error is.
     assert!(after.documents - before.documents <= 2 * err.0.len());
 }
+
+#[test]
+fn a_nul_in_a_comment_is_an_error_not_the_end_of_the_manifests() {
+    // Read up to the NUL, the file would hold one flag, and prune would
+    // archive the two after it.
+    let text = format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flag # first\u{0}\nkey: a\n---\napiVersion: ampx/v1\nkind: Flag\nkey: b\n---\napiVersion: ampx/v1\nkind: Flag\nkey: c\n"
+    );
+    let err = load_str(&text).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert_eq!((err.0[0].pos.line, err.0[0].pos.col), (6, 19), "{err}");
+    assert!(err.to_string().contains("U+0000"), "{err}");
+}

@@ -405,15 +405,59 @@ pub fn parse_documents(text: &str) -> Result<Vec<Doc>, YamlError> {
 /// read. Empty documents are skipped; after an error the stream ends.
 pub fn documents(text: &Arc<str>) -> Documents<'_> {
     count_parse(|c| c.files += 1);
+    // A byte order mark may open the stream; the documents begin after it.
+    let bom = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     Documents {
         text,
-        raw: RawDocuments::new(text),
+        bom,
+        unprintable: unprintable(&text[bom..]),
+        raw: RawDocuments::new(&text[bom..]),
     }
+}
+
+/// The first character YAML does not allow in a stream, and where: a control
+/// character other than tab and line breaks, DEL, a C1 control other than
+/// NEL, U+FFFE or U+FFFF (YAML 1.2 §5.1). A NUL, say, would otherwise end
+/// the stream early and silently, and the documents after it would be lost.
+fn unprintable(text: &str) -> Option<YamlError> {
+    let (mut line, mut col, mut prev_cr) = (1, 1, false);
+    for c in text.chars() {
+        let allowed = matches!(c,
+            '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+            | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+        if !allowed {
+            return Some(YamlError {
+                pos: Pos { line, col },
+                message: format!(
+                    "the character U+{:04X} is not allowed in YAML; inside a double-quoted string, write it as the escape \\u{:04X}",
+                    c as u32, c as u32
+                ),
+            });
+        }
+        match c {
+            '\n' if prev_cr => {}
+            '\n' | '\r' => {
+                line += 1;
+                col = 1;
+            }
+            _ => col += 1,
+        }
+        prev_cr = c == '\r';
+    }
+    None
 }
 
 /// An iterator over the documents of a YAML stream (see [`documents`]).
 pub struct Documents<'a> {
     text: &'a Arc<str>,
+    /// The length of a byte order mark before the documents, or 0.
+    bom: usize,
+    /// A character YAML does not allow: the stream's only item.
+    unprintable: Option<YamlError>,
     raw: RawDocuments<'a>,
 }
 
@@ -421,14 +465,18 @@ impl Iterator for Documents<'_> {
     type Item = Result<Doc, YamlError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (node, start, origin) = match self.raw.next()? {
+        if let Some(e) = self.unprintable.take() {
+            self.raw.done = true;
+            return Some(Err(e));
+        }
+        let (node, start, (offset, lines)) = match self.raw.next()? {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         };
         Some(Ok(Doc {
             value: to_value(node),
             start,
-            origin,
+            origin: (offset + self.bom, lines),
             text: Arc::clone(self.text),
         }))
     }
@@ -660,6 +708,36 @@ mod tests {
         assert_eq!(docs[1].pos("list[0].x").line, 9);
         assert_eq!(docs[1].pos("list").line, 8);
         assert_eq!(docs[2].pos("z[1]").line, 11);
+    }
+
+    #[test]
+    fn a_nul_is_an_error_where_it_is_not_the_end_of_the_file() {
+        let text = "a: 1 # one\u{0}two\n---\nb: 2\n---\nc: 3\n";
+        let err = parse_documents(text).unwrap_err();
+        assert_eq!((err.pos.line, err.pos.col), (1, 11), "{}", err.message);
+        assert!(err.message.contains("U+0000"), "{}", err.message);
+        for bad in [
+            "a: \u{7}\n",
+            "a: b\u{1b}[31m\n",
+            "a: \u{7f}\n",
+            "a: \u{9b}\n",
+        ] {
+            assert!(parse_documents(bad).is_err(), "{bad:?} was read");
+        }
+        // Tab, CRLF, NEL and escapes are fine.
+        let ok = parse_documents("a:\t\"\\x00 \\u0007\"\r\nb: \u{85}x\n").unwrap();
+        assert_eq!(ok[0].value["a"], Value::String("\u{0} \u{7}".into()));
+    }
+
+    #[test]
+    fn a_byte_order_mark_opens_the_stream() {
+        let text = "\u{feff}apiVersion: x\nlist:\n  - y: 1\n";
+        let mut docs = parse_documents(text).unwrap();
+        assert!(docs[0].value.get("apiVersion").is_some());
+        assert_eq!(docs[0].pos("list[0].y").line, 3);
+        docs[0].release();
+        assert_eq!(docs[0].pos("list[0].y").line, 3);
+        assert_eq!(docs[0].pos("list[0].y").col, 5);
     }
 
     #[test]
