@@ -696,6 +696,21 @@ fn check_weights(
     }
 }
 
+/// Why `key` cannot name a resource in an API path as it is, if it cannot:
+/// `.` and `..` are dot segments that URL parsers resolve away, `/` would
+/// split it, and control characters are no text.
+fn not_a_segment(key: &str) -> Option<String> {
+    if key == "." || key == ".." {
+        return Some(format!("cannot be `{key}`"));
+    }
+    if key.contains('/') {
+        return Some(format!("cannot contain `/` (`{key}`)"));
+    }
+    key.chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("cannot contain the control character U+{:04X}", c as u32))
+}
+
 fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
     let s = &f.spec;
     if s.kind == ObjectKind::Flag {
@@ -761,6 +776,20 @@ fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
                     "a variant key must not be empty",
                     None,
                 ));
+            }
+            // Variant keys are path segments of the calls that change them.
+            for (field, key) in [
+                ("key", Some(&v.key)),
+                ("renamedFrom", v.renamed_from.as_ref()),
+            ] {
+                if let Some(why) = key.and_then(|k| not_a_segment(k)) {
+                    errors.push(diag(
+                        &f.file,
+                        f.doc.pos(&format!("{p}.{field}")),
+                        &format!("a variant key {why}"),
+                        Some("variant keys name the variant in API paths: use letters, digits, `-`, `_`".into()),
+                    ));
+                }
             }
             if !seen.insert(v.key.as_str()) {
                 errors.push(diag(

@@ -187,3 +187,27 @@ fn a_nul_in_a_comment_is_an_error_not_the_end_of_the_manifests() {
     assert_eq!((err.0[0].pos.line, err.0[0].pos.col), (6, 19), "{err}");
     assert!(err.to_string().contains("U+0000"), "{err}");
 }
+
+#[test]
+fn variant_keys_that_cannot_be_a_path_segment_are_refused() {
+    // `…/variants/..` would address the flag itself once a URL parser
+    // resolves the dot segment.
+    for (key, why) in [
+        ("\"..\"", "cannot be `..`"),
+        ("\".\"", "cannot be `.`"),
+        ("a/b", "cannot contain `/`"),
+        ("\"a\\tb\"", "U+0009"),
+    ] {
+        let err = load_str(&format!(
+            "{PROJECT}apiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants:\n  - key: {key}\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains(why), "{key}: {err}");
+        assert_eq!(err.0[0].pos.line, 9, "{err}");
+    }
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants:\n  - key: on\n    renamedFrom: \"..\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot be `..`"), "{err}");
+}
