@@ -217,3 +217,57 @@ async fn malformed_answers_are_errors_naming_the_call() {
         assert!(e.contains(call), "{list:?} {variants} {users}: {e}");
     }
 }
+
+/// Runs `f` on a thread and fails the test if it has not returned within a
+/// minute: the input at hand used to make the loader block or walk forever,
+/// and a test must fail, not hang.
+#[cfg(unix)]
+fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what} did not return"))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_manifest_is_refused_not_waited_on() {
+    let dir = crate::harness::temp_dir("fifo");
+    crate::harness::write(
+        &dir,
+        "project.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+    );
+    let fifo = dir.join("f.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let e = returns("loading a FIFO", move || {
+        load(&[dir]).unwrap_err().to_string()
+    });
+    assert!(
+        e.contains("f.yaml") && e.contains("not a regular file"),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn directory_links_back_up_the_tree_are_walked_once() {
+    let dir = crate::harness::temp_dir("links");
+    crate::harness::write(
+        &dir,
+        "project.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+    );
+    std::os::unix::fs::symlink(".", dir.join("again")).unwrap();
+    std::os::unix::fs::symlink(".", dir.join("and-again")).unwrap();
+    let found = returns("walking two links to `.`", move || {
+        ampx::manifest::find_files(&[dir]).unwrap()
+    });
+    assert_eq!(found.len(), 1, "{found:?}");
+}

@@ -128,9 +128,10 @@ const API_VERSION: &str = "ampx/v1";
 pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    let mut visited = HashSet::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out, &mut errors);
+            walk(p, &mut out, &mut errors, &mut visited);
         } else if p.is_file() {
             out.push(p.clone());
         } else {
@@ -158,7 +159,20 @@ pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Diagnostic>) {
+/// Walks `dir` for manifests. A directory reached again (through a
+/// symbolic link back up the tree, say) is not walked twice, so that links
+/// cannot make the walk endless or exponential.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    errors: &mut Vec<Diagnostic>,
+    visited: &mut HashSet<PathBuf>,
+) {
+    if let Ok(real) = std::fs::canonicalize(dir) {
+        if !visited.insert(real) {
+            return;
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -179,7 +193,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Diagnostic>) {
             continue;
         }
         if path.is_dir() {
-            walk(&path, out, errors);
+            walk(&path, out, errors, visited);
         } else if name.ends_with(".yaml") || name.ends_with(".yml") {
             out.push(path);
         }
@@ -227,17 +241,24 @@ fn read_file(file: &Path) -> Result<String, Diagnostic> {
             None,
         )
     };
+    // Only a regular file is read (following a symlink): a FIFO would block
+    // the read forever and a device never ends.
+    let meta = std::fs::metadata(file).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(diag(
+            file,
+            Pos::default(),
+            "not a regular file; manifests are read from regular files only",
+            None,
+        ));
+    }
     // Read at most one byte past the limit: the size a file's metadata
-    // states is not what a device or a growing file yields.
-    let mut bytes = Vec::new();
+    // states is not what a growing file yields. The stated size only sizes
+    // the buffer, so that a file is read in one call and one more that finds
+    // its end.
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize + 1);
     std::fs::File::open(file)
-        .and_then(|f| {
-            // The stated size only sizes the buffer, so that a file is read
-            // in one call and one more that finds its end.
-            let hint = f.metadata().map_or(0, |m| m.len().min(MAX_FILE_BYTES));
-            bytes.reserve_exact(hint as usize + 1);
-            f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)
-        })
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(diag(
