@@ -62,6 +62,13 @@ impl ApiKey {
         Ok(ApiKey(key))
     }
 
+    /// `text` from a server (an error body, an unexpected answer) with the
+    /// key taken out: a server or proxy may echo the request's
+    /// `Authorization` back, and what it says is printed and logged.
+    pub fn scrub(&self, text: &str) -> String {
+        text.replace(&self.0, "[the API key]")
+    }
+
     /// The `Authorization` value, marked sensitive so that the HTTP stack
     /// never shows it in its own logs.
     fn header(&self) -> reqwest::header::HeaderValue {
@@ -372,7 +379,8 @@ impl Client {
                         }
                         (s, Ok(text)) => {
                             let retry = s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error();
-                            (retry, fail(Some(s.as_u16()), error_message(&text)), hint)
+                            let message = error_message(&self.key.scrub(&text));
+                            (retry, fail(Some(s.as_u16()), message), hint)
                         }
                         (_, Err(e)) => (true, e, hint),
                     }
@@ -417,7 +425,7 @@ impl Client {
                 status: Some(200),
                 message: format!(
                     "expected JSON, got `{}`",
-                    t.chars().take(80).collect::<String>()
+                    self.key.scrub(&t).chars().take(80).collect::<String>()
                 ),
             }),
         }

@@ -271,3 +271,73 @@ fn directory_links_back_up_the_tree_are_walked_once() {
     });
     assert_eq!(found.len(), 1, "{found:?}");
 }
+
+/// A server (or proxy) that answers every request with a 400 whose body
+/// echoes the request's `Authorization` header, and a 503 for the flag list
+/// on odd requests, so that retries are logged too.
+async fn echoing_server() -> String {
+    use axum::http::HeaderMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().fallback(move |headers: HeaderMap| {
+        let calls = calls.clone();
+        async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let status = if calls.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (
+                status,
+                format!("{{\"error\": {{\"message\": \"bad request; you sent Authorization: {auth}\"}}}}"),
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_key_echoed_in_an_error_body_is_never_printed_or_logged() {
+    let key = "echoed-secret-key-5f4e3d2c1b";
+    let url = echoing_server().await;
+    let dir = crate::harness::temp_dir("echo");
+    crate::harness::write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
+    );
+    let m = dir.to_string_lossy().into_owned();
+    for args in [
+        vec!["plan", m.as_str()],
+        vec!["-vv", "plan", m.as_str(), "--format", "json"],
+        vec!["-vv", "drift", m.as_str()],
+        vec!["-vv", "apply", m.as_str(), "--auto-approve"],
+        vec!["-vv", "export"],
+    ] {
+        let o = crate::harness::Ampx::at(&url)
+            .key(key)
+            .args(&args)
+            .var("RUST_LOG", "trace")
+            .run()
+            .await;
+        let (out, err) = crate::harness::text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert!(
+            !out.contains(key) && !err.contains(key),
+            "{args:?}: {out}{err}"
+        );
+        assert!(
+            err.contains("you sent Authorization: Bearer [the API key]"),
+            "{args:?}: {err}"
+        );
+    }
+}
