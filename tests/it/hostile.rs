@@ -341,3 +341,68 @@ async fn a_key_echoed_in_an_error_body_is_never_printed_or_logged() {
         );
     }
 }
+
+/// A server whose flag list never ends: each page names the next cursor
+/// `next(n)` for the request's cursor `n` (absent for the first page).
+async fn endless_list(next: fn(u64) -> u64) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new().route(
+        "/api/1/flags",
+        get(move |Query(q): Query<HashMap<String, String>>| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::Relaxed);
+                let at: u64 = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+                format!("{{\"flags\": [], \"nextCursor\": \"{}\"}}", next(at)).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// The error of reading the flag list; a failure, not a hang, if the read
+/// has not ended within a minute.
+async fn read_list(client: Client) -> String {
+    let read = client.list_all("/api/1/flags", "flags", &[], "the flag list");
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the list read did not end")
+        .unwrap_err()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_list_that_never_ends_stops_with_an_error_naming_the_call() {
+    use std::sync::atomic::Ordering;
+    let client = |url: &str| {
+        Client::new(
+            url,
+            ApiKey::new("k".into()).unwrap(),
+            ClientOptions {
+                max_rps: 10_000.0,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    // Cursors that come back: 1, 2, 1, …
+    let (url, calls) = endless_list(|n| if n == 2 { 1 } else { n + 1 }).await;
+    let e = read_list(client(&url)).await;
+    assert!(
+        e.contains("GET /api/1/flags") && e.contains("returned before"),
+        "{e}"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    // A new cursor every time: stopped at the page bound.
+    let (url, calls) = endless_list(|n| n + 1).await;
+    let e = read_list(client(&url)).await;
+    assert!(e.contains("GET /api/1/flags") && e.contains("pages"), "{e}");
+    assert_eq!(calls.load(Ordering::Relaxed), ampx::api::MAX_PAGES);
+}
