@@ -20,6 +20,9 @@ use tokio::sync::Mutex;
 pub const KEY_ENV: &str = "AMPLITUDE_MANAGEMENT_API_KEY";
 /// Page size for every list call (the API caps it at 1000).
 pub const PAGE_LIMIT: usize = 1000;
+/// The largest answer read by default: 64 MiB, some 60 times a full page of
+/// 1,000 flags.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 /// Most pages one list is read to: a million objects of a kind, far above
 /// any real project, and 1% of the API's daily request quota. A server
 /// whose cursors never end stops here instead of spending the quota.
@@ -118,6 +121,9 @@ pub struct ClientOptions {
     pub max_retry_time: Duration,
     /// The first retry's backoff ceiling; it doubles per attempt, up to 8 s.
     pub first_backoff: Duration,
+    /// The largest answer read, in bytes; a longer one is an error naming
+    /// the call, not memory spent.
+    pub max_answer_bytes: usize,
 }
 
 impl Default for ClientOptions {
@@ -128,6 +134,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             max_retry_time: Duration::from_secs(60),
             first_backoff: Duration::from_millis(250),
+            max_answer_bytes: MAX_ANSWER_BYTES,
         }
     }
 }
@@ -281,6 +288,33 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Pulls a readable message out of an error body (JSON or plain text).
+/// An answer's body as text, read chunk by chunk up to `cap` bytes. An
+/// error says whether to retry (a broken read) or not (an answer too long).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<String, (bool, String)> {
+    let too_long = || {
+        (
+            false,
+            format!("the answer is longer than {cap} bytes; stopped reading it"),
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+        (
+            true,
+            format!("reading the answer failed: {}", strip_url(&e)),
+        )
+    })? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 fn error_message(body: &str) -> String {
     let body = body.trim();
     if let Ok(v) = serde_json::from_str::<Value>(body) {
@@ -360,12 +394,10 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     let hint = retry_after(resp.headers());
-                    let text = resp.text().await.map_err(|e| {
-                        fail(
-                            Some(status.as_u16()),
-                            format!("reading the answer failed: {}", strip_url(&e)),
-                        )
-                    });
+                    // A read that broke is retried; an answer too long is not.
+                    let text = read_capped(resp, self.options.max_answer_bytes)
+                        .await
+                        .map_err(|(retry, m)| (retry, fail(Some(status.as_u16()), m)));
                     match (status, text) {
                         (s, Ok(text)) if s.is_success() => {
                             let trimmed = text.trim();
@@ -386,7 +418,7 @@ impl Client {
                             let message = error_message(&self.key.scrub(&text));
                             (retry, fail(Some(s.as_u16()), message), hint)
                         }
-                        (_, Err(e)) => (true, e, hint),
+                        (_, Err((retry, e))) => (retry, e, hint),
                     }
                 }
                 Err(e) => (true, fail(None, strip_url(&e)), None),

@@ -406,3 +406,56 @@ async fn a_list_that_never_ends_stops_with_an_error_naming_the_call() {
     assert!(e.contains("GET /api/1/flags") && e.contains("pages"), "{e}");
     assert_eq!(calls.load(Ordering::Relaxed), ampx::api::MAX_PAGES);
 }
+
+#[tokio::test]
+async fn an_answer_past_the_size_cap_is_an_error_read_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Two megabytes of a list, sent with a length and then streamed without.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new()
+        .route(
+            "/api/1/flags",
+            get(|| async { format!("{{\"flags\": [\"{}\"]}}", "x".repeat(2_000_000)) }),
+        )
+        .route(
+            "/api/1/experiments",
+            get(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                async {
+                    let chunks = (0..200).map(|_| Ok::<_, std::io::Error>("y".repeat(10_000)));
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::new(
+        &url,
+        ApiKey::new("k".into()).unwrap(),
+        ClientOptions {
+            max_rps: 10_000.0,
+            max_answer_bytes: 1_000_000,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    for (path, what) in [
+        ("/api/1/flags", "flags"),
+        ("/api/1/experiments", "experiments"),
+    ] {
+        let e = client
+            .list_all(path, what, &[], "the list")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("GET {path}")), "{e}");
+        assert!(e.contains("longer than 1000000 bytes"), "{e}");
+    }
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        1,
+        "an answer too long is not retried"
+    );
+}
