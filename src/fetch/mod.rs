@@ -80,9 +80,12 @@ async fn list_objects(
     let coll = kind.collection();
     let path = format!("/api/1/{coll}");
     let what = format!("the {} list", kind.noun());
-    let mut flags = BTreeMap::new();
+    let mut flags: BTreeMap<String, LiveFlag> = BTreeMap::new();
+    let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let noun = kind.noun();
     // Each page is converted as it arrives: only one page of raw JSON is
-    // ever held.
+    // ever held. A key or id listed twice is an error: which of the two
+    // objects a call would change cannot be known.
     client
         .list_pages(
             &path,
@@ -93,6 +96,26 @@ async fn list_objects(
                 for item in items {
                     let flag: LiveFlag =
                         serde_json::from_value(item).map_err(|e| malformed(&path, &what, e))?;
+                    if let Some(other) = flags.get(&flag.key) {
+                        return Err(malformed(
+                            &path,
+                            &what,
+                            format!(
+                                "it lists {noun} key `{}` twice (ids {} and {}); nothing was changed",
+                                flag.key, other.id, flag.id
+                            ),
+                        ));
+                    }
+                    if let Some(other) = ids.insert(flag.id.clone(), flag.key.clone()) {
+                        return Err(malformed(
+                            &path,
+                            &what,
+                            format!(
+                                "it lists id {} twice (keys `{other}` and `{}`); nothing was changed",
+                                flag.id, flag.key
+                            ),
+                        ));
+                    }
                     flags.insert(flag.key.clone(), flag);
                 }
                 Ok(())

@@ -459,3 +459,22 @@ async fn an_answer_past_the_size_cap_is_an_error_read_once() {
         "an answer too long is not retried"
     );
 }
+
+#[tokio::test]
+async fn a_list_naming_a_key_or_an_id_twice_stops_the_plan() {
+    let ok = StatusCode::OK;
+    for (list, says) in [
+        (
+            r#"{"flags": [{"id": 7, "key": "k"}, {"id": 8, "key": "k"}]}"#,
+            "flag key `k` twice (ids 7 and 8)",
+        ),
+        (
+            r#"{"flags": [{"id": 7, "key": "k"}, {"id": 7, "key": "j"}]}"#,
+            "id 7 twice (keys `k` and `j`)",
+        ),
+    ] {
+        let url = server((ok, list), "[]", "[]").await;
+        let e = plan_against(&url).await.unwrap_err();
+        assert!(e.contains("GET /api/1/flags") && e.contains(says), "{e}");
+    }
+}
