@@ -263,7 +263,10 @@ impl MarkedEventReceiver for Builder {
                 if !self.count(1, pos) {
                     return;
                 }
-                let node = Node::Scalar(resolve_scalar(text, style, tag.as_ref()));
+                let node = match resolve_scalar(text, style, tag.as_ref()) {
+                    Ok(v) => Node::Scalar(v),
+                    Err(message) => return self.fail(pos, message),
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
@@ -277,6 +280,9 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.fail(pos, "alias to an unknown anchor"),
             },
+            Event::SequenceStart(_, Some(tag)) | Event::MappingStart(_, Some(tag)) => {
+                self.fail(pos, unsupported_tag(&tag))
+            }
             Event::SequenceStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
                     self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
@@ -315,38 +321,61 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+/// A scalar under YAML 1.2's core schema, to JSON. What JSON cannot carry
+/// (a number out of range, infinity, not-a-number) and tags other than
+/// `!!str` are errors rather than strings: a value must not change its type
+/// without a word.
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
     if let Some(tag) = tag {
         // `!!str`: the parser gives the secondary handle resolved.
         if (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") && tag.suffix == "str" {
-            return Value::String(text);
+            return Ok(Value::String(text));
         }
+        return Err(unsupported_tag(tag));
     }
     if style != TScalarStyle::Plain {
-        return Value::String(text);
+        return Ok(Value::String(text));
     }
     match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
         _ => {}
     }
+    let out_of_range = || {
+        Err(format!(
+            "`{text}` is a number JSON cannot carry; quote it to mean the text"
+        ))
+    };
     if looks_like_int(&text) {
         if let Ok(i) = text.parse::<i64>() {
-            return Value::Number(i.into());
+            return Ok(Value::Number(i.into()));
         }
         if let Ok(u) = text.parse::<u64>() {
-            return Value::Number(u.into());
+            return Ok(Value::Number(u.into()));
         }
+        return out_of_range();
+    }
+    let special = text.trim_start_matches(['-', '+']);
+    if matches!(special, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
+        return out_of_range();
     }
     if looks_like_float(&text) {
-        if let Ok(f) = text.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Value::Number(n);
-            }
-        }
+        return match text.parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) => Ok(Value::Number(n)),
+            None => out_of_range(),
+        };
     }
-    Value::String(text)
+    Ok(Value::String(text))
+}
+
+fn unsupported_tag(tag: &Tag) -> String {
+    let shown = if tag.handle == "tag:yaml.org,2002:" {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    };
+    format!("the tag `{shown}` is not supported: manifests are plain YAML (only `!!str` may mark a value as text)")
 }
 
 fn looks_like_int(s: &str) -> bool {
@@ -738,6 +767,28 @@ mod tests {
         docs[0].release();
         assert_eq!(docs[0].pos("list[0].y").line, 3);
         assert_eq!(docs[0].pos("list[0].y").col, 5);
+    }
+
+    #[test]
+    fn numbers_json_cannot_carry_and_other_tags_are_errors() {
+        for (text, says) in [
+            ("a: 123456789012345678901234567890\n", "JSON cannot carry"),
+            ("a: 1e400\n", "JSON cannot carry"),
+            ("a: -.inf\n", "JSON cannot carry"),
+            ("a: .nan\n", "JSON cannot carry"),
+            ("a: !!binary aGVsbG8=\n", "`!!binary` is not supported"),
+            ("a: !custom x\n", "`!custom` is not supported"),
+            ("a: !!set {x: null}\n", "`!!set` is not supported"),
+        ] {
+            let err = parse_documents(text).unwrap_err();
+            assert!(err.message.contains(says), "{text:?}: {}", err.message);
+            assert_eq!(err.pos.line, 1, "{text:?}");
+        }
+        // Quoted, they are text; in range, numbers.
+        let docs = parse_documents("a: \"1e400\"\nb: 18446744073709551615\nc: 0x1F\n").unwrap();
+        assert_eq!(docs[0].value["a"], Value::String("1e400".into()));
+        assert_eq!(docs[0].value["b"], Value::from(u64::MAX));
+        assert_eq!(docs[0].value["c"], Value::String("0x1F".into()));
     }
 
     #[test]
