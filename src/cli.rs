@@ -27,11 +27,12 @@ pub struct Global {
     /// Region of the project (ignored when a server URL is given).
     #[arg(long, global = true)]
     pub region: Option<RegionArg>,
-    /// Most API requests per second (the API allows 100 per project).
-    #[arg(long, default_value_t = 100.0, global = true)]
+    /// Most API requests per second, at least 0.001 (the API allows 100 per
+    /// project).
+    #[arg(long, default_value_t = 100.0, global = true, value_parser = max_rps)]
     pub max_rps: f64,
-    /// Most API requests in flight at once.
-    #[arg(long, default_value_t = 8, global = true)]
+    /// Most API requests in flight at once, 1 to 64.
+    #[arg(long, default_value_t = 8, global = true, value_parser = parallelism)]
     pub parallelism: usize,
     /// More logging on stderr (-v info, -vv debug); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
@@ -242,4 +243,25 @@ pub enum Command {
         #[arg(default_value = "examples/manifests")]
         path: PathBuf,
     },
+}
+
+/// `--max-rps`: a finite number of requests a second, at least 0.001. Zero
+/// or a tiny value would stall every request (1e-20 overflowed the pause
+/// between them).
+fn max_rps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.001 => Ok(v),
+        Ok(_) => Err(format!(
+            "`{s}` is below 0.001 requests a second, or not finite"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// `--parallelism`: requests in flight, 1 to 64.
+fn parallelism(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number from 1 to 64")),
+    }
 }

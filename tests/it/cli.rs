@@ -417,3 +417,21 @@ async fn a_partial_failure_is_reported_per_object_and_exits_1() {
     assert_eq!(emu.experiment_json("web-test").unwrap()["name"], "Web");
     assert!(emu.flag_json("fine").is_some());
 }
+
+#[test]
+fn request_rate_and_parallelism_out_of_range_are_usage_errors() {
+    for (args, says) in [
+        (vec!["--max-rps", "1e-20"], "below 0.001"),
+        (vec!["--max-rps", "0"], "below 0.001"),
+        (vec!["--max-rps", "inf"], "not finite"),
+        (vec!["--parallelism", "0"], "from 1 to 64"),
+        (vec!["--parallelism", "100"], "from 1 to 64"),
+    ] {
+        let mut all = vec!["validate", "examples/manifests"];
+        all.extend(args.iter().copied());
+        let o = run_offline(&all);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
