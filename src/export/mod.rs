@@ -115,6 +115,15 @@ fn file_stem(key: &str) -> String {
     if s.is_empty() || s.starts_with('.') {
         s.insert(0, '_');
     }
+    // File systems take names of 255 bytes: a longer key keeps its first
+    // 200 characters and a hash of the whole, so that names stay distinct.
+    if s.len() > 200 {
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        s.truncate(200);
+        s.push_str(&format!("-{hash:016x}"));
+    }
     s
 }
 

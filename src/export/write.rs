@@ -53,15 +53,48 @@ impl Export {
             .map(|d| (dir.join(&d.path), self.file_text(d)))
             .collect();
         files.push((dir.join(SCHEMA_FILE), crate::schema::schema_json()));
+        // Before any write: nothing under `dir` that export writes to, or
+        // writes through, may be a symbolic link (a link planted in the
+        // output directory would send the files elsewhere).
+        for (path, _) in &files {
+            let rel = path.strip_prefix(dir).unwrap_or(path);
+            let mut at = dir.to_path_buf();
+            let mut parts: Vec<PathBuf> = rel
+                .components()
+                .map(|c| {
+                    at.push(c);
+                    at.clone()
+                })
+                .collect();
+            parts.push(temp_path(path));
+            for p in parts {
+                if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    anyhow::bail!(
+                        "{} is a symbolic link; export writes only real files and directories under {} and never follows a link (nothing was written)",
+                        p.display(),
+                        dir.display()
+                    );
+                }
+            }
+        }
         for (path, text) in &files {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating directory {}", parent.display()))?;
             }
-            let mut temp = path.as_os_str().to_owned();
-            temp.push(".tmp");
-            let temp = PathBuf::from(temp);
-            std::fs::write(&temp, text).with_context(|| format!("writing {}", temp.display()))?;
+            let temp = temp_path(path);
+            // A leftover temporary file of an export that stopped is
+            // replaced; the file is then made anew, never opened through
+            // whatever stands at its name.
+            if std::fs::symlink_metadata(&temp).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(&temp);
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .with_context(|| format!("writing {}", temp.display()))?;
             std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
         }
         let written: HashSet<&PathBuf> = files.iter().map(|(p, _)| p).collect();
@@ -104,4 +137,12 @@ pub fn check_out_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
         shown.join(", "),
         if more > 0 { format!(" and {more} more") } else { String::new() }
     )
+}
+
+/// The temporary file a file is written through before it is renamed into
+/// place.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    PathBuf::from(temp)
 }

@@ -4,9 +4,9 @@
 //! `--key` limits, and the request count is what the API budget allows.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use crate::harness::{Env, KEY};
+use crate::harness::{Ampx, Env, KEY};
 use ampx::export::{self, Export};
 use ampx::render::text::{render, Style};
 use serde_json::{json, Value};
@@ -23,16 +23,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 async fn ampx(e: &Env, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampx"));
-    cmd.args(args)
-        .env("AMPX_SERVER", &e.emu.base_url)
-        .env("AMPLITUDE_MANAGEMENT_API_KEY", KEY)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    Ampx::at(&e.emu.base_url).key(KEY).args(args).run().await
 }
 
 fn text(o: &Output) -> String {
@@ -915,4 +906,66 @@ async fn group_members_that_do_not_resolve_are_left_out_with_a_note() {
     let set = ampx::manifest::load_sources(&[(PathBuf::from("stdout.yaml"), ex.stream())]).unwrap();
     let p = crate::harness::plan(&e, &set).await;
     assert!(p.is_empty(), "{}", render(&p, Style::plain()));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn export_never_writes_through_a_symbolic_link_in_the_output_directory() {
+    let e = Env::builder()
+        .flag(json!({"key": "f", "variants": [{"key": "on"}]}))
+        .start()
+        .await;
+    let base = temp_dir("links");
+    let (out, outside) = (base.join("out"), base.join("outside"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(outside.join("dir")).unwrap();
+    std::fs::write(outside.join("precious.txt"), "keep me").unwrap();
+    std::os::unix::fs::symlink(outside.join("precious.txt"), out.join("project.yaml.tmp")).unwrap();
+    let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("project.yaml.tmp is a symbolic link"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+    std::fs::remove_file(out.join("project.yaml.tmp")).unwrap();
+    std::os::unix::fs::symlink(outside.join("dir"), out.join("flags")).unwrap();
+    let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("flags is a symbolic link"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_dir(outside.join("dir")).unwrap().count(), 0);
+    assert!(
+        !out.join("project.yaml").exists(),
+        "nothing is written when a link is found"
+    );
+}
+
+#[tokio::test]
+async fn a_key_too_long_for_a_file_name_is_written_under_a_shortened_name() {
+    let long = "k".repeat(300);
+    let e = Env::builder()
+        .flag(json!({"key": long, "variants": [{"key": "on"}]}))
+        .flag(json!({"key": format!("{long}-2"), "variants": [{"key": "on"}]}))
+        .start()
+        .await;
+    let out = temp_dir("long");
+    let d = out.to_str().unwrap();
+    let o = ampx(&e, &["export", "--out", d]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let names: Vec<String> = std::fs::read_dir(out.join("flags"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.len() < 255), "{names:?}");
+    let o = ampx(&e, &["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
