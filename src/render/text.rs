@@ -293,6 +293,7 @@ pub fn counts(plan: &Plan) -> String {
 
 /// Renders a plan.
 pub fn render(plan: &Plan, st: Style) -> String {
+    let plan = &printable(plan);
     let mut out = String::new();
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. The live project matches the manifests.");
@@ -334,6 +335,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
 /// Renders a drift report: the live project against the manifests, with
 /// values shown as `live → manifest`.
 pub fn render_drift(plan: &Plan, st: Style) -> String {
+    let plan = &printable(plan);
     let mut out = String::new();
     if plan.is_empty() {
         let _ = writeln!(out, "No drift. The live project matches the manifests.");
@@ -360,4 +362,62 @@ pub fn render_drift(plan: &Plan, st: Style) -> String {
     }
     requests_line(&mut out, plan.requests);
     out
+}
+
+/// `s` with every control character but line feed and tab shown as its
+/// picture (ESC as `␛`, BEL as `␇`, CR as `␍`; a C1 control as `�`), so that
+/// text from the live project (a key, a tag, a description) cannot move the
+/// cursor, ring the bell or recolour the terminal.
+pub fn printable_text(s: &str) -> String {
+    let shown = |c: char| match c {
+        '\n' | '\t' => c,
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
+        '\u{7f}' => '\u{2421}',
+        c if c.is_control() => '\u{fffd}',
+        c => c,
+    };
+    s.chars().map(shown).collect()
+}
+
+fn printable_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(printable_text(s)),
+        Value::Array(a) => Value::Array(a.iter().map(printable_value).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (printable_text(k), printable_value(x)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The plan with every text a terminal would show made printable.
+fn printable(plan: &Plan) -> Plan {
+    let mut plan = plan.clone();
+    for o in &mut plan.objects {
+        o.key = printable_text(&o.key);
+        for t in o
+            .context
+            .iter_mut()
+            .chain(&mut o.warnings)
+            .chain(&mut o.after)
+        {
+            *t = printable_text(t);
+        }
+        for c in &mut o.changes {
+            c.path = printable_text(&c.path);
+            c.before = c.before.as_ref().map(printable_value);
+            c.after = c.after.as_ref().map(printable_value);
+        }
+        for op in &mut o.ops {
+            op.summary = printable_text(&op.summary);
+        }
+        if let Some(a) = &mut o.last_modified {
+            a.by = a.by.as_deref().map(printable_text);
+            a.at = a.at.as_deref().map(printable_text);
+        }
+    }
+    plan
 }

@@ -459,3 +459,27 @@ async fn payload_text_that_looks_like_an_id_placeholder_is_sent_as_written() {
         json!({"url": "https://x.example/{id:flags/templated}", "exact": "{n:experiments/other}"})
     );
 }
+
+#[tokio::test]
+async fn control_characters_from_the_live_project_are_escaped_in_the_text_plan() {
+    let e = Env::builder()
+        .flag(json!({
+            "key": "f", "description": "ring\u{7}bell",
+            "tags": ["red\u{1b}[31m", "ok"], "variants": [{"key": "on"}]
+        }))
+        .start()
+        .await;
+    let set = manifests("apiVersion: ampx/v1\nkind: Flag\nkey: f\ndescription: fine\ntags: [ok]\n");
+    let p = plan(&e, &set).await;
+    for text in [
+        render(&p, Style::plain()),
+        ampx::render::text::render_drift(&p, Style::plain()),
+    ] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("red␛[31m"), "{text}");
+        assert!(text.contains("ring␇bell"), "{text}");
+    }
+}
