@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use crate::kind::Kind;
 use crate::plan::{self, object_name, ObjectPlan, Op, Plan, Recovery};
-use crate::render::text::Style;
+use crate::render::text::{printable_text, Style};
 
 /// The outcome for one object.
 #[derive(Debug, Clone)]
@@ -107,20 +107,30 @@ impl Report {
                         let _ = writeln!(
                             out,
                             "    applied:       {} {}  ({})",
-                            a.method, a.path, a.summary
+                            a.method,
+                            a.path,
+                            printable_text(&a.summary)
                         );
                     }
                     let _ = writeln!(
                         out,
                         "    failed:        {} {}  ({})",
-                        op.method, op.path, op.summary
+                        op.method,
+                        op.path,
+                        printable_text(&op.summary)
                     );
-                    let _ = writeln!(out, "                   {err}");
+                    let _ = writeln!(
+                        out,
+                        "                   {}",
+                        printable_text(&err.to_string())
+                    );
                     for p in &o.not_attempted {
                         let _ = writeln!(
                             out,
                             "    not attempted: {} {}  ({})",
-                            p.method, p.path, p.summary
+                            p.method,
+                            p.path,
+                            printable_text(&p.summary)
                         );
                     }
                 }

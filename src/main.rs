@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status as u8),
         Err(e) => {
             if e.is_reported() {
-                eprintln!("{e}");
+                // An error can quote the API; its control characters are
+                // shown, not sent to the terminal.
+                eprintln!("{}", ampx::render::text::printable_text(&e.to_string()));
             }
             ExitCode::from(e.status() as u8)
         }

@@ -415,7 +415,9 @@ impl Client {
                         }
                         (s, Ok(text)) => {
                             let retry = s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error();
-                            let message = error_message(&self.key.scrub(&text));
+                            let message = crate::render::text::printable_text(&error_message(
+                                &self.key.scrub(&text),
+                            ));
                             (retry, fail(Some(s.as_u16()), message), hint)
                         }
                         (_, Err((retry, e))) => (retry, e, hint),
@@ -461,7 +463,10 @@ impl Client {
                 status: Some(200),
                 message: format!(
                     "expected JSON, got `{}`",
-                    self.key.scrub(&t).chars().take(80).collect::<String>()
+                    crate::render::text::printable_text(&self.key.scrub(&t))
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
                 ),
             }),
         }

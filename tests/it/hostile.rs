@@ -294,7 +294,7 @@ async fn echoing_server() -> String {
             };
             (
                 status,
-                format!("{{\"error\": {{\"message\": \"bad request; you sent Authorization: {auth}\"}}}}"),
+                format!("{{\"error\": {{\"message\": \"bad request; you sent Authorization: {auth}\\u001b[2J\"}}}}"),
             )
                 .into_response()
         }
@@ -338,6 +338,11 @@ async fn a_key_echoed_in_an_error_body_is_never_printed_or_logged() {
         assert!(
             err.contains("you sent Authorization: Bearer [the API key]"),
             "{args:?}: {err}"
+        );
+        // The body's escape sequence (clear screen) is shown, not sent.
+        assert!(
+            !err.contains('\u{1b}') && !out.contains('\u{1b}'),
+            "{args:?}: {err:?}"
         );
     }
 }
