@@ -98,6 +98,14 @@ fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
 
 // ----- malformed API answers -----
 
+/// Serves `app` on a free loopback port; its base URL.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// A server answering every flag-list request with `list`, variant reads
 /// with `variants`, user reads with `users`.
 async fn server(
@@ -118,9 +126,7 @@ async fn server(
             "/api/1/flags/{id}/variants/{key}/users",
             get(move || async move { users.into_response() }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     url
 }
 
@@ -231,15 +237,22 @@ fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
         .unwrap_or_else(|_| panic!("{what} did not return"))
 }
 
+/// A new directory holding a Project manifest.
 #[cfg(unix)]
-#[test]
-fn a_fifo_named_like_a_manifest_is_refused_not_waited_on() {
-    let dir = crate::harness::temp_dir("fifo");
+fn project_dir(name: &str) -> PathBuf {
+    let dir = crate::harness::temp_dir(name);
     crate::harness::write(
         &dir,
         "project.yaml",
         "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
     );
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_manifest_is_refused_not_waited_on() {
+    let dir = project_dir("fifo");
     let fifo = dir.join("f.yaml");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -258,12 +271,7 @@ fn a_fifo_named_like_a_manifest_is_refused_not_waited_on() {
 #[cfg(unix)]
 #[test]
 fn directory_links_back_up_the_tree_are_walked_once() {
-    let dir = crate::harness::temp_dir("links");
-    crate::harness::write(
-        &dir,
-        "project.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
-    );
+    let dir = project_dir("links");
     std::os::unix::fs::symlink(".", dir.join("again")).unwrap();
     std::os::unix::fs::symlink(".", dir.join("and-again")).unwrap();
     let found = returns("walking two links to `.`", move || {
@@ -299,9 +307,7 @@ async fn echoing_server() -> String {
                 .into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     url
 }
 
@@ -366,9 +372,7 @@ async fn endless_list(next: fn(u64) -> u64) -> (String, Arc<std::sync::atomic::A
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     (url, calls)
 }
 
@@ -433,9 +437,7 @@ async fn an_answer_past_the_size_cap_is_an_error_read_once() {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     let client = Client::new(
         &url,
         ApiKey::new("k".into()).unwrap(),
