@@ -503,6 +503,13 @@ impl Client {
         what: &str,
         mut each_page: impl FnMut(Vec<Value>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
+        let malformed = |m: &str| ApiError {
+            method: "GET".into(),
+            path: path.to_string(),
+            what: what.to_string(),
+            status: Some(200),
+            message: m.to_string(),
+        };
         let mut cursor: Option<String> = None;
         // Every cursor answered so far: one answered again would loop.
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -516,13 +523,6 @@ impl Client {
                 call.query.push(("cursor".into(), c.clone()));
             }
             let mut page = self.get_json(&call).await?;
-            let malformed = |m: &str| ApiError {
-                method: "GET".into(),
-                path: path.to_string(),
-                what: what.to_string(),
-                status: Some(200),
-                message: m.to_string(),
-            };
             match page.get_mut(field) {
                 Some(Value::Array(a)) => each_page(std::mem::take(a))?,
                 Some(Value::Null) | None => {}
@@ -548,15 +548,9 @@ impl Client {
                 None => return Ok(()),
             }
         }
-        Err(ApiError {
-            method: "GET".into(),
-            path: path.to_string(),
-            what: what.to_string(),
-            status: Some(200),
-            message: format!(
-                "the list went on past {MAX_PAGES} pages of {PAGE_LIMIT}; stopped reading it"
-            ),
-        })
+        Err(malformed(&format!(
+            "the list went on past {MAX_PAGES} pages of {PAGE_LIMIT}; stopped reading it"
+        )))
     }
 }
 

@@ -28,8 +28,9 @@ use tokio::task::JoinSet;
 
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
 use crate::api::{ApiError, Call, Client};
+use crate::kind::Kind;
 use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
-use crate::plan::enc;
+use crate::plan::ApiPath;
 
 /// Whether a flag manifest needs `GET …/variants`.
 pub fn needs_variant_details(spec: &FlagSpec) -> bool {
@@ -383,6 +384,17 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
     Ok(live)
 }
 
+/// `/api/1/<collection>/<id>/variants`, or with `(variant, list)` that
+/// variant's `users` or `cohorts`: the paths of the detail reads.
+fn variants_path(kind: ObjectKind, id: &str, list: Option<(&str, &str)>) -> String {
+    let path = ApiPath::object(Kind::from(kind), Some(id)).join("variants");
+    match list {
+        Some((variant, list)) => path.join(variant).join(list),
+        None => path,
+    }
+    .to_string()
+}
+
 /// `GET …/{id}/variants`: the object's variants in full, in live order.
 pub async fn get_variants(
     client: &Client,
@@ -390,7 +402,7 @@ pub async fn get_variants(
     id: &str,
     key: &str,
 ) -> Result<Vec<LiveVariant>, ApiError> {
-    let path = format!("/api/1/{}/{id}/variants", kind.collection());
+    let path = variants_path(kind, id, None);
     let what = format!("{} `{key}`", kind.noun());
     let v = client.get_json(&Call::get(&path, &what)).await?;
     serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))
@@ -442,11 +454,7 @@ async fn get_id_list(
     variant: &str,
     list: &str,
 ) -> Result<Vec<String>, ApiError> {
-    let path = format!(
-        "/api/1/{}/{id}/variants/{}/{list}",
-        kind.collection(),
-        enc(variant)
-    );
+    let path = variants_path(kind, id, Some((variant, list)));
     let what = format!("{} `{key}` variant `{variant}`", kind.noun());
     let v = client.get_json(&Call::get(&path, &what)).await?;
     let users: Vec<serde_json::Value> =
@@ -466,12 +474,12 @@ async fn get_id_list(
 fn task_failed(read: Option<&DetailRead>, e: tokio::task::JoinError) -> ApiError {
     let (path, what) = match read {
         Some(r) => {
-            let base = format!("/api/1/{}/{}/variants", r.kind.collection(), r.id);
-            let path = match &r.what {
-                DetailOf::Variants => base,
-                DetailOf::Users(v) => format!("{base}/{}/users", enc(v)),
-                DetailOf::Cohorts(v) => format!("{base}/{}/cohorts", enc(v)),
+            let list = match &r.what {
+                DetailOf::Variants => None,
+                DetailOf::Users(v) => Some((v.as_str(), "users")),
+                DetailOf::Cohorts(v) => Some((v.as_str(), "cohorts")),
             };
+            let path = variants_path(r.kind, &r.id, list);
             (path, format!("{} `{}`", r.kind.noun(), r.key))
         }
         None => (String::new(), "a detail read".into()),

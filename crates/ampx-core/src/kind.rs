@@ -58,11 +58,6 @@ impl Kind {
         }
     }
 
-    /// The collection's path: `/api/1/flags`, ….
-    pub fn path(self) -> String {
-        format!("/api/1/{}", self.collection())
-    }
-
     /// The kind whose [`collection`](Self::collection) this is.
     pub fn from_collection(collection: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.collection() == collection)
