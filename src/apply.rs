@@ -163,7 +163,7 @@ fn http_method(m: plan::Method) -> Method {
 
 fn id_of(v: &Value) -> Option<String> {
     match v.get("id")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if crate::live::path_safe(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

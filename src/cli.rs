@@ -245,14 +245,14 @@ pub enum Command {
     },
 }
 
-/// `--max-rps`: a finite number of requests a second, at least 0.001. Zero
-/// or a tiny value would stall every request (1e-20 overflowed the pause
-/// between them).
+/// `--max-rps`: requests a second, from 0.001 to 1000. Zero or a tiny value
+/// would stall every request (1e-20 overflowed the pause between them); the
+/// API grants 100 a second, and more than ten times that is a typo.
 fn max_rps(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.001 => Ok(v),
+        Ok(v) if (0.001..=1000.0).contains(&v) => Ok(v),
         Ok(_) => Err(format!(
-            "`{s}` is below 0.001 requests a second, or not finite"
+            "`{s}` is not within 0.001 to 1000 requests a second (the API grants 100)"
         )),
         Err(_) => Err(format!("`{s}` is not a number")),
     }

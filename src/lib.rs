@@ -23,6 +23,7 @@ pub mod fetch;
 pub mod progress;
 pub mod render;
 pub mod saved;
+pub mod secrets;
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ampx::secrets::ScrubbedStderr)
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -42,7 +42,8 @@ fn main() -> ExitCode {
             if e.is_reported() {
                 // An error can quote the API; its control characters are
                 // shown, not sent to the terminal.
-                eprintln!("{}", ampx::render::text::printable_text(&e.to_string()));
+                let text = ampx::render::text::printable_text(&e.to_string());
+                eprintln!("{}", ampx::secrets::scrub(&text));
             }
             ExitCode::from(e.status() as u8)
         }

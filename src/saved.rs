@@ -150,7 +150,10 @@ impl SavedPlan {
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self).context("serializing the plan")?;
-        std::fs::write(path, text + "\n")
+        // The file may be kept as a build artifact: no secret a server
+        // echoed into the live state goes into it.
+        let text = crate::secrets::scrub(&text) + "\n";
+        std::fs::write(path, text.as_bytes())
             .with_context(|| format!("writing the plan to {}", path.display()))
     }
 

@@ -239,7 +239,7 @@ pub fn section(runs: &[Run]) -> String {
     md.push_str(
         "\n### Growth with N\n\n\
          Every command from manifests to a report, against an emulator without latency or \
-         rate limit (`--max-rps 1000000`), one file per object unless named: loading and \
+         rate limit (`--max-rps 1000`, the most ampx accepts: pauses cost wall time, not CPU), one file per object unless named: loading and \
          validation across documents (`validate`), reference resolution, diff and ordering \
          (`plan`), rendering (`--format text | json | markdown`) and export writing \
          (`export --out`). CPU of the ampx process; the growth columns divide the CPU at one \

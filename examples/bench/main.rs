@@ -805,7 +805,7 @@ fn run_commands(
                 record(r, "validate", layout, false)?;
             }
             let emu = EmulatorProcess::start(n, seed, false)?;
-            let fast = ["--max-rps", "1000000"];
+            let fast = ["--max-rps", "1000"];
             for (command, layout, format) in [
                 ("plan", Layout::Many, "text"),
                 ("plan", Layout::One, "text"),

@@ -66,6 +66,7 @@ impl ApiKey {
                 "{KEY_ENV} contains characters that cannot be part of an API key (only printable ASCII can); copy the key again"
             );
         }
+        crate::secrets::register(&key, "[the API key]");
         Ok(ApiKey(key))
     }
 
@@ -333,6 +334,9 @@ impl Client {
         let base = check_base_url(base)?;
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
+            // The API never redirects; a redirect would carry the call (and,
+            // to the same host, the key) to an address nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ampx/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Client {
@@ -369,6 +373,27 @@ impl Client {
         let mut attempt: u32 = 0;
         let mut maybe_applied = false;
         let write = call.method != Method::GET;
+        // The one gate every request passes: a path that is not this API's
+        // (`..`, `@host`, a query, a `{id}` never filled in) is refused here,
+        // whatever built it.
+        if let Err(e) =
+            crate::plan::ApiPath::parse(&call.path).and_then(|p| match p.needs_own_id() {
+                true => Err(format!(
+                    "`{}` names an id that was never filled in",
+                    call.path
+                )),
+                false => Ok(p),
+            })
+        {
+            let err = ApiError {
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                what: call.what.clone(),
+                status: None,
+                message: format!("refused to send the call: {e}"),
+            };
+            return (Err(err), false);
+        }
         let result = loop {
             self.limiter.wait().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -394,6 +419,10 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     let hint = retry_after(resp.headers());
+                    let location = status
+                        .is_redirection()
+                        .then(|| resp.headers().get(reqwest::header::LOCATION).cloned())
+                        .flatten();
                     // A read that broke is retried; an answer too long is not.
                     let text = read_capped(resp, self.options.max_answer_bytes)
                         .await
@@ -402,16 +431,31 @@ impl Client {
                         (s, Ok(text)) if s.is_success() => {
                             let trimmed = text.trim();
                             if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                                break serde_json::from_str(trimmed).map(Answer::Json).map_err(
-                                    |e| {
-                                        fail(
-                                            Some(s.as_u16()),
-                                            format!("the answer is not valid JSON: {e}"),
-                                        )
-                                    },
-                                );
+                                let answer = serde_json::from_str(trimmed).map_err(|e| {
+                                    fail(
+                                        Some(s.as_u16()),
+                                        format!("the answer is not valid JSON: {e}"),
+                                    )
+                                });
+                                if let Ok(v) = &answer {
+                                    if call.path.starts_with("/api/1/deployments") {
+                                        crate::secrets::register_sdk_keys(v);
+                                    }
+                                }
+                                break answer.map(Answer::Json);
                             }
                             break Ok(Answer::Text(text));
+                        }
+                        (s, Ok(_)) if s.is_redirection() => {
+                            let to = location
+                                .as_ref()
+                                .and_then(|l| l.to_str().ok())
+                                .map(|l| format!(" to {}", self.key.scrub(l)))
+                                .unwrap_or_default();
+                            let message = crate::render::text::printable_text(&format!(
+                                "the server answered with a redirect{to}; ampx follows no redirect, so that neither the call nor the key goes to an address nobody configured: point --server (or AMPX_SERVER) at the API itself"
+                            ));
+                            (false, fail(Some(s.as_u16()), message), None)
                         }
                         (s, Ok(text)) => {
                             let retry = s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error();
@@ -587,6 +631,34 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
         h
+    }
+
+    /// Paths that are not this API's never leave: the port below has no
+    /// server, so a call that was sent would fail to connect instead.
+    #[tokio::test]
+    async fn a_call_to_a_path_outside_the_api_is_refused_unsent() {
+        let client = Client::new(
+            "http://127.0.0.1:9",
+            ApiKey::new("k".into()).unwrap(),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        for path in [
+            "/api/1/flags/..",
+            "/api/1/flags/%2E%2E/x",
+            "/api/1/flags/./users",
+            "@evil.example/steal",
+            "/api/1/flags/1?x=1",
+            "/api/1/flags/{id}",
+            "/api/2/flags",
+        ] {
+            let e = client.send(&Call::get(path, "a call")).await.unwrap_err();
+            assert!(
+                e.message.contains("refused to send the call"),
+                "{path}: {e}"
+            );
+        }
+        assert_eq!(client.requests(), 0);
     }
 
     #[test]

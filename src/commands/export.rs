@@ -36,7 +36,7 @@ pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
     let exported = export::build(&snapshot, written_region);
     if !global.quiet {
         for w in &exported.warnings {
-            eprintln!("warning: {w}");
+            super::note(&format!("warning: {w}"));
         }
     }
     let summary = format!(
@@ -54,18 +54,18 @@ pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
         None => {
             out(&exported.stream())?;
             if !global.quiet {
-                eprintln!("{summary}");
+                super::note(&summary);
             }
         }
         Some(dir) => {
             let others = exported.write_to(dir, args.force)?;
             if !global.quiet {
                 for o in &others {
-                    eprintln!(
+                    super::note(&format!(
                         "warning: {} was not written by this export, but `ampx plan {}` reads it too",
                         o.display(),
                         dir.display()
-                    );
+                    ));
                 }
             }
             out(&format!(

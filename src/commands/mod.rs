@@ -29,6 +29,7 @@ pub enum ExitStatus {
 /// Writes to stdout. A closed pipe (`ampx plan | head`) is
 /// [`Error::ClosedPipe`], which ends the command quietly.
 pub fn out(text: &str) -> Result<()> {
+    let text = crate::secrets::scrub(text);
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -37,6 +38,13 @@ pub fn out(text: &str) -> Result<()> {
             std::io::ErrorKind::BrokenPipe => Error::ClosedPipe,
             _ => Error::Other(anyhow::Error::new(e).context("writing standard output")),
         })
+}
+
+/// Writes a line to standard error: a warning or a note that can quote the
+/// API, with its control characters shown and secrets taken out.
+pub fn note(text: &str) {
+    let text = crate::render::text::printable_text(text);
+    eprintln!("{}", crate::secrets::scrub(&text));
 }
 
 /// With `--deny-risky`, a plan with risk warnings is refused.

@@ -73,7 +73,9 @@ pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
             continue;
         }
         let call = Call::get(
-            format!("/api/1/{}/{}/versions", kind.collection(), lf.id),
+            crate::plan::ApiPath::object(crate::kind::Kind::from(kind), Some(&lf.id))
+                .join("versions")
+                .to_string(),
             format!("history of {} {}", kind.noun(), o.key),
         );
         let fallback_at = lf.last_modified_at.clone();

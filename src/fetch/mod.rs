@@ -130,13 +130,61 @@ async fn list_objects(
 /// included where the API shows them.
 async fn list_mutexes(client: &Client) -> Result<BTreeMap<String, LiveMutex>, ApiError> {
     let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
-    Ok(by_key(ms, |m| &m.key, |m| m.deleted || m.archived))
+    let active = |m: &LiveMutex| !(m.deleted || m.archived);
+    let what = "the mutex group list";
+    unique("/api/1/mutexes", what, "key", &ms, |m| {
+        (&m.id, &m.key, active(m))
+    })?;
+    Ok(by_key(ms, |m| &m.key, |m| !active(m)))
 }
 
 /// Lists the project's holdout groups by key, as [`list_mutexes`] does.
 async fn list_holdouts(client: &Client) -> Result<BTreeMap<String, LiveHoldout>, ApiError> {
     let hs: Vec<LiveHoldout> = list_groups(client, "holdouts", "holdout group").await?;
-    Ok(by_key(hs, |h| &h.key, |h| h.deleted || h.archived))
+    let active = |h: &LiveHoldout| !(h.deleted || h.archived);
+    let what = "the holdout group list";
+    unique("/api/1/holdouts", what, "key", &hs, |h| {
+        (&h.id, &h.key, active(h))
+    })?;
+    Ok(by_key(hs, |h| &h.key, |h| !active(h)))
+}
+
+/// Refuses a list that names one id twice, or two active objects by one
+/// name (`name`: `key` or `label`): which of the two a call should change
+/// cannot be known. An archived object may share the name of an active one.
+fn unique<'a, T>(
+    path: &str,
+    what: &str,
+    name: &str,
+    items: &'a [T],
+    fields: impl Fn(&'a T) -> (&'a String, &'a String, bool),
+) -> Result<(), ApiError> {
+    let mut ids = std::collections::HashMap::new();
+    let mut names = std::collections::HashMap::new();
+    for item in items {
+        let (id, key, active) = fields(item);
+        if let Some(other) = ids.insert(id, key) {
+            return Err(malformed(
+                path,
+                what,
+                format!(
+                    "it lists id {id} twice ({name}s `{other}` and `{key}`); nothing was changed"
+                ),
+            ));
+        }
+        if active {
+            if let Some(other) = names.insert(key, id) {
+                return Err(malformed(
+                    path,
+                    what,
+                    format!(
+                        "it lists two active objects with {name} `{key}` (ids {other} and {id}); nothing was changed\n  hint: rename or archive one of them in Amplitude"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Lists one kind of group (`field`: `mutexes` or `holdouts`).
@@ -166,13 +214,21 @@ async fn list_deployments(client: &Client) -> Result<Vec<LiveDeployment>, ApiErr
             "the deployment list",
         )
         .await?;
-    items
+    let ds: Vec<LiveDeployment> = items
         .into_iter()
         .map(|i| {
             serde_json::from_value(i)
                 .map_err(|e| malformed("/api/1/deployments", "the deployment list", e))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    unique(
+        "/api/1/deployments",
+        "the deployment list",
+        "label",
+        &ds,
+        |d| (&d.id, &d.label, !d.deleted),
+    )?;
+    Ok(ds)
 }
 
 /// One detail read of a live flag or experiment.

@@ -421,9 +421,11 @@ async fn a_partial_failure_is_reported_per_object_and_exits_1() {
 #[test]
 fn request_rate_and_parallelism_out_of_range_are_usage_errors() {
     for (args, says) in [
-        (vec!["--max-rps", "1e-20"], "below 0.001"),
-        (vec!["--max-rps", "0"], "below 0.001"),
-        (vec!["--max-rps", "inf"], "not finite"),
+        (vec!["--max-rps", "1e-20"], "not within 0.001 to 1000"),
+        (vec!["--max-rps", "0"], "not within 0.001 to 1000"),
+        (vec!["--max-rps", "inf"], "not within 0.001 to 1000"),
+        (vec!["--max-rps", "1001"], "not within 0.001 to 1000"),
+        (vec!["--max-rps", "NaN"], "not within 0.001 to 1000"),
         (vec!["--parallelism", "0"], "from 1 to 64"),
         (vec!["--parallelism", "100"], "from 1 to 64"),
     ] {

@@ -920,11 +920,11 @@ async fn export_never_writes_through_a_symbolic_link_in_the_output_directory() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::create_dir_all(outside.join("dir")).unwrap();
     std::fs::write(outside.join("precious.txt"), "keep me").unwrap();
-    std::os::unix::fs::symlink(outside.join("precious.txt"), out.join("project.yaml.tmp")).unwrap();
+    std::os::unix::fs::symlink(outside.join("precious.txt"), out.join("project.yaml")).unwrap();
     let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("project.yaml.tmp is a symbolic link"),
+        text(&o).contains("project.yaml is a symbolic link"),
         "{}",
         text(&o)
     );
@@ -932,7 +932,7 @@ async fn export_never_writes_through_a_symbolic_link_in_the_output_directory() {
         std::fs::read_to_string(outside.join("precious.txt")).unwrap(),
         "keep me"
     );
-    std::fs::remove_file(out.join("project.yaml.tmp")).unwrap();
+    std::fs::remove_file(out.join("project.yaml")).unwrap();
     std::os::unix::fs::symlink(outside.join("dir"), out.join("flags")).unwrap();
     let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -968,4 +968,51 @@ async fn a_key_too_long_for_a_file_name_is_written_under_a_shortened_name() {
     assert!(names.iter().all(|n| n.len() < 255), "{names:?}");
     let o = ampx(&e, &["plan", d, "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// The entries of `dir`, sorted: what a user sees with `ls -A`.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn an_export_that_fails_leaves_the_directory_as_it_found_it() {
+    let e = Env::builder()
+        .flag(json!({"key": "a", "variants": [{"key": "on"}]}))
+        .flag(json!({"key": "b", "variants": [{"key": "on"}]}))
+        .start()
+        .await;
+    let out = temp_dir("half");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("project.yaml"), "# an older export\n").unwrap();
+    // Where export would write flags/b.yaml stands a directory: the export
+    // cannot finish, and must not have replaced project.yaml or written
+    // flags/a.yaml by then.
+    std::fs::create_dir_all(out.join("flags/b.yaml")).unwrap();
+    let before = files(&out);
+    let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("b.yaml is not a regular file"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(files(&out), before);
+    assert_eq!(entries(&out), ["flags", "project.yaml"]);
+    assert_eq!(entries(&out.join("flags")), ["b.yaml"]);
+    // Once the obstacle is gone, the same export writes everything.
+    std::fs::remove_dir(out.join("flags/b.yaml")).unwrap();
+    let o = ampx(&e, &["export", "--out", out.to_str().unwrap(), "--force"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(entries(&out.join("flags")), ["a.yaml", "b.yaml"]);
+    assert!(
+        entries(&out).iter().all(|n| !n.starts_with(".ampx-export")),
+        "{:?}",
+        entries(&out)
+    );
 }

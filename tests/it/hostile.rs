@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::harness::Env;
 use ampx::api::{ApiKey, Client, ClientOptions};
 use ampx::manifest::{load, load_sources};
 use axum::http::StatusCode;
@@ -20,8 +21,21 @@ fn load_text(text: &str) -> Result<ampx::manifest::ManifestSet, String> {
 
 const FLAG: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nname: n\nvariants:\n  - key: \"on\"\n    payload: {a: [1, 2]}\n";
 
+/// Cases per fuzz property: 512 in the suite; `PROPTEST_CASES=200000 cargo
+/// test --release hostile::` runs them longer.
+fn fuzz_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(512),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(fuzz_config())]
 
     /// Any text at all: loads or fails with a diagnostic naming the file.
     #[test]
@@ -53,6 +67,133 @@ proptest! {
         bytes[at] = byte;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let _ = load_text(&text);
+    }
+}
+
+// ----- API answers, fuzzed -----
+
+/// Field names the API uses; the first twelve are a flag list item's.
+const FIELDS: &[&str] = &[
+    "id",
+    "key",
+    "variants",
+    "rolloutWeights",
+    "segments",
+    "deployments",
+    "enabled",
+    "tags",
+    "rolloutPercentage",
+    "archived",
+    "bucketingKey",
+    "evaluationMode",
+    "deleted",
+    "payload",
+    "name",
+    "description",
+    "conditions",
+    "percentage",
+    "values",
+    "op",
+    "prop",
+    "type",
+    "experiments",
+    "slots",
+    "label",
+    "holdoutPercentage",
+    "state",
+    "startDate",
+    "exposureEvent",
+    "parentDependencies",
+    "flags",
+    "operator",
+    "projectId",
+];
+
+/// Any JSON, with the field names the API uses, so that the readers meet
+/// every field with every type.
+fn any_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        prop_oneof![
+            Just(".."),
+            Just("on"),
+            Just("k"),
+            Just("7"),
+            Just(""),
+            Just("\u{1b}[2J"),
+            Just("all")
+        ]
+        .prop_map(Value::from),
+        ".{0,8}".prop_map(Value::from),
+    ];
+    let name = proptest::sample::select(FIELDS).prop_map(str::to_string);
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map(name.clone(), inner, 0..7)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid flag list item with some fields replaced by anything.
+fn twisted_flag() -> impl Strategy<Value = serde_json::Value> {
+    let base = serde_json::json!({
+        "id": 7, "key": "k", "enabled": true, "rolloutPercentage": 50,
+        "variants": [{"key": "on"}, {"key": "off"}],
+        "rolloutWeights": {"on": 1, "off": 1},
+        "segments": [{"name": "s", "conditions": [{"type": "property", "prop": "country", "op": "is", "values": ["DE"]}], "percentage": 10, "rolloutWeights": {"on": 1}}],
+        "deployments": ["1"], "tags": ["t"], "bucketingKey": "user_id", "evaluationMode": "remote"
+    });
+    proptest::collection::btree_map(proptest::sample::select(&FIELDS[..12]), any_json(), 0..4)
+        .prop_map(move |changes| {
+            let mut flag = base.clone();
+            for (field, value) in changes {
+                flag[field] = value;
+            }
+            flag
+        })
+}
+
+const MANAGED: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nenabled: true\nrolloutPercentage: 30\ntags: [t]\nvariants:\n  - key: \"on\"\n    payload: {a: 1}\n    inclusions: [u1]\n  - key: off\ntargetSegments:\n  - name: s\n    percentage: 20\n    conditions:\n      - {prop: country, op: is, values: [FR]}\n";
+
+proptest! {
+    #![proptest_config(fuzz_config())]
+
+    /// Whatever a list, a variant read or a group list answers: it is read
+    /// or refused, and what is read plans and renders, never panics.
+    #[test]
+    fn any_answer_is_read_or_refused_never_a_panic(
+        flag in twisted_flag(),
+        variants in any_json(),
+        group in any_json(),
+    ) {
+        use ampx::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
+        let set = load_text(MANAGED).unwrap();
+        let Ok(mut lf) = serde_json::from_value::<LiveFlag>(flag) else {
+            return Ok(());
+        };
+        if let Ok(vs) = serde_json::from_value::<Vec<LiveVariant>>(variants) {
+            lf.variant_details = Some(vs.into_iter().map(|v| (v.key.clone(), v)).collect());
+        }
+        for v in &lf.variants {
+            prop_assert!(ampx::live::path_safe(&v.key), "{:?}", v.key);
+        }
+        prop_assert!(ampx::live::path_safe(&lf.id), "{:?}", lf.id);
+        let _ = serde_json::from_value::<LiveDeployment>(group.clone());
+        let _ = serde_json::from_value::<LiveMutex>(group.clone());
+        let _ = serde_json::from_value::<LiveHoldout>(group);
+        let mut live = Live::default();
+        live.flags.insert("k".into(), lf);
+        if let Ok(plan) = ampx::plan::make(&set, &live, 0) {
+            let _ = ampx::render::text::render(&plan, ampx::render::text::Style::plain());
+            let _ = ampx::render::markdown::render(&plan, ampx::render::text::Report::Drift);
+            let _ = serde_json::to_string(&plan);
+        }
     }
 }
 
@@ -281,40 +422,35 @@ fn directory_links_back_up_the_tree_are_walked_once() {
 }
 
 /// A server (or proxy) that answers every request with a 400 whose body
-/// echoes the request's `Authorization` header, and a 503 for the flag list
-/// on odd requests, so that retries are logged too.
-async fn echoing_server() -> String {
-    use axum::http::HeaderMap;
+/// echoes the request's `Authorization` header, and a 503 on odd requests,
+/// so that retries are logged too.
+async fn echoing_server() -> crate::hostile_server::Hostile {
+    use crate::hostile_server::{Answer, Hostile, Reply};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = Router::new().fallback(move |headers: HeaderMap| {
-        let calls = calls.clone();
-        async move {
-            let auth = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            let status = if calls.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+    let emu = Env::builder().start().await.emu;
+    let calls = AtomicUsize::new(0);
+    Hostile::in_front_of(&emu.base_url.clone(), move |seen, _| {
+        let _keep = &emu;
+        let auth = seen.authorization.clone().unwrap_or_default();
+        Answer {
+            status: if calls.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::BAD_REQUEST
-            };
-            (
-                status,
-                format!("{{\"error\": {{\"message\": \"bad request; you sent Authorization: {auth}\\u001b[2J\"}}}}"),
-            )
-                .into_response()
+            },
+            headers: Vec::new(),
+            body: Reply::Text(format!(
+                "{{\"error\": {{\"message\": \"bad request; you sent Authorization: {auth}\\u001b[2J\"}}}}"
+            )),
         }
-    });
-    let url = serve(app).await;
-    url
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_key_echoed_in_an_error_body_is_never_printed_or_logged() {
     let key = "echoed-secret-key-5f4e3d2c1b";
-    let url = echoing_server().await;
+    let url = echoing_server().await.url;
     let dir = crate::harness::temp_dir("echo");
     crate::harness::write(
         &dir,

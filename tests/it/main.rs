@@ -5,7 +5,9 @@
 //! they share: `Env::builder()` and `Ampx::at(url)`.
 
 mod harness;
+mod hostile_server;
 
+mod answers;
 mod cli;
 mod e2e;
 mod experiments;

@@ -9,9 +9,31 @@ use serde_json::Value;
 
 use crate::manifest::ObjectKind;
 
+/// Whether `text`, answered by the API as an id or a variant key, can stand
+/// in a call's path: not empty, not `.` or `..` (which a URL reads as a step
+/// up the path, whatever its encoding), no control characters, at most 256
+/// bytes. Anything else is refused as it is read, before it can reach a call.
+pub fn path_safe(text: &str) -> bool {
+    !text.is_empty()
+        && text != "."
+        && text != ".."
+        && text.len() <= 256
+        && !text.chars().any(char::is_control)
+}
+
+fn checked_id<E: serde::de::Error>(id: String) -> Result<String, E> {
+    if path_safe(&id) {
+        Ok(id)
+    } else {
+        Err(E::custom(format!(
+            "{id:?} cannot be an id (ids stand in call paths)"
+        )))
+    }
+}
+
 fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
-        Value::String(s) => Ok(s),
+        Value::String(s) => checked_id(s),
         Value::Number(n) => Ok(n.to_string()),
         other => Err(serde::de::Error::custom(format!(
             "expected an id, found {other}"
@@ -32,10 +54,10 @@ fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     v.unwrap_or_default()
         .into_iter()
         .map(|x| match x {
-            Value::String(s) => Ok(s),
+            Value::String(s) => checked_id(s),
             Value::Number(n) => Ok(n.to_string()),
             Value::Object(o) => match o.get("id") {
-                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::String(s)) => checked_id(s.clone()),
                 Some(Value::Number(n)) => Ok(n.to_string()),
                 _ => Err(serde::de::Error::custom("expected an id")),
             },
@@ -44,6 +66,18 @@ fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
             ))),
         })
         .collect()
+}
+
+/// A variant key as the API answers it: it stands in call paths too.
+fn variant_key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let key = String::deserialize(d)?;
+    if path_safe(&key) {
+        Ok(key)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{key:?} cannot be a variant key (variant keys stand in call paths)"
+        )))
+    }
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
@@ -60,6 +94,7 @@ fn weights<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D::
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct VariantRef {
+    #[serde(deserialize_with = "variant_key")]
     pub key: String,
 }
 
@@ -158,6 +193,7 @@ impl LiveFlag {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveVariant {
+    #[serde(deserialize_with = "variant_key")]
     pub key: String,
     #[serde(default)]
     pub name: Option<String>,

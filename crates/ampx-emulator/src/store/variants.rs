@@ -136,11 +136,8 @@ impl Store {
         self.modify(collection, raw_id, |object, _| {
             let variant = object.variant_mut(key)?;
             let mut merged = variant.inclusions.clone();
-            for id in added {
-                if !merged.contains(&id) {
-                    merged.push(id);
-                }
-            }
+            merged.extend(added);
+            let merged = dedup(merged);
             if merged.len() > MAX_INCLUSIONS {
                 return Err(ApiError::bad_request(format!(
                     "a variant holds at most {MAX_INCLUSIONS} inclusions; this would make {}",
@@ -255,11 +252,8 @@ impl Store {
         check_cohort_ids(&added)?;
         self.modify(collection, raw_id, |object, _| {
             let variant = object.variant_mut(key)?;
-            for id in added {
-                if !variant.cohorts.contains(&id) {
-                    variant.cohorts.push(id);
-                }
-            }
+            variant.cohorts.extend(added);
+            variant.cohorts = dedup(std::mem::take(&mut variant.cohorts));
             Ok(())
         })
     }

@@ -130,3 +130,23 @@ async fn variant_cohorts_add_list_and_bulk_delete() {
     );
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn inclusions_are_added_once_each_and_a_huge_add_is_refused_whole() {
+    let (_handle, api) = start().await;
+    let id = api
+        .create_flag(json!({"projectId": "100001", "key": "incl", "variants": [{"key": "on"}]}))
+        .await;
+    let users = format!("/api/1/flags/{id}/variants/on/users");
+    assert_ok_text(&api.post(&users, json!({"inclusions": ["a"]})).await);
+    assert_ok_text(
+        &api.post(&users, json!({"inclusions": ["b", "a", "c", "b"]}))
+            .await,
+    );
+    assert_eq!(api.get(&users).await.ok().json(), json!(["a", "b", "c"]));
+    // 200,000 ids (far past the limit of 2,000): refused, nothing added.
+    let many: Vec<String> = (0..200_000).map(|n| format!("u{n}")).collect();
+    let refused = api.post(&users, json!({ "inclusions": many })).await;
+    assert_error(&refused, 400);
+    assert_eq!(api.get(&users).await.ok().json(), json!(["a", "b", "c"]));
+}
