@@ -69,7 +69,21 @@ pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Loads manifests; every problem comes back in the error.
 pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
-    Ok(manifest::load(&paths_or_cwd(paths))?)
+    let set = manifest::load(&paths_or_cwd(paths))?;
+    for w in set.warnings() {
+        warn(&w);
+    }
+    Ok(set)
+}
+
+/// `-q`: warnings are not shown.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes a warning to standard error, unless `-q`.
+pub fn warn(text: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        note(&format!("warning: {text}"));
+    }
 }
 
 /// The base URL: `--server` / `AMPX_SERVER`, then the Project's `server`,
@@ -109,6 +123,7 @@ pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>>
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
+    QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Validate { paths } => {
             let set = load(&paths)?;

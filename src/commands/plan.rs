@@ -48,6 +48,7 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
             "operations": plan.op_count(),
         },
         "objects": plan.objects,
+        "unknown": plan.unknown,
         "requests": plan.requests,
     });
     format!(

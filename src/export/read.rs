@@ -197,6 +197,10 @@ pub async fn read(
             id: lf.id.clone(),
             what,
         };
+        // Only the experiment detail shows tags; a flag's stay unknown.
+        if *kind == ObjectKind::Experiment && lf.tags.is_none() {
+            reads.push(read(DetailOf::Object));
+        }
         reads.push(read(DetailOf::Variants));
         for v in &lf.variants {
             reads.push(read(DetailOf::Users(v.key.clone())));

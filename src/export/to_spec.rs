@@ -59,7 +59,11 @@ pub(super) fn spec_of(
                 .unwrap_or_else(|| "User".to_string()),
         ),
         bucketing_salt: None,
-        tags: Some(sorted_unique(&lf.tags)).filter(|t| !t.is_empty()),
+        tags: lf
+            .tags
+            .as_deref()
+            .map(sorted_unique)
+            .filter(|t| !t.is_empty()),
         deployments: None,
         variants: None,
         rollout_percentage: None,
@@ -198,6 +202,7 @@ pub(super) fn spec_of(
             }
         }
         match &lf.exposure_event {
+            // Unknown (no answer shows it), or the default: left unmanaged.
             None | Some(Value::Null) => {}
             Some(v) => {
                 let parsed = serde_json::from_value::<ExposureEvent>(v.clone())
@@ -208,7 +213,7 @@ pub(super) fn spec_of(
                             .unwrap_or(false)
                     });
                 match parsed {
-                    Some(e) => spec.exposure_event = Some(e),
+                    Some(e) => spec.exposure_event = Some(Some(e)),
                     None => notes.push(
                         "exposureEvent is left out (unmanaged): its live shape has fields or values that manifests cannot express".to_string(),
                     ),

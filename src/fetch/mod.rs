@@ -123,6 +123,27 @@ async fn list_objects(
             },
         )
         .await?;
+    // The documented list entries show neither `archived` nor `deleted`:
+    // what the list without archived objects leaves out is archived.
+    if flags.values().any(|f| !f.archive_known()) {
+        let mut active = std::collections::HashSet::new();
+        client
+            .list_pages(&path, coll, &[], &what, |items| {
+                for item in items {
+                    if let Some(id) = item.get("id") {
+                        active.insert(match id {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        });
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        for f in flags.values_mut().filter(|f| !f.archive_known()) {
+            f.archived = Some(!active.contains(&f.id));
+        }
+    }
     Ok(flags)
 }
 
@@ -243,6 +264,9 @@ pub struct DetailRead {
 /// What a [`DetailRead`] reads.
 #[derive(Clone, Debug)]
 pub enum DetailOf {
+    /// `GET …/{id}`: the object's detail, for the fields its list entry
+    /// lacks (an experiment's `tags` and `deleted`).
+    Object,
     /// `GET …/variants`: the variants in full.
     Variants,
     /// `GET …/variants/{variant}/users`.
@@ -252,6 +276,7 @@ pub enum DetailOf {
 }
 
 enum Detail {
+    Object(serde_json::Value),
     Variants(Vec<LiveVariant>),
     Users(String, Vec<String>),
     Cohorts(String, Vec<String>),
@@ -261,6 +286,22 @@ impl DetailRead {
     async fn run(self, client: Arc<Client>) -> Result<(Self, Detail), ApiError> {
         let (kind, id, key) = (self.kind, self.id.as_str(), self.key.as_str());
         let detail = match &self.what {
+            DetailOf::Object => {
+                let path = ApiPath::object(Kind::from(kind), Some(id)).to_string();
+                let what = format!("{} `{key}`", kind.noun());
+                let v = client.get_json(&Call::get(&path, &what)).await?;
+                // Read as a whole first: a malformed detail is an error here.
+                let shown: LiveFlag =
+                    serde_json::from_value(v.clone()).map_err(|e| malformed(&path, &what, e))?;
+                if shown.id != id {
+                    return Err(malformed(
+                        &path,
+                        &what,
+                        format!("it answers for id {} instead", shown.id),
+                    ));
+                }
+                Detail::Object(v)
+            }
             DetailOf::Variants => Detail::Variants(get_variants(&client, kind, id, key).await?),
             DetailOf::Users(v) => {
                 Detail::Users(v.clone(), get_inclusions(&client, kind, id, key, v).await?)
@@ -310,6 +351,7 @@ pub async fn read_details(
             continue;
         };
         match detail {
+            Detail::Object(v) => fill_from_detail(f, &v),
             Detail::Variants(vs) => {
                 f.variant_details = Some(vs.iter().map(|v| (v.key.clone(), v.clone())).collect());
                 ordered.insert((read.kind, read.key), vs);
@@ -323,6 +365,25 @@ pub async fn read_details(
         }
     }
     Ok(ordered)
+}
+
+/// Takes from an object's detail the fields its list entry did not show.
+fn fill_from_detail(f: &mut LiveFlag, detail: &serde_json::Value) {
+    let Ok(shown) = serde_json::from_value::<LiveFlag>(detail.clone()) else {
+        return;
+    };
+    if f.tags.is_none() {
+        f.tags = shown.tags;
+    }
+    if f.deleted.is_none() {
+        f.deleted = shown.deleted;
+    }
+    if f.archived.is_none() {
+        f.archived = shown.archived;
+    }
+    if f.exposure_event.is_none() {
+        f.exposure_event = shown.exposure_event;
+    }
 }
 
 /// Which lists a read of the live state makes.
@@ -411,7 +472,7 @@ pub async fn read_lists(client: &Client, want: Lists) -> Result<Live, ApiError> 
 /// Reads the live state for a manifest set.
 pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
     let mut live = read_lists(client, Lists::for_manifests(set)).await?;
-    let mut reads = Vec::new();
+    let mut reads = object_reads(set, &live);
     for f in &set.flags {
         let kind = f.spec.kind;
         let Some(lf) = live.objects(kind).get(&f.spec.key) else {
@@ -438,6 +499,40 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
     }
     read_details(client, reads, &mut live).await?;
     Ok(live)
+}
+
+/// The detail reads of objects whose list entries lack what the plan needs:
+/// the tags of experiments whose manifests manage tags (or that an owner tag
+/// marks, or that prune with an owner tag considers). Only the experiment
+/// detail shows tags; a flag's tags are shown nowhere and stay unknown.
+fn object_reads(set: &ManifestSet, live: &Live) -> Vec<DetailRead> {
+    let owner = set.project.spec.owner_tag.is_some();
+    let prune = set.project.spec.prune == Some(true);
+    let managed: std::collections::HashSet<&str> = set
+        .flags
+        .iter()
+        .filter(|f| f.spec.kind == ObjectKind::Experiment)
+        .map(|f| f.spec.key.as_str())
+        .collect();
+    let wants_tags = |key: &str| {
+        set.flags.iter().any(|f| {
+            f.spec.kind == ObjectKind::Experiment
+                && f.spec.key == key
+                && f.spec.archived != Some(true)
+                && (f.spec.tags.is_some() || owner)
+        })
+    };
+    live.experiments
+        .values()
+        .filter(|e| e.tags.is_none() && !e.is_archived())
+        .filter(|e| wants_tags(&e.key) || (prune && owner && !managed.contains(e.key.as_str())))
+        .map(|e| DetailRead {
+            kind: ObjectKind::Experiment,
+            key: e.key.clone(),
+            id: e.id.clone(),
+            what: DetailOf::Object,
+        })
+        .collect()
 }
 
 /// `/api/1/<collection>/<id>/variants`, or with `(variant, list)` that
@@ -531,7 +626,7 @@ fn task_failed(read: Option<&DetailRead>, e: tokio::task::JoinError) -> ApiError
     let (path, what) = match read {
         Some(r) => {
             let list = match &r.what {
-                DetailOf::Variants => None,
+                DetailOf::Object | DetailOf::Variants => None,
                 DetailOf::Users(v) => Some((v.as_str(), "users")),
                 DetailOf::Cohorts(v) => Some((v.as_str(), "cohorts")),
             };

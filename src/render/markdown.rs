@@ -215,6 +215,17 @@ pub fn render(plan: &Plan, report: Report) -> String {
         }
         out.push_str(&s);
     }
+    if !plan.unknown.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!NOTE]\n> Not compared ({}): the API's answers do not show these fields.",
+            plan.unknown.len()
+        );
+        for line in super::text::unknown_lines(plan) {
+            let _ = writeln!(out, "> - {}", cell(&line));
+        }
+        let _ = writeln!(out);
+    }
     if left_out > 0 {
         let _ = writeln!(
             out,

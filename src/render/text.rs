@@ -291,6 +291,45 @@ pub fn counts(plan: &Plan) -> String {
     )
 }
 
+/// Most "not compared" lines shown; the rest are counted.
+const UNKNOWN_SHOWN: usize = 20;
+
+/// The fields the plan could not compare, one line each (at most
+/// [`UNKNOWN_SHOWN`]), then what ampx did about them.
+pub fn unknown_lines(plan: &Plan) -> Vec<String> {
+    let mut lines: Vec<String> = plan
+        .unknown
+        .iter()
+        .take(UNKNOWN_SHOWN)
+        .map(|u| format!("{} {}: {}: {}", u.kind.noun(), u.key, u.field, u.note))
+        .collect();
+    if plan.unknown.len() > UNKNOWN_SHOWN {
+        lines.push(format!(
+            "… and {} more (`--format json` lists them all)",
+            plan.unknown.len() - UNKNOWN_SHOWN
+        ));
+    }
+    lines
+}
+
+fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
+    if plan.unknown.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        st.bold(&format!(
+            "Not compared ({}): the API's answers do not show these fields.",
+            plan.unknown.len()
+        ))
+    );
+    for line in unknown_lines(plan) {
+        let _ = writeln!(out, "  ? {line}");
+    }
+    let _ = writeln!(out);
+}
+
 /// Renders a plan.
 pub fn render(plan: &Plan, st: Style) -> String {
     let plan = &printable(plan);
@@ -328,6 +367,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         }
         let _ = writeln!(out);
     }
+    unknown_section(&mut out, plan, st);
     requests_line(&mut out, plan.requests);
     out
 }
@@ -360,6 +400,7 @@ pub fn render_drift(plan: &Plan, st: Style) -> String {
             plan.op_count()
         );
     }
+    unknown_section(&mut out, plan, st);
     requests_line(&mut out, plan.requests);
     out
 }
@@ -418,6 +459,9 @@ fn printable(plan: &Plan) -> Plan {
             a.by = a.by.as_deref().map(printable_text);
             a.at = a.at.as_deref().map(printable_text);
         }
+    }
+    for u in &mut plan.unknown {
+        u.key = printable_text(&u.key);
     }
     plan
 }

@@ -298,3 +298,84 @@ async fn a_slow_body_times_out_naming_the_call() {
     assert!(err.contains("GET /api/1/flags"), "{err}");
     assert!(err.contains("timed out"), "{err}");
 }
+
+/// Takes out of every flag and experiment answer the fields the docs'
+/// examples never show there: `tags` (except on the experiment detail),
+/// `archived`, `deleted` (except on details) and `exposureEvent`.
+fn documented_shapes(seen: &Seen, mut answer: Answer) -> Answer {
+    let path = seen.path.split('?').next().unwrap_or_default().to_string();
+    let segments: Vec<&str> = path.trim_start_matches("/api/1/").split('/').collect();
+    let Reply::Json(v) = &mut answer.body else {
+        return answer;
+    };
+    let strip = |item: &mut Value, keep: &[&str]| {
+        if let Some(m) = item.as_object_mut() {
+            for field in ["tags", "archived", "deleted", "exposureEvent"] {
+                if !keep.contains(&field) {
+                    m.remove(field);
+                }
+            }
+        }
+    };
+    match segments.as_slice() {
+        [coll @ ("flags" | "experiments")] => {
+            for item in v[*coll].as_array_mut().into_iter().flatten() {
+                strip(item, &[]);
+            }
+        }
+        ["flags", _] => strip(v, &["deleted"]),
+        ["experiments", _] => strip(v, &["deleted", "tags"]),
+        _ => {}
+    }
+    answer
+}
+
+#[tokio::test]
+async fn fields_the_documented_answers_lack_are_read_elsewhere_or_reported_unknown() {
+    let e = Env::builder()
+        .flag(json!({"key": "old", "archived": true, "variants": [{"key": "on"}]}))
+        .flag(json!({"key": "tagged", "tags": ["x"], "variants": [{"key": "on"}]}))
+        .start()
+        .await;
+    e.emu
+        .seed_experiment(json!({"key": "exp", "tags": ["t"], "variants": [{"key": "control"}, {"key": "treatment"}]}))
+        .unwrap();
+    let hostile = Hostile::in_front_of(&e.emu.base_url, documented_shapes).await;
+    let dir = temp_dir("documented-shapes");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: old\narchived: true\n---\napiVersion: ampx/v1\nkind: Flag\nkey: tagged\ntags: [x]\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: exp\ntags: [t]\nexposureEvent: {event_type: viewed}\n",
+    );
+    let m = dir.to_string_lossy().into_owned();
+    let o = run(&hostile.url, &["plan", &m, "--detailed-exitcode"]).await;
+    let (out, err) = text(&o);
+    // The archived flag is recognised as archived (no unarchive, no
+    // re-archive), the experiment's tags are read from its detail: nothing
+    // to change; the flag's tags and the exposure event are reported.
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+    assert!(out.contains("Not compared (2)"), "{out}");
+    assert!(out.contains("flag tagged: tags:"), "{out}");
+    assert!(out.contains("experiment exp: exposureEvent:"), "{out}");
+    let calls: Vec<String> = hostile.seen().iter().map(Seen::call).collect();
+    let exp_id = e.emu.experiment_json("exp").unwrap()["id"].to_string();
+    assert!(
+        calls.contains(&format!(
+            "GET /api/1/experiments/{}",
+            exp_id.trim_matches('"')
+        )),
+        "{calls:?}"
+    );
+    let lists = hostile
+        .seen()
+        .iter()
+        .filter(|s| s.call() == "GET /api/1/flags")
+        .map(|s| s.path.contains("includeArchived=true"))
+        .collect::<Vec<_>>();
+    assert_eq!(lists, [true, false], "both flag lists were read");
+    // The JSON report lists what was not compared.
+    let o = run(&hostile.url, &["plan", &m, "--format", "json"]).await;
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["unknown"].as_array().map(Vec::len), Some(2), "{doc}");
+}

@@ -84,6 +84,25 @@ fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> R
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A list the answer may leave out: absent is unknown (`None`, by the
+/// field's default), `null` is empty.
+fn known_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Some(
+        Option::<Vec<String>>::deserialize(d)?.unwrap_or_default(),
+    ))
+}
+
+/// A flag the answer may leave out: absent or `null` is unknown.
+fn known_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Option::<bool>::deserialize(d)
+}
+
+/// A value the answer may leave out: absent is unknown (`None`), anything
+/// shown, `null` included, is known.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Some(Value::deserialize(d)?))
+}
+
 fn weights<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D::Error> {
     let m: Option<BTreeMap<String, Value>> = Option::deserialize(d)?;
     Ok(m.unwrap_or_default()
@@ -132,12 +151,16 @@ pub struct LiveFlag {
     pub target_segments: Vec<Value>,
     #[serde(default, deserialize_with = "id_list")]
     pub deployments: Vec<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub tags: Vec<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub archived: bool,
-    #[serde(default, deserialize_with = "nullable")]
-    pub deleted: bool,
+    /// The tags, when the answer shows them (`None`: unknown; no documented
+    /// flag answer shows them, only the experiment detail).
+    #[serde(default, deserialize_with = "known_list")]
+    pub tags: Option<Vec<String>>,
+    /// Archived, when the answer says (`archived`, or `deleted`, which only
+    /// detail answers show); the reader fills it in from the lists otherwise.
+    #[serde(default, deserialize_with = "known_bool")]
+    pub archived: Option<bool>,
+    #[serde(default, deserialize_with = "known_bool")]
+    pub deleted: Option<bool>,
     /// Experiments only, read-only: `planning`, `running`, `decision-made`…
     #[serde(default)]
     pub state: Option<String>,
@@ -153,7 +176,9 @@ pub struct LiveFlag {
     pub start_date: Option<String>,
     #[serde(default)]
     pub end_date: Option<String>,
-    #[serde(default)]
+    /// `None`: the answer does not show it (no documented answer does);
+    /// `Some(Null)`: the default exposure event.
+    #[serde(default, deserialize_with = "present")]
     pub exposure_event: Option<Value>,
     /// Who changed the object last, when the API says (experiments do).
     /// Not part of a saved plan's fingerprint.
@@ -177,8 +202,14 @@ pub struct LiveFlag {
 }
 
 impl LiveFlag {
+    /// Archived as far as the answers say; an object whose state is unknown
+    /// counts as active (the reader settles the state before any plan).
     pub fn is_archived(&self) -> bool {
-        self.archived || self.deleted
+        self.archived == Some(true) || self.deleted == Some(true)
+    }
+    /// Whether an answer said if the object is archived.
+    pub fn archive_known(&self) -> bool {
+        self.archived.is_some() || self.deleted.is_some()
     }
     pub fn has_variant(&self, key: &str) -> bool {
         self.variants.iter().any(|v| v.key == key)

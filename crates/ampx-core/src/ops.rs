@@ -350,6 +350,20 @@ pub struct Plan {
     pub objects: Vec<ObjectPlan>,
     /// API requests made to read the live state.
     pub requests: usize,
+    /// What the plan could not compare, because no answer shows it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// A field of a managed object that the plan could not compare, because
+/// no answer of the API shows it: the plan writes nothing computed from it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unknown {
+    pub kind: Kind,
+    pub key: String,
+    pub field: String,
+    /// What ampx did about it.
+    pub note: String,
 }
 
 impl Plan {

@@ -193,6 +193,17 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
 
 /// Builds the plan from the diffs.
 pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
+    let unknown = diffs
+        .iter()
+        .flat_map(|d| {
+            d.unknown.iter().map(|(field, note)| crate::ops::Unknown {
+                kind: d.kind.into(),
+                key: d.key.clone(),
+                field: field.clone(),
+                note: note.clone(),
+            })
+        })
+        .collect();
     let objects = diffs
         .into_iter()
         .filter_map(|d| {
@@ -213,7 +224,11 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
             })
         })
         .collect();
-    Plan { objects, requests }
+    Plan {
+        objects,
+        requests,
+        unknown,
+    }
 }
 
 /// The calls of a deployment or group, in the order its diff asks for them.
@@ -281,6 +296,7 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
     let planned = groups::with_planned_deployments(set, live);
     let flags_view = planned.as_ref().unwrap_or(live);
     let mut errors = Vec::new();
+    let mut unknown = Vec::new();
     let mut objects: Vec<ObjectPlan> = set
         .deployments
         .iter()
@@ -288,7 +304,11 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         .map(group_plan)
         .collect();
     match crate::diff::diff_all(set, flags_view) {
-        Ok(diffs) => objects.extend(build(diffs, &set.project.spec.id, 0).objects),
+        Ok(diffs) => {
+            let built = build(diffs, &set.project.spec.id, 0);
+            objects.extend(built.objects);
+            unknown = built.unknown;
+        }
         Err(e) => errors.extend(e),
     }
     for g in &set.holdouts {
@@ -301,7 +321,11 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         return Err(errors);
     }
     let objects = order::ordered(objects, set, live).map_err(|e| vec![e])?;
-    Ok(Plan { objects, requests })
+    Ok(Plan {
+        objects,
+        requests,
+        unknown,
+    })
 }
 
 /// What [`enc`] leaves as it is: the unreserved characters of RFC 3986.

@@ -92,6 +92,24 @@ pub(super) fn warn_running(d: &mut FlagDiff, lf: &LiveFlag) {
     }
 }
 
+/// Whether a manifest date and a live one are the same, at the precision
+/// of the live one: answers show bare dates (`2023-07-29`) where requests
+/// send date-times, so a bare live date is compared by its day only.
+fn same_date(want: Option<&str>, have: Option<&str>) -> bool {
+    const DAY: i64 = 86_400_000;
+    match (want, have) {
+        (None, None) => true,
+        (Some(w), Some(h)) => {
+            let bare = h.trim().len() == 10;
+            match (parse_instant(w), parse_instant(h)) {
+                (Some(w), Some(h)) if bare => w.div_euclid(DAY) == h.div_euclid(DAY),
+                (w, h) => w == h,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Experiment-only fields; `create` marks a new experiment (everything
 /// present is written, `experimentType` through the create body).
 pub(super) fn diff_experiment_fields(
@@ -146,10 +164,8 @@ pub(super) fn diff_experiment_fields(
         ("endDate", &spec.end_date, lf.map(|l| &l.end_date)),
     ] {
         let Some(want) = want else { continue };
-        let want_t = want.as_deref().and_then(parse_instant);
-        let have_t = have.and_then(|h| h.as_deref().and_then(parse_instant));
         let same = match have {
-            Some(_) => want_t == have_t,
+            Some(h) => same_date(want.as_deref(), h.as_deref()),
             None => want.is_none(),
         };
         if !same {
@@ -158,13 +174,26 @@ pub(super) fn diff_experiment_fields(
         }
     }
     if let Some(e) = &spec.exposure_event {
-        let want = norm_exposure(&serde_json::to_value(e).unwrap_or(Value::Null));
-        let have = lf
-            .and_then(|l| l.exposure_event.as_ref())
-            .map(norm_exposure);
-        if have.as_ref() != Some(&want) {
-            d.patch.insert("exposureEvent".into(), want.clone());
-            push(ch, "exposureEvent", have, Some(want));
+        // Sent as written (`filters` included, which the API requires);
+        // compared without nulls and empty lists.
+        let want = serde_json::to_value(e).unwrap_or(Value::Null);
+        match lf.map(|l| &l.exposure_event) {
+            // A new experiment starts with the default exposure event.
+            None if want.is_null() => {}
+            None => {
+                d.patch.insert("exposureEvent".into(), want.clone());
+                push(ch, "exposureEvent", None, Some(want));
+            }
+            Some(None) => d.unknown.push((
+                "exposureEvent".into(),
+                "the API does not show an experiment's exposure event, so it cannot be compared; nothing was written (ampx sets it when it creates the experiment)".into(),
+            )),
+            Some(Some(have)) => {
+                if norm_exposure(have) != norm_exposure(&want) {
+                    d.patch.insert("exposureEvent".into(), want.clone());
+                    push(ch, "exposureEvent", Some(have.clone()), Some(want));
+                }
+            }
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct FlagDiff {
     pub deployments_remove: Vec<String>,
     /// Ids to remove from and add to variants' lists, by list and variant.
     pub id_lists: Vec<IdListChange>,
+    /// Fields the diff could not compare (no answer shows them), with what
+    /// it did about each: `(field, note)`.
+    pub unknown: Vec<(String, String)>,
 }
 
 /// A variant's list of ids that the API changes by additions and bulk
@@ -212,7 +215,7 @@ pub fn diff_all(set: &ManifestSet, live: &Live) -> Result<Vec<FlagDiff>, Vec<Dif
             Some(o) => diff_flag(&with_owner_tag(f, o, live), live, &mut errors),
             None => diff_flag(f, live, &mut errors),
         })
-        .filter(|d| !d.is_empty())
+        .filter(|d| !d.is_empty() || !d.unknown.is_empty())
         .collect();
     if !errors.is_empty() {
         return Err(errors);

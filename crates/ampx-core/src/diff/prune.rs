@@ -4,16 +4,20 @@
 use super::*;
 
 /// A manifest with the project's `ownerTag` added to its tags. With `tags`
-/// absent the live tags stay as they are, plus the owner tag.
+/// absent the live tags stay as they are, plus the owner tag; when the live
+/// tags are unknown (the answer does not show them) the manifest is left as
+/// it is: replacing tags nobody could read would drop them all.
 pub(super) fn with_owner_tag(f: &Located<FlagSpec>, owner: &str, live: &Live) -> Located<FlagSpec> {
     let mut g = f.clone();
     let mut tags = match &f.spec.tags {
         Some(t) => t.clone(),
-        None => live
-            .objects(f.spec.kind)
-            .get(&f.spec.key)
-            .map(|lf| lf.tags.clone())
-            .unwrap_or_default(),
+        None => match live.objects(f.spec.kind).get(&f.spec.key) {
+            None => Vec::new(),
+            Some(lf) => match &lf.tags {
+                Some(t) => t.clone(),
+                None => return g,
+            },
+        },
     };
     if !tags.iter().any(|t| t == owner) {
         tags.push(owner.to_string());
@@ -25,6 +29,8 @@ pub(super) fn with_owner_tag(f: &Located<FlagSpec>, owner: &str, live: &Live) ->
 /// Archives for `prune: true`: live, unarchived flags and experiments that no
 /// manifest names (with an `ownerTag`, only those that carry it).
 pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
+    // With an owner tag, an object whose tags no answer shows is left alone:
+    // whether ampx owns it cannot be known.
     let owner = set.project.spec.owner_tag.as_deref();
     let mut out = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
@@ -49,10 +55,22 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
             .chain(listed)
             .collect();
         for (key, lf) in live.objects(kind) {
-            if lf.is_archived()
-                || named.contains(key.as_str())
-                || owner.is_some_and(|o| !lf.tags.iter().any(|t| t == o))
-            {
+            if lf.is_archived() || named.contains(key.as_str()) {
+                continue;
+            }
+            if let (Some(o), None) = (owner, &lf.tags) {
+                out.push(FlagDiff {
+                    kind,
+                    key: key.clone(),
+                    unknown: vec![(
+                        "tags".into(),
+                        format!("prune: the API does not show its tags, so whether it carries the owner tag `{o}` cannot be known; left alone"),
+                    )],
+                    ..Default::default()
+                });
+                continue;
+            }
+            if owner.is_some_and(|o| !lf.tags.iter().flatten().any(|t| t == o)) {
                 continue;
             }
             let mut d = FlagDiff {

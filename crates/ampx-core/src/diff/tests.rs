@@ -190,3 +190,163 @@ fn exposure_event_without_filters_equals_empty_filters() {
     let filtered = json!({"event_type": "viewed", "filters": [{"subprop_key": "plan"}]});
     assert_ne!(norm_exposure(&manifest), norm_exposure(&filtered));
 }
+
+/// A manifest set with `project` fields added to the Project document.
+fn set_with(project: &str, yaml: &str) -> ManifestSet {
+    let text = format!(
+        "apiVersion: ampx/v1\nkind: Project\nid: 1\n{project}---\napiVersion: ampx/v1\n{yaml}"
+    );
+    load_sources(&[(PathBuf::from("f.yaml"), text)]).unwrap()
+}
+
+#[test]
+fn tags_no_answer_shows_are_unknown_and_never_written() {
+    // The documented flag answers carry no `tags`.
+    let live = live_with(live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "on"}]}),
+    ));
+    let d = diff(&flag("key: a\ntags: [x]\n"), &live);
+    assert!(d.is_empty(), "{:?}", d.changes);
+    assert!(!d.patch.contains_key("tags"));
+    assert_eq!(d.unknown.len(), 1);
+    assert_eq!(d.unknown[0].0, "tags");
+    // Shown, they are compared as before.
+    let live = live_with(live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "on"}], "tags": ["y"]}),
+    ));
+    let d = diff(&flag("key: a\ntags: [x]\n"), &live);
+    assert_eq!(d.patch["tags"], json!(["x"]));
+    assert!(d.unknown.is_empty());
+}
+
+#[test]
+fn the_owner_tag_never_replaces_tags_nobody_could_read() {
+    let set = set_with("ownerTag: ampx\n", "kind: Flag\nkey: a\n");
+    let live = live_with(live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "on"}]}),
+    ));
+    let diffs = diff_all(&set, &live).unwrap();
+    assert!(
+        diffs.iter().all(|d| !d.patch.contains_key("tags")),
+        "{diffs:?}"
+    );
+    // Known live tags keep theirs and gain the owner tag.
+    let live = live_with(live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "on"}], "tags": ["team"]}),
+    ));
+    let diffs = diff_all(&set, &live).unwrap();
+    assert_eq!(diffs[0].patch["tags"], json!(["ampx", "team"]));
+    // A new flag gets the owner tag.
+    let diffs = diff_all(&set, &Live::default()).unwrap();
+    assert_eq!(diffs[0].patch["tags"], json!(["ampx"]));
+}
+
+#[test]
+fn prune_with_an_owner_tag_leaves_objects_of_unknown_tags_alone() {
+    let set = set_with("ownerTag: ampx\nprune: true\n", "kind: Flag\nkey: a\n");
+    let mut live = live_with(live_flag(
+        json!({"id": 7, "key": "a", "variants": [{"key": "on"}], "tags": ["ampx"]}),
+    ));
+    for (key, tags) in [
+        ("unknown", None),
+        ("owned", Some(json!(["ampx"]))),
+        ("other", Some(json!(["x"]))),
+    ] {
+        let mut f = json!({"id": key.len() + 100, "key": key, "variants": [{"key": "on"}]});
+        if let Some(t) = tags {
+            f["tags"] = t;
+        }
+        live.flags.insert(key.into(), live_flag(f));
+    }
+    let diffs = diff_all(&set, &live).unwrap();
+    let archived: Vec<&str> = diffs
+        .iter()
+        .filter(|d| d.action == Some(Action::Archive))
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(archived, ["owned"]);
+    let unknown: Vec<&str> = diffs
+        .iter()
+        .filter(|d| !d.unknown.is_empty())
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(unknown, ["unknown"]);
+}
+
+fn experiment(yaml: &str) -> Located<FlagSpec> {
+    set_with("", &format!("kind: Experiment\n{yaml}"))
+        .flags
+        .remove(0)
+}
+
+fn live_experiment(v: Value) -> Live {
+    let mut live = Live::default();
+    let e = live_flag(v);
+    live.experiments.insert(e.key.clone(), e);
+    live
+}
+
+#[test]
+fn exposure_events_are_sent_with_filters_and_compared_only_when_shown() {
+    let e = experiment("key: e\nexposureEvent: {event_type: viewed}\n");
+    // A new experiment: the PATCH after create carries `filters: []`.
+    let d = diff(&e, &Live::default());
+    assert_eq!(
+        d.patch["exposureEvent"],
+        json!({"event_type": "viewed", "filters": []})
+    );
+    // Live, without the field (as every documented answer): unknown.
+    let base = json!({"id": 7, "key": "e", "variants": [{"key": "control"}, {"key": "treatment"}]});
+    let d = diff(&e, &live_experiment(base.clone()));
+    assert!(!d.patch.contains_key("exposureEvent"));
+    assert_eq!(d.unknown[0].0, "exposureEvent");
+    // Shown: compared (an empty `filters` equals none).
+    let mut shown = base.clone();
+    shown["exposureEvent"] = json!({"event_type": "viewed", "filters": []});
+    assert!(diff(&e, &live_experiment(shown.clone())).patch.is_empty());
+    shown["exposureEvent"] = json!({"event_type": "clicked", "filters": []});
+    assert!(diff(&e, &live_experiment(shown.clone()))
+        .patch
+        .contains_key("exposureEvent"));
+    // `exposureEvent: null` goes back to the default event.
+    let d = diff(
+        &experiment("key: e\nexposureEvent: null\n"),
+        &live_experiment(shown),
+    );
+    assert_eq!(d.patch["exposureEvent"], Value::Null);
+}
+
+#[test]
+fn dates_are_compared_at_the_precision_of_the_answer() {
+    let base = json!({"id": 7, "key": "e", "variants": [{"key": "control"}, {"key": "treatment"}]});
+    let with = |start: &str| {
+        let mut v = base.clone();
+        v["startDate"] = json!(start);
+        live_experiment(v)
+    };
+    let e = experiment("key: e\nstartDate: 2023-07-29T10:30:00Z\n");
+    // The API answers the day only: the same day is no change.
+    assert!(diff(&e, &with("2023-07-29")).patch.is_empty());
+    assert!(diff(&e, &with("2023-07-30"))
+        .patch
+        .contains_key("startDate"));
+    // An answer with a time is compared as an instant.
+    assert!(diff(&e, &with("2023-07-29T10:30:00.000Z")).patch.is_empty());
+    assert!(diff(&e, &with("2023-07-29T11:30:00Z"))
+        .patch
+        .contains_key("startDate"));
+}
+
+#[test]
+fn a_manifest_time_that_would_be_dropped_is_a_warning_with_its_position() {
+    let set = set_with(
+        "",
+        "kind: Experiment\nkey: e\nstartDate: 2023-07-29T10:30:00Z\nendDate: 2023-08-01T00:00:00Z\n",
+    );
+    let w = set.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("f.yaml:") && w[0].contains("startDate"),
+        "{w:?}"
+    );
+}

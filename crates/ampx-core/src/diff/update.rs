@@ -149,9 +149,19 @@ fn flag_fields(spec: &FlagSpec, lf: &LiveFlag, d: &mut FlagDiff, ch: &mut Vec<Ch
         }
     }
     if let Some(t) = &spec.tags {
-        if sorted_set(t) != sorted_set(&lf.tags) {
-            d.patch.insert("tags".into(), json!(sorted_set(t)));
-            push(ch, "tags", Some(set_value(&lf.tags)), Some(set_value(t)));
+        match &lf.tags {
+            Some(have) if sorted_set(t) != sorted_set(have) => {
+                d.patch.insert("tags".into(), json!(sorted_set(t)));
+                push(ch, "tags", Some(set_value(have)), Some(set_value(t)));
+            }
+            Some(_) => {}
+            None => d.unknown.push((
+                "tags".into(),
+                format!(
+                    "the API does not show this {}'s tags, so they cannot be compared; nothing was written (ampx sets tags when it creates the object)",
+                    spec.kind.noun()
+                ),
+            )),
         }
     }
 }

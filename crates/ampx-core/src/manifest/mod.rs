@@ -113,6 +113,33 @@ pub struct ManifestSet {
     pub sources: Vec<(PathBuf, String)>,
 }
 
+impl ManifestSet {
+    /// What is valid but will not do quite what it says, with positions:
+    /// an experiment date with a time of day, which the API answers as a
+    /// bare date, so the plan compares the date only.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in &self.flags {
+            for (field, value) in [
+                ("startDate", &f.spec.start_date),
+                ("endDate", &f.spec.end_date),
+            ] {
+                let Some(Some(text)) = value else { continue };
+                let Some(ms) = model::parse_instant(text) else {
+                    continue;
+                };
+                if ms.rem_euclid(86_400_000) != 0 {
+                    out.push(format!(
+                        "{}: {field} `{text}`: the API answers dates without a time of day, so ampx compares the date only and a change of the time alone is not planned",
+                        f.at(field)
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 const KINDS: &[&str] = &[
     "Project",
     "Flag",

@@ -141,6 +141,14 @@ impl ExperimentType {
     }
 }
 
+/// `exposureEvent: null` is a managed "the default exposure event", unlike
+/// an absent one.
+fn nullable_exposure<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<ExposureEvent>>, D::Error> {
+    Ok(Some(Option::<ExposureEvent>::deserialize(d)?))
+}
+
 /// `endDate: null` is a managed "no date", unlike an absent one.
 fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     match Value::deserialize(d)? {
@@ -158,7 +166,8 @@ fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
 #[serde(deny_unknown_fields)]
 pub struct ExposureEvent {
     pub event_type: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Always sent: the API requires it (an empty list for no filters).
+    #[serde(default)]
     pub filters: Vec<ExposureFilter>,
 }
 
@@ -235,8 +244,13 @@ pub struct FlagSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub end_date: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposure_event: Option<ExposureEvent>,
+    /// `null`: back to Amplitude's default exposure event.
+    #[serde(
+        default,
+        deserialize_with = "nullable_exposure",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exposure_event: Option<Option<ExposureEvent>>,
 }
 
 /// Fields only an experiment has.
