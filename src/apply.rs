@@ -32,6 +32,8 @@ use crate::render::text::{printable_text, Style};
 pub struct ObjectReport {
     pub kind: Kind,
     pub key: String,
+    /// An archive that prune asked for.
+    pub pruned: bool,
     pub applied: Vec<Op>,
     /// The call that failed, and why.
     pub failed: Option<(Op, Failure)>,
@@ -44,6 +46,11 @@ pub enum Failure {
     /// The API refused the call, or did not answer.
     #[error("{0}")]
     Api(ApiError),
+    /// An experiment answered 405: a web or Guides & Surveys experiment,
+    /// which the API does not let anyone edit (no documented field marks
+    /// them beforehand).
+    #[error("cannot be edited through the API (web or Guides & Surveys experiment): {0}")]
+    NotEditable(ApiError),
     /// A create was refused as a duplicate, and finding the object by key
     /// failed too.
     #[error("{}; looking it up failed too: {}", .0.0, .0.1)]
@@ -78,9 +85,19 @@ pub struct Report {
     pub requests: usize,
 }
 
+impl ObjectReport {
+    /// A prune archive the API refused because the experiment cannot be
+    /// edited through it: reported, but not a failure of the run.
+    pub fn prune_refused(&self) -> bool {
+        self.pruned && matches!(self.failed, Some((_, Failure::NotEditable(_))))
+    }
+}
+
 impl Report {
     pub fn ok(&self) -> bool {
-        self.objects.iter().all(|o| o.failed.is_none())
+        self.objects
+            .iter()
+            .all(|o| o.failed.is_none() || o.prune_refused())
     }
     pub fn applied_calls(&self) -> usize {
         self.objects.iter().map(|o| o.applied.len()).sum()
@@ -88,9 +105,22 @@ impl Report {
 
     pub fn render(&self, st: Style) -> String {
         let mut out = String::new();
-        let failed = self.objects.iter().filter(|o| o.failed.is_some()).count();
+        let failed = self
+            .objects
+            .iter()
+            .filter(|o| o.failed.is_some() && !o.prune_refused())
+            .count();
         for o in &self.objects {
             match &o.failed {
+                Some(_) if o.prune_refused() => {
+                    let _ = writeln!(
+                        out,
+                        "{} {} {}: not archived: it cannot be edited through the API (web or Guides & Surveys experiment)\n    to keep prune from trying again: archive it in Amplitude, name it in a manifest, or take the owner tag off it",
+                        st.yellow("!"),
+                        o.kind,
+                        o.key
+                    );
+                }
                 None => {
                     let _ = writeln!(
                         out,
@@ -103,6 +133,12 @@ impl Report {
                 }
                 Some((op, err)) => {
                     let _ = writeln!(out, "{} {} {}: FAILED", st.red("✗"), o.kind, o.key);
+                    if matches!(err, Failure::NotEditable(_)) {
+                        let _ = writeln!(
+                            out,
+                            "    remove it from the manifests: the API answers 405 to every edit of a web or Guides & Surveys experiment"
+                        );
+                    }
                     for a in &o.applied {
                         let _ = writeln!(
                             out,
@@ -180,11 +216,12 @@ async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String
         } else {
             "key"
         };
+        // Only `limit` and `cursor` are documented for these lists.
         let items = client
             .list_all(
                 &format!("/api/1/{coll}"),
                 coll,
-                &[("includeArchived", "true")],
+                &[],
                 &format!("{kind} `{key}`"),
             )
             .await?;
@@ -200,11 +237,22 @@ async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String
         ("includeArchived".into(), "true".into()),
         ("limit".into(), "1000".into()),
     ];
+    let project = client.options.project.clone();
+    if let Some(p) = &project {
+        call.query.push(("projectId".into(), p.clone()));
+    }
     let v = client.get_json(&call).await?;
+    // A key may be taken in another project the API key sees: only this
+    // project's object is this one.
+    let ours = |f: &&Value| {
+        let other = crate::api::project_of(f).zip(project.as_ref());
+        other.is_none_or(|(theirs, ours)| theirs == *ours)
+    };
     Ok(v.get(coll)
         .and_then(Value::as_array)
         .and_then(|fs| {
             fs.iter()
+                .filter(ours)
                 .find(|f| f.get("key").and_then(Value::as_str) == Some(key))
         })
         .and_then(id_of))
@@ -255,6 +303,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
     let mut report = ObjectReport {
         kind: o.kind,
         key: o.key.clone(),
+        pruned: o.pruned,
         applied: Vec::new(),
         failed: None,
         not_attempted: Vec::new(),
@@ -328,6 +377,9 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
                 }
             }
             (Ok(_), false) => Ok(()),
+            (Err(e), _) if e.status == Some(405) && o.kind == Kind::Experiment => {
+                Err(Failure::NotEditable(e))
+            }
             (Err(e), _) => Err(Failure::Api(e)),
         };
         if outcome.is_ok() && is_create {
@@ -395,6 +447,7 @@ fn not_applied(o: &ObjectPlan, why: Failure) -> ObjectReport {
     ObjectReport {
         kind: o.kind,
         key: o.key.clone(),
+        pruned: o.pruned,
         applied: Vec::new(),
         failed: ops.next().map(|op| (op, why)),
         not_attempted: ops.collect(),

@@ -202,6 +202,13 @@ pub enum Command {
         /// API key the emulator accepts (default: `emulator-key`).
         #[arg(long)]
         api_key: Option<String>,
+        /// Answer with every field (tags, archived state, exposure events,
+        /// date-times) instead of exactly the documented shapes.
+        #[arg(long)]
+        lenient: bool,
+        /// Another project the key sees, besides 100001 (repeatable).
+        #[arg(long, value_name = "ID")]
+        other_project: Vec<String>,
         /// Fault: every API request waits this many milliseconds before its answer.
         #[arg(long, value_name = "MS", default_value_t = 0, help_heading = "Faults")]
         latency_ms: u64,

@@ -125,6 +125,10 @@ pub struct ClientOptions {
     /// The largest answer read, in bytes; a longer one is an error naming
     /// the call, not memory spent.
     pub max_answer_bytes: usize,
+    /// The project every read is scoped to: flag and experiment lists are
+    /// asked for it (`projectId`), and every list item that names another
+    /// project is dropped, whatever the list (a key may see several).
+    pub project: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -136,7 +140,17 @@ impl Default for ClientOptions {
             max_retry_time: Duration::from_secs(60),
             first_backoff: Duration::from_millis(250),
             max_answer_bytes: MAX_ANSWER_BYTES,
+            project: None,
         }
+    }
+}
+
+/// The project an answered object belongs to, when it says.
+pub fn project_of(item: &Value) -> Option<String> {
+    match item.get("projectId")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -253,6 +267,8 @@ pub struct Client {
     requests: AtomicUsize,
     limiter: RateLimiter,
     pub options: ClientOptions,
+    /// Every project a list item named so far.
+    projects_seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl fmt::Debug for Client {
@@ -346,11 +362,21 @@ impl Client {
             requests: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_rps),
             options,
+            projects_seen: Default::default(),
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// Every project the list items read so far named: the projects the key
+    /// is known to see.
+    pub fn projects_seen(&self) -> std::collections::BTreeSet<String> {
+        self.projects_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many HTTP requests this client has sent, retries included.
@@ -535,6 +561,24 @@ impl Client {
         Ok(items)
     }
 
+    /// The items of a list page that belong to the client's project (all of
+    /// them when it has none, or when an item does not say); notes every
+    /// project an item names.
+    fn in_project(&self, items: Vec<Value>) -> Vec<Value> {
+        let mut seen = self.projects_seen.lock().unwrap_or_else(|e| e.into_inner());
+        items
+            .into_iter()
+            .filter(|item| match project_of(item) {
+                Some(p) => {
+                    let mine = self.options.project.as_ref().is_none_or(|own| *own == p);
+                    seen.insert(p);
+                    mine
+                }
+                None => true,
+            })
+            .collect()
+    }
+
     /// Like [`list_all`](Self::list_all), handing each page's items to
     /// `each_page` as it arrives, so that a caller can convert them and
     /// never hold more than one page of raw JSON (at 10,000 flags the raw
@@ -566,9 +610,13 @@ impl Client {
             if let Some(c) = &cursor {
                 call.query.push(("cursor".into(), c.clone()));
             }
+            let scoped = matches!(path, "/api/1/flags" | "/api/1/experiments");
+            if let (true, Some(p)) = (scoped, &self.options.project) {
+                call.query.push(("projectId".into(), p.clone()));
+            }
             let mut page = self.get_json(&call).await?;
             match page.get_mut(field) {
-                Some(Value::Array(a)) => each_page(std::mem::take(a))?,
+                Some(Value::Array(a)) => each_page(self.in_project(std::mem::take(a)))?,
                 Some(Value::Null) | None => {}
                 Some(_) => {
                     return Err(malformed(&format!("`{field}` in the answer is not a list")))

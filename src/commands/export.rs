@@ -30,8 +30,30 @@ pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
         Some(s) => s.clone(),
         None => region.base_url().to_string(),
     };
-    let client = Arc::new(Client::new(&base, key, client_options(global))?);
-    let snapshot = export::read(&client, &args.keys, args.project_id.as_deref()).await?;
+    // Every read is scoped to one project: the one named, or the only one
+    // the key sees (the deployment list, which every project has, names
+    // them all).
+    let project = match &args.project_id {
+        Some(p) => p.clone(),
+        None => {
+            let probe = Client::new(&base, key.clone(), client_options(global))?;
+            probe
+                .list_all(
+                    "/api/1/deployments",
+                    "deployments",
+                    &[],
+                    "the deployment list",
+                )
+                .await?;
+            export::project_id(&probe, None)?
+        }
+    };
+    let options = crate::api::ClientOptions {
+        project: Some(project.clone()),
+        ..client_options(global)
+    };
+    let client = Arc::new(Client::new(&base, key, options)?);
+    let snapshot = export::read(&client, &args.keys, Some(&project)).await?;
     let written_region = global.server.is_none().then_some(region);
     let exported = export::build(&snapshot, written_region);
     if !global.quiet {

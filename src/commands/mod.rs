@@ -111,13 +111,17 @@ pub fn client_options(global: &Global) -> ClientOptions {
     }
 }
 
-/// Builds the API client for a manifest set, with the key from the environment.
+/// Builds the API client for a manifest set, with the key from the
+/// environment, scoped to the set's project.
 pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>> {
     let key = ApiKey::from_env()?;
     Ok(Arc::new(Client::new(
         &base_url(global, set),
         key,
-        client_options(global),
+        ClientOptions {
+            project: Some(set.project.spec.id.clone()),
+            ..client_options(global)
+        },
     )?))
 }
 
@@ -204,6 +208,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             state,
             page_size,
             api_key,
+            lenient,
+            other_project,
             latency_ms,
             error_rate,
             lost_answer_rate,
@@ -222,6 +228,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
                 seed: fault_seed,
             };
             let config = crate::emulator::EmulatorConfig {
+                lenient,
+                other_projects: other_project,
                 state_file: state,
                 page_size: page_size.clamp(1, 1000),
                 faults,

@@ -152,6 +152,7 @@ pub(super) fn deployment_spec(d: &LiveDeployment, notes: &mut Vec<String>) -> Gr
         label: d.label.clone(),
         kind,
         archived: None,
+        renamed_from: None,
     })
 }
 

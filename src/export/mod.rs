@@ -35,7 +35,7 @@ mod to_yaml;
 mod write;
 pub mod yaml_out;
 
-pub use read::{read, Snapshot};
+pub use read::{project_id, read, Snapshot};
 use settle::{settle, FlagDoc};
 use to_spec::*;
 use to_yaml::*;
@@ -154,7 +154,11 @@ fn unique_path(taken: &mut HashSet<String>, dir: &str, key: &str) -> PathBuf {
 /// Builds the manifests for a snapshot. `region` is written into the
 /// Project unless the API was reached through a server URL.
 pub fn build(snap: &Snapshot, region: Option<Region>) -> Export {
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = snap
+        .not_editable
+        .iter()
+        .map(|key| format!("experiment `{key}` is left out: a web or Guides & Surveys experiment, which the API does not let anyone edit"))
+        .collect();
     let project_body = project_document(&snap.project_id, region);
     let mut documents = Vec::new();
     let mut taken: HashSet<String> = HashSet::new();
@@ -318,7 +322,6 @@ fn project_document(id: &str, region: Option<Region>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::read::project_id;
     use super::settle::unmanage;
     use super::write::modeline;
     use super::*;
@@ -370,6 +373,7 @@ mod tests {
             variants: [((kind, key), vs)].into_iter().collect(),
             archived: 0,
             keys: Vec::new(),
+            not_editable: Vec::new(),
         }
     }
 
@@ -488,19 +492,5 @@ mod tests {
         );
         assert_eq!(manifest_date(&None), Some(None));
         assert_eq!(manifest_date(&Some("soon".into())), None);
-    }
-
-    #[test]
-    fn the_project_id_comes_from_any_object_that_names_it() {
-        let err = project_id(&Live::default(), None).unwrap_err().to_string();
-        assert!(err.contains("--project-id"), "{err}");
-        let mut live = Live::default();
-        let group: crate::api::live::LiveHoldout =
-            serde_json::from_value(serde_json::json!({"id": 7, "key": "h", "projectId": 42}))
-                .unwrap();
-        live.holdouts = Some([("h".to_string(), group)].into_iter().collect());
-        assert_eq!(project_id(&live, None).unwrap(), "42");
-        let err = project_id(&live, Some("41")).unwrap_err().to_string();
-        assert!(err.contains("belong to project 42"), "{err}");
     }
 }

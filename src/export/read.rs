@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub archived: usize,
     /// The keys given with `--key`, if any.
     pub keys: Vec<String>,
+    /// Experiments left out because the API would refuse to edit them.
+    pub not_editable: Vec<String>,
 }
 
 /// Every key and label `--key` can name, with whether that object is
@@ -89,35 +91,23 @@ pub(super) fn unknown_keys_error(
 
 /// The project id: `--project-id`, else the `projectId` the API shows on
 /// the listed objects.
-pub(super) fn project_id(live: &Live, given: Option<&str>) -> anyhow::Result<String> {
-    let listed = live
-        .flags
-        .values()
-        .chain(live.experiments.values())
-        .find_map(|f| f.project_id.clone())
-        .or_else(|| {
-            let groups = live
-                .mutexes
-                .iter()
-                .flat_map(|m| m.values().map(|g| &g.project_id));
-            let holdouts = live
-                .holdouts
-                .iter()
-                .flat_map(|h| h.values().map(|g| &g.project_id));
-            let deployments = live.deployments.iter().flatten().map(|d| &d.project_id);
-            groups
-                .chain(holdouts)
-                .chain(deployments)
-                .find_map(Clone::clone)
-        });
-    match (given, listed) {
-        (Some(g), Some(l)) if g != l => anyhow::bail!(
-            "--project-id is {g}, but the objects this API key reads belong to project {l}\n  hint: pass --project-id {l}, or use the Management API key of project {g}"
+pub fn project_id(client: &Client, given: Option<&str>) -> anyhow::Result<String> {
+    let seen = client.projects_seen();
+    let list = || seen.iter().cloned().collect::<Vec<_>>().join(", ");
+    match (given, seen.len()) {
+        (Some(g), _) if seen.contains(g) => Ok(g.to_string()),
+        (Some(g), 0) => Ok(g.to_string()),
+        (Some(g), _) => anyhow::bail!(
+            "--project-id is {g}, but this API key sees project(s) {} only; nothing was written\n  hint: use the Management API key of project {g}",
+            list()
         ),
-        (Some(g), _) => Ok(g.to_string()),
-        (None, Some(l)) => Ok(l),
-        (None, None) => anyhow::bail!(
+        (None, 1) => Ok(list()),
+        (None, 0) => anyhow::bail!(
             "cannot tell the project id: the API listed no flag, experiment, group or deployment that names its project\n  hint: pass --project-id ID (the id shown in the project's settings in Amplitude)"
+        ),
+        (None, _) => anyhow::bail!(
+            "this API key sees several projects ({}): export reads one; nothing was written\n  hint: pass --project-id with one of them",
+            list()
         ),
     }
 }
@@ -134,6 +124,7 @@ pub async fn read(
     given_project_id: Option<&str>,
 ) -> anyhow::Result<Snapshot> {
     let mut live = read_lists(client, Lists::ALL).await?;
+    let project_id = project_id(client, given_project_id)?;
     let archived = named(&live).iter().filter(|(_, a)| *a).count();
 
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
@@ -156,13 +147,30 @@ pub async fn read(
     }
     let chosen = |k: &str| wanted.is_empty() || wanted.contains(k);
     let mut selected = Vec::new();
+    let mut not_editable = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
         for (key, f) in live.objects(kind) {
-            if !f.is_archived() && chosen(key) {
+            if f.is_archived() || !chosen(key) {
+                continue;
+            }
+            if f.is_not_editable() {
+                not_editable.push(key.clone());
+            } else {
                 selected.push((kind, key.clone()));
             }
         }
     }
+    // The deployment list shows no type: each exported deployment's detail
+    // does.
+    let exported: Vec<String> = live
+        .deployments
+        .iter()
+        .flatten()
+        .filter(|d| !d.deleted && chosen(&d.label))
+        .map(|d| d.label.clone())
+        .collect();
+    let exported: Vec<&str> = exported.iter().map(String::as_str).collect();
+    crate::fetch::read_deployment_types(client, &mut live, &exported).await?;
     // One deployment per label: the active one the plan matches first.
     let mut labels = HashSet::new();
     let selected_deployments: Vec<LiveDeployment> = live
@@ -186,7 +194,6 @@ pub async fn read(
         .filter(|h| !(h.deleted || h.archived) && chosen(&h.key))
         .map(|h| h.key.clone())
         .collect();
-    let project_id = project_id(&live, given_project_id)?;
 
     let mut reads = Vec::new();
     for (kind, key) in &selected {
@@ -218,5 +225,6 @@ pub async fn read(
         variants,
         archived,
         keys: wanted.into_iter().map(str::to_string).collect(),
+        not_editable,
     })
 }

@@ -73,82 +73,151 @@ fn malformed(path: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
     }
 }
 
-/// Lists every flag (or experiment) of the project, archived ones included.
+/// Which objects of a kind a read must know: every one (export), or those
+/// with these keys (a plan: its manifests' keys and the keys its groups
+/// name) plus every active one (prune and ownership read those).
+#[derive(Debug, Clone)]
+pub enum Scope {
+    All,
+    Keys(std::collections::BTreeSet<String>),
+}
+
+/// The objects of one kind read so far, by key; refuses a list that names
+/// a key or an id twice (which of the two a call would change cannot be
+/// known).
+struct Listing {
+    noun: &'static str,
+    objects: BTreeMap<String, LiveFlag>,
+    ids: std::collections::HashMap<String, String>,
+}
+
+impl Listing {
+    /// Files the items of one page of one list. Objects an earlier list
+    /// already gave are kept as they are; `archived` is what this list
+    /// says of an object that does not say so itself.
+    fn add(
+        &mut self,
+        items: Vec<serde_json::Value>,
+        archived: Option<bool>,
+        seen_here: &mut std::collections::HashSet<String>,
+        (path, what): (&str, &str),
+    ) -> Result<(), ApiError> {
+        let noun = self.noun;
+        for item in items {
+            let mut flag: LiveFlag =
+                serde_json::from_value(item).map_err(|e| malformed(path, what, e))?;
+            if !seen_here.insert(flag.id.clone()) {
+                let key = self.ids.get(&flag.id).cloned().unwrap_or_default();
+                return Err(malformed(
+                    path,
+                    what,
+                    format!(
+                        "it lists id {} twice (keys `{key}` and `{}`); nothing was changed",
+                        flag.id, flag.key
+                    ),
+                ));
+            }
+            match self.objects.get(&flag.key) {
+                Some(other) if other.id == flag.id => continue,
+                Some(other) => {
+                    return Err(malformed(
+                        path,
+                        what,
+                        format!(
+                            "it lists {noun} key `{}` twice (ids {} and {}); nothing was changed",
+                            flag.key, other.id, flag.id
+                        ),
+                    ))
+                }
+                None => {}
+            }
+            if let Some(other) = self.ids.get(&flag.id) {
+                return Err(malformed(
+                    path,
+                    what,
+                    format!(
+                        "it lists id {} twice (keys `{other}` and `{}`); nothing was changed",
+                        flag.id, flag.key
+                    ),
+                ));
+            }
+            if !flag.archive_known() {
+                flag.archived = archived;
+            }
+            self.ids.insert(flag.id.clone(), flag.key.clone());
+            self.objects.insert(flag.key.clone(), flag);
+        }
+        Ok(())
+    }
+}
+
+/// Lists the flags (or experiments) of the project that `scope` asks for,
+/// each with its archived state. The documented list entries show neither
+/// `archived` nor `deleted`, and a list leaves archived objects out unless
+/// asked with `includeArchived=true`: what the list without them leaves
+/// out is archived. A plan reads that list, and then looks up only the keys
+/// of its manifests that it did not find there (by key, or with the full
+/// list when that takes fewer requests).
 async fn list_objects(
     client: &Client,
     kind: ObjectKind,
+    scope: &Scope,
 ) -> Result<BTreeMap<String, LiveFlag>, ApiError> {
     let coll = kind.collection();
     let path = format!("/api/1/{coll}");
     let what = format!("the {} list", kind.noun());
-    let mut flags: BTreeMap<String, LiveFlag> = BTreeMap::new();
-    let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    let noun = kind.noun();
-    // Each page is converted as it arrives: only one page of raw JSON is
-    // ever held. A key or id listed twice is an error: which of the two
-    // objects a call would change cannot be known.
+    let at = (path.as_str(), what.as_str());
+    let mut listing = Listing {
+        noun: kind.noun(),
+        objects: BTreeMap::new(),
+        ids: Default::default(),
+    };
+    // Each page is filed as it arrives: only one page of raw JSON is held.
+    let mut pages = 0usize;
+    let mut here = Default::default();
     client
-        .list_pages(
-            &path,
-            coll,
-            &[("includeArchived", "true")],
-            &what,
-            |items| {
-                for item in items {
-                    let flag: LiveFlag =
-                        serde_json::from_value(item).map_err(|e| malformed(&path, &what, e))?;
-                    if let Some(other) = flags.get(&flag.key) {
-                        return Err(malformed(
-                            &path,
-                            &what,
-                            format!(
-                                "it lists {noun} key `{}` twice (ids {} and {}); nothing was changed",
-                                flag.key, other.id, flag.id
-                            ),
-                        ));
-                    }
-                    if let Some(other) = ids.insert(flag.id.clone(), flag.key.clone()) {
-                        return Err(malformed(
-                            &path,
-                            &what,
-                            format!(
-                                "it lists id {} twice (keys `{other}` and `{}`); nothing was changed",
-                                flag.id, flag.key
-                            ),
-                        ));
-                    }
-                    flags.insert(flag.key.clone(), flag);
-                }
-                Ok(())
-            },
-        )
+        .list_pages(&path, coll, &[], &what, |items| {
+            pages += 1;
+            listing.add(items, Some(false), &mut here, at)
+        })
         .await?;
-    // The documented list entries show neither `archived` nor `deleted`:
-    // what the list without archived objects leaves out is archived.
-    if flags.values().any(|f| !f.archive_known()) {
-        let mut active = std::collections::HashSet::new();
+    let missing: Vec<&String> = match scope {
+        Scope::All => Vec::new(),
+        Scope::Keys(keys) => keys
+            .iter()
+            .filter(|k| !listing.objects.contains_key(*k))
+            .collect(),
+    };
+    let archived = [("includeArchived", "true")];
+    if matches!(scope, Scope::All) || missing.len() >= pages.max(1) {
+        let mut here = Default::default();
         client
-            .list_pages(&path, coll, &[], &what, |items| {
-                for item in items {
-                    if let Some(id) = item.get("id") {
-                        active.insert(match id {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        });
-                    }
-                }
-                Ok(())
+            .list_pages(&path, coll, &archived, &what, |items| {
+                listing.add(items, Some(true), &mut here, at)
             })
             .await?;
-        for f in flags.values_mut().filter(|f| !f.archive_known()) {
-            f.archived = Some(!active.contains(&f.id));
+    } else {
+        for key in missing {
+            let mut here = Default::default();
+            let query = [("key", key.as_str()), archived[0]];
+            client
+                .list_pages(&path, coll, &query, &what, |items| {
+                    // The filter is the server's: only the exact key counts.
+                    let exact = items
+                        .into_iter()
+                        .filter(|i| i.get("key").and_then(|k| k.as_str()) == Some(key))
+                        .collect();
+                    listing.add(exact, Some(true), &mut here, at)
+                })
+                .await?;
         }
     }
-    Ok(flags)
+    Ok(listing.objects)
 }
 
-/// Lists the project's mutual exclusion groups by key, archived ones
-/// included where the API shows them.
+/// Lists the project's mutual exclusion groups by key (the list takes only
+/// `limit` and `cursor`: archived groups are there where the API shows
+/// them).
 async fn list_mutexes(client: &Client) -> Result<BTreeMap<String, LiveMutex>, ApiError> {
     let ms: Vec<LiveMutex> = list_groups(client, "mutexes", "mutex group").await?;
     let active = |m: &LiveMutex| !(m.deleted || m.archived);
@@ -216,9 +285,7 @@ async fn list_groups<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, ApiError> {
     let path = format!("/api/1/{field}");
     let what = format!("the {noun} list");
-    let items = client
-        .list_all(&path, field, &[("includeArchived", "true")], &what)
-        .await?;
+    let items = client.list_all(&path, field, &[], &what).await?;
     items
         .into_iter()
         .map(|i| serde_json::from_value(i).map_err(|e| malformed(&path, &what, e)))
@@ -387,20 +454,20 @@ fn fill_from_detail(f: &mut LiveFlag, detail: &serde_json::Value) {
 }
 
 /// Which lists a read of the live state makes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Lists {
-    pub flags: bool,
-    pub experiments: bool,
+    pub flags: Option<Scope>,
+    pub experiments: Option<Scope>,
     pub deployments: bool,
     pub mutexes: bool,
     pub holdouts: bool,
 }
 
 impl Lists {
-    /// Every list: what export reads.
+    /// Every list, every object: what export reads.
     pub const ALL: Lists = Lists {
-        flags: true,
-        experiments: true,
+        flags: Some(Scope::All),
+        experiments: Some(Scope::All),
         deployments: true,
         mutexes: true,
         holdouts: true,
@@ -412,10 +479,19 @@ impl Lists {
         let prune = set.project.spec.prune == Some(true);
         // Groups name experiments by key: their ids come from the experiment list.
         let groups = !set.mutexes.is_empty() || !set.holdouts.is_empty();
-        let declared = |k: ObjectKind| set.flags.iter().any(|f| f.spec.kind == k);
+        let keys = |k: ObjectKind| -> std::collections::BTreeSet<String> {
+            set.flags
+                .iter()
+                .filter(|f| f.spec.kind == k)
+                .map(|f| f.spec.key.clone())
+                .collect()
+        };
+        let (flags, mut experiments) = (keys(ObjectKind::Flag), keys(ObjectKind::Experiment));
+        experiments.extend(set.group_experiments().cloned());
+        let scope = |wanted: bool, keys| wanted.then_some(Scope::Keys(keys));
         Lists {
-            flags: prune || declared(ObjectKind::Flag),
-            experiments: prune || groups || declared(ObjectKind::Experiment),
+            flags: scope(prune || !flags.is_empty(), flags),
+            experiments: scope(prune || groups || !experiments.is_empty(), experiments),
             deployments: !set.deployments.is_empty()
                 || set.flags.iter().any(|f| f.spec.deployments.is_some()),
             mutexes: !set.mutexes.is_empty(),
@@ -431,11 +507,10 @@ impl Lists {
 /// Reads the lists `want` names, concurrently; a list not read is empty
 /// (flags, experiments) or `None` (the others).
 pub async fn read_lists(client: &Client, want: Lists) -> Result<Live, ApiError> {
-    let objects = |wanted: bool, k: ObjectKind| async move {
-        if wanted {
-            list_objects(client, k).await
-        } else {
-            Ok(BTreeMap::new())
+    let objects = |scope: Option<Scope>, k: ObjectKind| async move {
+        match scope {
+            Some(scope) => list_objects(client, k, &scope).await,
+            None => Ok(BTreeMap::new()),
         }
     };
     let (flags, experiments, deployments, mutexes, holdouts) = tokio::join!(
@@ -470,8 +545,26 @@ pub async fn read_lists(client: &Client, want: Lists) -> Result<Live, ApiError> 
 }
 
 /// Reads the live state for a manifest set.
-pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiError> {
-    let mut live = read_lists(client, Lists::for_manifests(set)).await?;
+pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Result<Live> {
+    let mut live = match read_lists(client, Lists::for_manifests(set)).await {
+        Ok(live) => live,
+        // A list scoped to a project the key does not see may answer 403:
+        // say which projects it does see.
+        Err(e) if e.status == Some(403) => {
+            check_project(client, &set.project.spec.id).await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    check_project(client, &set.project.spec.id).await?;
+    let typed: Vec<&str> = set
+        .deployments
+        .iter()
+        .filter(|d| d.spec.kind.is_some())
+        .flat_map(|d| std::iter::once(&d.spec.label).chain(&d.spec.renamed_from))
+        .map(String::as_str)
+        .collect();
+    read_deployment_types(client, &mut live, &typed).await?;
     let mut reads = object_reads(set, &live);
     for f in &set.flags {
         let kind = f.spec.kind;
@@ -499,6 +592,70 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> Result<Live, ApiE
     }
     read_details(client, reads, &mut live).await?;
     Ok(live)
+}
+
+/// Reads the `type` of the live deployments with these labels from their
+/// detail (`GET /api/1/deployments/{id}`), where the list does not show it
+/// (the documented list does not). A server without that call leaves the
+/// type unknown; the plan says so.
+pub async fn read_deployment_types(
+    client: &Client,
+    live: &mut Live,
+    labels: &[&str],
+) -> Result<(), ApiError> {
+    let Some(deployments) = live.deployments.as_mut() else {
+        return Ok(());
+    };
+    for d in deployments
+        .iter_mut()
+        .filter(|d| d.kind.is_none() && !d.deleted && labels.contains(&d.label.as_str()))
+    {
+        let path = ApiPath::object(Kind::Deployment, Some(&d.id)).to_string();
+        let what = format!("deployment `{}`", d.label);
+        match client.get_json(&Call::get(&path, &what)).await {
+            Ok(v) => {
+                d.kind = v.get("type").and_then(|t| t.as_str()).map(str::to_string);
+            }
+            Err(e) if matches!(e.status, Some(404 | 405)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a key that does not see the manifests' project: its plan would
+/// create every object in whatever project the key does see, or fail on
+/// every write. The lists read so far say which projects the key sees; when
+/// they name none (a project without flags), the deployment list, which
+/// every project has and which is not filtered by project, is read too.
+pub async fn check_project(client: &Client, project: &str) -> anyhow::Result<()> {
+    if client.projects_seen().contains(project) {
+        return Ok(());
+    }
+    client
+        .list_all(
+            "/api/1/deployments",
+            "deployments",
+            &[],
+            "the deployment list (which projects the key sees)",
+        )
+        .await?;
+    let seen = client.projects_seen();
+    if seen.contains(project) {
+        return Ok(());
+    }
+    let message = if seen.is_empty() {
+        format!(
+            "the API key sees no project: no flag, experiment or deployment it can read names project {project}; nothing was changed\n  hint: check that the Management API key belongs to project {project}"
+        )
+    } else {
+        let list: Vec<&str> = seen.iter().map(String::as_str).collect();
+        format!(
+            "the API key sees project(s) {}, not project {project} that the manifests name; nothing was changed\n  hint: use the Management API key of project {project}, or correct the Project's `id`",
+            list.join(", ")
+        )
+    };
+    Err(anyhow::anyhow!(message))
 }
 
 /// The detail reads of objects whose list entries lack what the plan needs:
@@ -610,15 +767,42 @@ async fn get_id_list(
     let v = client.get_json(&Call::get(&path, &what)).await?;
     let users: Vec<serde_json::Value> =
         serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
-    // Ids are strings; a numeric id is read as its digits.
     users
-        .into_iter()
-        .map(|u| match u {
-            serde_json::Value::String(s) => Ok(s),
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            other => Err(malformed(&path, &what, format!("an id is {other}"))),
-        })
+        .iter()
+        .map(|u| list_id(u).ok_or_else(|| malformed(&path, &what, format!("an id is {u}"))))
         .collect()
+}
+
+/// One id of an inclusion or cohort list. The docs' text calls the list
+/// "an array of JSON objects" while their example shows bare ids: a string,
+/// a number (read as its digits), or an object that holds one id (`id`,
+/// `user_id`, `device_id`, `cohort_id`, `value`, or its only field).
+fn list_id(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match v {
+        Value::Object(m) => [
+            "id",
+            "user_id",
+            "userId",
+            "device_id",
+            "deviceId",
+            "cohort_id",
+            "cohortId",
+            "value",
+        ]
+        .iter()
+        .find_map(|k| m.get(*k).and_then(scalar))
+        .or_else(|| match m.len() {
+            1 => m.values().next().and_then(scalar),
+            _ => None,
+        }),
+        other => scalar(other),
+    }
 }
 
 /// A detail read whose task panicked or was cancelled, named by its call.
@@ -641,5 +825,28 @@ fn task_failed(read: Option<&DetailRead>, e: tokio::task::JoinError) -> ApiError
         what,
         status: None,
         message: format!("the read stopped unexpectedly: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_id;
+    use serde_json::json;
+
+    #[test]
+    fn inclusions_are_read_as_bare_ids_or_objects_holding_one() {
+        for (v, want) in [
+            (json!("alice@example.com"), Some("alice@example.com")),
+            (json!(12345), Some("12345")),
+            (json!({"id": "u1"}), Some("u1")),
+            (json!({"user_id": "u2", "name": "Ann"}), Some("u2")),
+            (json!({"device_id": 7}), Some("7")),
+            (json!({"whatever": "u3"}), Some("u3")),
+            (json!({"a": 1, "b": 2}), None),
+            (json!([1]), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(list_id(&v).as_deref(), want, "{v}");
+        }
     }
 }

@@ -218,7 +218,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
     if !plan.unknown.is_empty() {
         let _ = writeln!(
             out,
-            "> [!NOTE]\n> Not compared ({}): the API's answers do not show these fields.",
+            "> [!NOTE]\n> Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
             plan.unknown.len()
         );
         for line in super::text::unknown_lines(plan) {

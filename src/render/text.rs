@@ -320,7 +320,7 @@ fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
         out,
         "{}",
         st.bold(&format!(
-            "Not compared ({}): the API's answers do not show these fields.",
+            "Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
             plan.unknown.len()
         ))
     );

@@ -128,7 +128,7 @@ async fn invalid_manifests_make_no_api_call() {
     write(
         &dir,
         "p.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
     );
     write(
         &dir,
@@ -180,7 +180,7 @@ async fn unknown_deployment_label_fails_before_any_write() {
     write(
         &dir,
         "p.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
     );
     write(
         &dir,
@@ -214,7 +214,7 @@ async fn deny_risky_turns_warnings_into_a_refusal() {
     write(
         &dir,
         "p.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
     );
     write(
         &dir,

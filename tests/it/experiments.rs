@@ -148,14 +148,18 @@ async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
         text.contains("experiment `web-test`") && text.contains("405"),
         "{text}"
     );
-    assert!(text.contains("web experiments cannot be edited"), "{text}");
+    assert!(
+        text.contains("cannot be edited through the API (web or Guides & Surveys experiment)"),
+        "{text}"
+    );
+    assert!(text.contains("remove it from the manifests"), "{text}");
     assert!(text.contains("✓ flag plain"), "{text}");
     assert_eq!(emu.flag_json("plain").unwrap()["name"], "y");
 }
 
 #[test]
 fn experiment_fields_are_checked_offline() {
-    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nexperimentType: a-b-c\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: f\nstartDate: tomorrow\nendDate: 2027-01-01\n---\napiVersion: ampx/v1\nkind: Flag\nkey: g\nstickyBucketing: true\n";
+    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nexperimentType: a-b-c\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: f\nstartDate: tomorrow\nendDate: 2027-01-01\n---\napiVersion: ampx/v1\nkind: Flag\nkey: g\nstickyBucketing: true\n";
     let err = load_sources(&[(PathBuf::from("x.yaml"), text.to_string())])
         .unwrap_err()
         .to_string();

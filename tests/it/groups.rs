@@ -414,7 +414,8 @@ async fn an_experiment_leaves_its_groups_before_it_is_archived() {
 
     // An archived experiment still listed by a group is a validation error
     // naming both ends.
-    let text = format!("apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\n{experiments}{GROUPS}");
+    let text =
+        format!("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\n{experiments}{GROUPS}");
     let err = ampx::manifest::load_sources(&[("g.yaml".into(), text)])
         .unwrap_err()
         .to_string();
@@ -440,7 +441,7 @@ async fn references_to_unknown_keys_or_the_wrong_kind_name_both_ends() {
     assert!(writes(&e).is_empty());
 
     let text = format!(
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: checkout-copy-test\n---\n{}",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: checkout-copy-test\n---\n{}",
         EXPERIMENTS.split("---\n").next().unwrap().to_string() + "---\n" + GROUPS
     );
     let err = ampx::manifest::load_sources(&[("g.yaml".into(), text)])

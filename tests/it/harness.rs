@@ -25,6 +25,7 @@ impl Env {
             page_size: 1000,
             options: ClientOptions::default(),
             flags: Vec::new(),
+            other_projects: Vec::new(),
         }
     }
 }
@@ -35,6 +36,7 @@ pub struct EnvBuilder {
     page_size: usize,
     options: ClientOptions,
     flags: Vec<serde_json::Value>,
+    other_projects: Vec<String>,
 }
 
 impl EnvBuilder {
@@ -50,6 +52,12 @@ impl EnvBuilder {
         self
     }
 
+    /// One more project the key sees, besides 100001.
+    pub fn other_project(mut self, id: &str) -> Self {
+        self.other_projects.push(id.to_string());
+        self
+    }
+
     /// A live flag, as `EmulatorHandle::seed_flag` takes it.
     pub fn flag(mut self, flag: serde_json::Value) -> Self {
         self.flags.push(flag);
@@ -60,6 +68,7 @@ impl EnvBuilder {
         let config = EmulatorConfig {
             api_key: KEY.into(),
             page_size: self.page_size,
+            other_projects: self.other_projects,
             ..Default::default()
         };
         let emu = emulator::start(config, ([127, 0, 0, 1], 0).into())

@@ -19,7 +19,7 @@ fn load_text(text: &str) -> Result<ampx::manifest::ManifestSet, String> {
     load_sources(&[(PathBuf::from("x.yaml"), text.to_string())]).map_err(|d| d.to_string())
 }
 
-const FLAG: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nname: n\nvariants:\n  - key: \"on\"\n    payload: {a: [1, 2]}\n";
+const FLAG: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nname: n\nvariants:\n  - key: \"on\"\n    payload: {a: [1, 2]}\n";
 
 /// Cases per fuzz property: 512 in the suite; `PROPTEST_CASES=200000 cargo
 /// test --release hostile::` runs them longer.
@@ -159,7 +159,7 @@ fn twisted_flag() -> impl Strategy<Value = serde_json::Value> {
         })
 }
 
-const MANAGED: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nenabled: true\nrolloutPercentage: 30\ntags: [t]\nvariants:\n  - key: \"on\"\n    payload: {a: 1}\n    inclusions: [u1]\n  - key: off\ntargetSegments:\n  - name: s\n    percentage: 20\n    conditions:\n      - {prop: country, op: is, values: [FR]}\n";
+const MANAGED: &str = "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: k\nenabled: true\nrolloutPercentage: 30\ntags: [t]\nvariants:\n  - key: \"on\"\n    payload: {a: 1}\n    inclusions: [u1]\n  - key: off\ntargetSegments:\n  - name: s\n    percentage: 20\n    conditions:\n      - {prop: country, op: is, values: [FR]}\n";
 
 proptest! {
     #![proptest_config(fuzz_config())]
@@ -200,7 +200,7 @@ proptest! {
 #[test]
 fn alias_bombs_deep_nesting_and_huge_files_are_clear_errors() {
     // A billion laughs: nine levels of ten aliases each.
-    let mut bomb = String::from("apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut bomb = String::from("apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..9 {
         let p = i - 1;
         bomb.push_str(&format!(
@@ -292,7 +292,8 @@ async fn plan_against(url: &str) -> Result<ampx::plan::Plan, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
-const GOOD_LIST: &str = r#"{"flags": [{"id": 7, "key": "k", "variants": [{"key": "on"}]}]}"#;
+const GOOD_LIST: &str =
+    r#"{"flags": [{"id": 7, "projectId": 100001, "key": "k", "variants": [{"key": "on"}]}]}"#;
 
 #[tokio::test]
 async fn malformed_answers_are_errors_naming_the_call() {
@@ -346,7 +347,7 @@ async fn malformed_answers_are_errors_naming_the_call() {
         (
             (ok, GOOD_LIST),
             "[]",
-            "[1, {\"a\": 2}]",
+            "[1, {\"a\": 2, \"b\": 3}]",
             "GET /api/1/flags/7/variants/on/users",
         ),
         (
@@ -385,7 +386,7 @@ fn project_dir(name: &str) -> PathBuf {
     crate::harness::write(
         &dir,
         "project.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
     );
     dir
 }
@@ -455,7 +456,7 @@ async fn a_key_echoed_in_an_error_body_is_never_printed_or_logged() {
     crate::harness::write(
         &dir,
         "m.yaml",
-        "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
     );
     let m = dir.to_string_lossy().into_owned();
     for args in [

@@ -9,12 +9,14 @@ mod hostile_server;
 
 mod answers;
 mod cli;
+mod docs_examples;
 mod e2e;
 mod experiments;
 mod export;
 mod gitops;
 mod groups;
 mod hostile;
+mod projects;
 mod reliability;
 mod saved_plans;
 mod secrets;

@@ -429,7 +429,7 @@ async fn parallelism_bounds_requests_in_flight_and_slow_requests_time_out() {
     use std::sync::Arc;
     let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let flags: Vec<Value> = (0..12)
-        .map(|i| json!({"id": i, "key": format!("f{i}"), "variants": [{"key": "on"}]}))
+        .map(|i| json!({"id": i, "projectId": 100001, "key": format!("f{i}"), "variants": [{"key": "on"}]}))
         .collect();
     let list = json!({ "flags": flags }).to_string();
     let (n, m) = (now.clone(), most.clone());

@@ -180,6 +180,11 @@ pub struct LiveFlag {
     /// `Some(Null)`: the default exposure event.
     #[serde(default, deserialize_with = "present")]
     pub exposure_event: Option<Value>,
+    /// What kind of experiment, where an answer says (`web` for Web
+    /// Experimentation); not documented, so used only to leave out of an
+    /// export what the API would refuse to edit.
+    #[serde(default, rename = "type", skip_serializing)]
+    pub object_type: Option<String>,
     /// Who changed the object last, when the API says (experiments do).
     /// Not part of a saved plan's fingerprint.
     #[serde(default, skip_serializing)]
@@ -213,6 +218,15 @@ impl LiveFlag {
     }
     pub fn has_variant(&self, key: &str) -> bool {
         self.variants.iter().any(|v| v.key == key)
+    }
+    /// An experiment the answer marks as made outside Feature Experiment
+    /// (Web Experimentation, Guides & Surveys): the API answers 405 to
+    /// every edit of one.
+    pub fn is_not_editable(&self) -> bool {
+        self.object_type.as_deref().is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t.contains("web") || t.contains("guide") || t.contains("survey")
+        })
     }
     /// A running experiment: changes to it can bias results.
     pub fn is_running(&self) -> bool {

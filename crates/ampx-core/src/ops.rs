@@ -316,6 +316,9 @@ pub struct ObjectPlan {
     pub action: Action,
     /// Archiving: the object stops serving (and leaves its groups).
     pub destructive: bool,
+    /// An archive that prune asks for: no manifest names the object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruned: bool,
     /// Who changed the live object last and when (drift reports only).
     #[serde(
         rename = "lastModified",

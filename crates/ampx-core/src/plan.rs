@@ -216,6 +216,7 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
                 context: d.context,
                 action,
                 destructive: action == Action::Archive,
+                pruned: d.pruned,
                 last_modified: None,
                 changes: d.changes,
                 warnings: d.warnings,
@@ -281,6 +282,7 @@ pub fn group_plan(d: GroupDiff) -> ObjectPlan {
         context: d.context,
         action: d.action,
         destructive: d.destructive,
+        pruned: false,
         last_modified: None,
         changes: d.changes,
         warnings: d.warnings,
@@ -296,6 +298,24 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
     let planned = groups::with_planned_deployments(set, live);
     let flags_view = planned.as_ref().unwrap_or(live);
     let mut errors = Vec::new();
+    // A declared deployment type that no answer showed cannot be checked.
+    let mut deployment_types: Vec<crate::ops::Unknown> = set
+        .deployments
+        .iter()
+        .filter(|d| d.spec.kind.is_some() && d.spec.archived != Some(true))
+        .filter(|d| {
+            let label = d.spec.renamed_from.as_ref().unwrap_or(&d.spec.label);
+            live.deployments.iter().flatten().any(|x| {
+                !x.deleted && x.kind.is_none() && (&x.label == label || x.label == d.spec.label)
+            })
+        })
+        .map(|d| crate::ops::Unknown {
+            kind: Kind::Deployment,
+            key: d.spec.label.clone(),
+            field: "type".into(),
+            note: "the API shows no type for this deployment, so a change of `type` cannot be found; nothing was written (a type is fixed once created)".into(),
+        })
+        .collect();
     let mut unknown = Vec::new();
     let mut objects: Vec<ObjectPlan> = set
         .deployments
@@ -321,6 +341,8 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         return Err(errors);
     }
     let objects = order::ordered(objects, set, live).map_err(|e| vec![e])?;
+    deployment_types.append(&mut unknown);
+    let unknown = deployment_types;
     Ok(Plan {
         objects,
         requests,

@@ -18,11 +18,70 @@
 //! removed; inclusion limits (2000 a variant, 100 per bulk delete); cohort
 //! inclusions on variants (`…/variants/{key}/cohorts` adds and never repeats
 //! an id; `bulk-delete-cohorts` takes the ids in `users`, at most 100); writes
-//! answer the plain text `OK`. Experiments also have `activate`, `deactivate`
-//! and `rollout-weights`; turning an experiment on (either way) moves it from
+//! answer the plain text `OK`; an `exposureEvent` needs `event_type` and
+//! `filters` (an array, which may be empty; each filter with `subprop_type`,
+//! `subprop_key`, a documented `subprop_op` and `subprop_value`), and `null`
+//! restores the default event; turning an experiment on moves it from
 //! `planning` to `running`; a web experiment (only seeding makes one) can be
-//! read but answers every write with a 405. It records every request it
-//! receives so tests can assert on exactly which calls a plan made.
+//! read but answers every write with a 405, and nothing in its answers marks
+//! it. It records every request it receives so tests can assert on exactly
+//! which calls a plan made.
+//!
+//! # Answer shapes: strict by default, lenient on request
+//!
+//! By default every answer has exactly the fields of the docs' example, in
+//! the docs' order (the lists are written out in `store/shapes.rs`), so a
+//! client meets what the docs leave unknown:
+//! - flag list entries show authors and times but no `tags`, `archived` or
+//!   `deleted`; flag details show `deleted` and no times, authors or tags;
+//!   experiment list entries show no `tags`, `deleted`, `archived` or
+//!   `exposureEvent`; experiment details show `deleted`, `tags` and
+//!   `createdBy` (but no times). `parentDependencies` appears when there are
+//!   some. Authors are an email (`ampx-emulator@example.com`).
+//! - `startDate` and `endDate` are answered as the UTC day of the date-time
+//!   a request sent (`"2023-07-29"`); requests must still send date-times.
+//! - a version's `flagConfig` holds the version example's fields (an
+//!   experiment's shows no evaluation mode, salt, unit, rollout percentage
+//!   or state).
+//! - deployment list entries (and a flag's or experiment's deployments) show
+//!   no `type`; `GET /deployments/{id}` does.
+//! - group lists take only `limit` and `cursor`: a mutex list leaves
+//!   archived groups out (no field of its entries could mark them), a
+//!   holdout list shows them with `deleted: true`; mutex answers show no
+//!   `deleted`.
+//! - experiments have no `activate`, `deactivate` or `rollout-weights`
+//!   (the current docs pages show none: 404).
+//! - a flag and an experiment cannot share a key (one key space with the
+//!   groups, per project).
+//!
+//! [`EmulatorConfig::lenient`] keeps the emulator's older, kinder answers,
+//! for demos and for the CLI's tests until the client reads the documented
+//! shapes: lists and details show every field (`tags`, `archived`,
+//! `deleted`, `exposureEvent`, dates as sent, the `type` of deployments and
+//! web experiments, authors as `ampx-emulator`, flags without authors),
+//! versions hold that full shape, group lists take `includeArchived` (and
+//! mutex answers show `deleted`), experiments have `activate`, `deactivate`
+//! and `rollout-weights`, a flag and an experiment may share a key,
+//! `projectId` does not filter lists, and a deployment may be created in any
+//! project (it goes to the default one). `GET /deployments/{id}` and
+//! `GET /versions` are served in both modes.
+//!
+//! # Projects
+//!
+//! The key sees [`EmulatorConfig::project_id`] (the default project) and
+//! [`EmulatorConfig::other_projects`]; each starts with the same three
+//! deployments. Every flag, experiment, deployment and group belongs to one
+//! project: creates name it in `projectId` (one the key does not see is a
+//! 403), seeds may (the default project otherwise). Keys and deployment
+//! labels are unique per project; a flag's deployments, and a group's
+//! experiments and holdouts, must be of its project (400). Flag and
+//! experiment lists filter by `projectId` (403 for one the key does not
+//! see) and otherwise show every project's; the deployment, group and
+//! version lists show every project's objects, each with its `projectId`.
+//! `GET /versions?start=&end=&limit=&cursor=` lists the versions of every
+//! flag and experiment, archived or not, newest first, `start` inclusive
+//! and `end` exclusive (ISO 8601 date-times, or dates meaning midnight UTC),
+//! with a numeric `nextCursor`.
 //!
 //! Mutual exclusion groups (`/mutexes`, with `…/slots/{slotIndex}`) and
 //! holdout groups (`/holdouts`) follow the docs where they speak: no DELETE
@@ -35,23 +94,22 @@
 //! holdout percentage, evaluation mode, bucketing key and salt) is refused
 //! with a 400 and nothing changes. An experiment's read-only
 //! `parentDependencies` (`{"flags": {"<group id>": ["slot-1"] or ["on"]},
-//! "operator": "all"}`) is derived from the live groups that list it.
-//! Where the docs are silent, the emulator's choices are: lists leave
-//! archived groups out unless `includeArchived=true` (the docs give these
-//! lists only `limit` and `cursor`), with a numeric `nextCursor`; mutex
-//! groups show `deleted` as holdouts do; slot indexes are 1-based, as the
-//! slots show them (0 or past the last slot is a 404); a slot PATCH replaces
-//! each list it gives and keeps the others; an archived group keeps its lists
-//! (unarchiving restores its dependencies); an experiment without
-//! dependencies has no `parentDependencies` field, and version snapshots
-//! never show it; a local-evaluation experiment cannot join a
-//! remote-evaluation holdout (the docs' "compatible" modes); groups have no
-//! versions. A flag and an experiment may still share a key, as before.
+//! "operator": "all"}`) is derived from the live groups that list it, after
+//! any a seed gave (seeding is the only way a flag gets some).
+//! Where the docs are silent, the emulator's choices are: slot indexes are
+//! 1-based, as the slots show them (0 or past the last slot is a 404); group
+//! lists have a numeric `nextCursor`; a slot PATCH replaces each list it
+//! gives and keeps the others; an archived group keeps its lists
+//! (unarchiving restores its dependencies); an object without dependencies
+//! has no `parentDependencies` field, and version snapshots never show it;
+//! a local-evaluation experiment cannot join a remote-evaluation holdout
+//! (the docs' "compatible" modes); groups have no versions.
 //!
 //! Flags and experiments share one store and one code path (a collection
 //! parameter in `store`). State lives in memory and, with
 //! [`EmulatorConfig::state_file`], is written out as pretty JSON after every
-//! successful write and read back at start.
+//! successful write and read back at start (older files, without projects,
+//! put everything in the default project; restart with the same projects).
 //!
 //! # Rehearsing failures
 //!
@@ -97,7 +155,7 @@ use tokio::task::JoinHandle;
 pub use faults::{Faults, DEFAULT_FAULT_SEED};
 
 use faults::{FaultState, Verdict};
-use store::{Collection, GroupKind, Store};
+use store::{Collection, GroupKind, Setup, Store};
 use support::ApiError;
 
 /// The request log keeps at most this many records; past it the oldest go.
@@ -108,8 +166,16 @@ const MAX_LOGGED_REQUESTS: usize = 100_000;
 pub struct EmulatorConfig {
     /// Requests whose `Authorization` is not exactly `Bearer <api_key>` get a 401.
     pub api_key: String,
-    /// The project every object belongs to, e.g. `"100001"`.
+    /// The default project, e.g. `"100001"`: objects seeded without a
+    /// `projectId` belong to it.
     pub project_id: String,
+    /// The other projects the API key sees (none by default). Each starts
+    /// with the same three deployments as the default one.
+    pub other_projects: Vec<String>,
+    /// Serve the emulator's older, kinder answers instead of the docs'
+    /// shapes (see the crate documentation). Off by default: a temporary
+    /// switch for the CLI's tests and demos while the client catches up.
+    pub lenient: bool,
     /// Most items a list page holds; a client's `limit` is capped by it too.
     pub page_size: usize,
     /// Loaded at start if it exists; the whole state is written to it as
@@ -124,6 +190,8 @@ impl Default for EmulatorConfig {
         Self {
             api_key: "emulator-key".to_owned(),
             project_id: "100001".to_owned(),
+            other_projects: Vec::new(),
+            lenient: false,
             page_size: 1000,
             state_file: None,
             faults: Faults::default(),
@@ -154,7 +222,7 @@ pub(crate) struct LogSeq(u64);
 /// What the routes share: the store, the request log and the settings.
 pub(crate) struct Shared {
     api_key: String,
-    project_id: String,
+    lenient: bool,
     page_size: usize,
     state_file: Option<PathBuf>,
     store: Mutex<Store>,
@@ -178,18 +246,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn new(config: EmulatorConfig) -> anyhow::Result<Self> {
         config.faults.validate().map_err(anyhow::Error::msg)?;
+        let setup = Setup {
+            project_id: config.project_id,
+            other_projects: config.other_projects,
+            lenient: config.lenient,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for project in std::iter::once(&setup.project_id).chain(&setup.other_projects) {
+            anyhow::ensure!(
+                !project.is_empty(),
+                "an emulator project id must not be empty"
+            );
+            anyhow::ensure!(
+                seen.insert(project),
+                "the emulator's projects name {project:?} twice"
+            );
+        }
         let existing = match &config.state_file {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading emulator state {}", path.display()))?;
-                let store = Store::from_json(&text, &config.project_id)
+                let store = Store::from_json(&text, &setup)
                     .with_context(|| format!("parsing emulator state {}", path.display()))?;
                 Some(store)
             }
             _ => None,
         };
         let fresh = existing.is_none();
-        let store = existing.unwrap_or_else(|| Store::seeded(&config.project_id));
+        let store = existing.unwrap_or_else(|| Store::seeded(&setup));
         if let (true, Some(path)) = (fresh, &config.state_file) {
             // Written at once so that the deployments' SDK keys stay the same
             // across restarts.
@@ -197,7 +281,7 @@ impl Shared {
         }
         Ok(Self {
             api_key: config.api_key,
-            project_id: config.project_id,
+            lenient: setup.lenient,
             page_size: config.page_size,
             state_file: config.state_file,
             store: Mutex::new(store),
@@ -332,10 +416,12 @@ impl EmulatorHandle {
         *lock(&self.shared.faults) = FaultState::new(faults);
     }
 
-    /// The stored flag with this key, archived or not: the detail shape, but
-    /// with `variants` in full (key, name, description, payload,
-    /// rolloutWeight), `inclusions` as `{"variantKey": [ids]}` and `cohorts`
-    /// as `{"variantKey": [cohort ids]}`.
+    /// The stored flag with this key, archived or not (the default
+    /// project's when several projects hold the key): the lenient detail
+    /// shape whatever the mode (with `tags`, `archived`, `deleted`), but with
+    /// `variants` in full (key, name, description, payload, rolloutWeight),
+    /// `inclusions` as `{"variantKey": [ids]}` and `cohorts` as
+    /// `{"variantKey": [cohort ids]}`.
     pub fn flag_json(&self, key: &str) -> Option<serde_json::Value> {
         lock(&self.shared.store).full_json(Collection::Flags, key)
     }
@@ -349,7 +435,10 @@ impl EmulatorHandle {
     /// Takes the create body plus `enabled`, `rolloutPercentage`, `tags`,
     /// `archived`, `bucketingSalt`, `bucketingUnit` (any flag PATCH field),
     /// per-variant `rolloutWeight`, `inclusions` and `cohorts` (cohort ids),
-    /// and deployment labels as well as ids. `projectId` may be left out.
+    /// `parentDependencies` (`{"flags": {"<id>": ["on"]}, "operator":
+    /// "all"}`, shown as given, with any a group adds) and deployment labels
+    /// (of the flag's project) as well as ids. `projectId` may be left out
+    /// (the default project); when given it must be one of the emulator's.
     pub fn seed_flag(&self, flag: serde_json::Value) -> anyhow::Result<String> {
         self.seed(Collection::Flags, &flag)
     }
@@ -372,9 +461,10 @@ impl EmulatorHandle {
 
     /// Inserts a mutual exclusion group as if created through the API, and
     /// returns its id. Takes the create body (`projectId` and `name` may be
-    /// left out; the name then is the key) plus `archived`, `bucketingSalt`
-    /// and per-slot `cohorts`; slot `experiments` and `holdouts` may name
-    /// experiments and holdout groups by id or by key.
+    /// left out; the project then is the default one, the name the key) plus
+    /// `archived`, `bucketingSalt` and per-slot `cohorts`; slot `experiments`
+    /// and `holdouts` may name experiments and holdout groups (of the
+    /// group's project) by id or by key.
     pub fn seed_mutex(&self, group: serde_json::Value) -> anyhow::Result<String> {
         self.seed_group(GroupKind::Mutex, &group)
     }
@@ -392,7 +482,8 @@ impl EmulatorHandle {
     }
 
     /// The stored mutual exclusion group with this key, archived or not, in
-    /// the detail shape (slots numbered from 1, `deleted` when archived).
+    /// the lenient detail shape whatever the mode (slots numbered from 1,
+    /// `deleted` when archived).
     pub fn mutex_json(&self, key: &str) -> Option<serde_json::Value> {
         lock(&self.shared.store).group_json(GroupKind::Mutex, key)
     }
@@ -402,7 +493,8 @@ impl EmulatorHandle {
         lock(&self.shared.store).group_json(GroupKind::Holdout, key)
     }
 
-    /// The id of the deployment with this label.
+    /// The id of the deployment with this label: a live one of the default
+    /// project first, then a live one of any project, then an archived one.
     pub fn deployment_id(&self, label: &str) -> Option<String> {
         lock(&self.shared.store)
             .deployment_id(label)
@@ -472,7 +564,18 @@ pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<
     } else {
         "<the key given with --api-key>".to_string()
     };
-    let project_id = config.project_id.clone();
+    // What the first line says about the setup: projects, then the shapes.
+    let mut about = format!("project {}", config.project_id);
+    if !config.other_projects.is_empty() {
+        about = format!(
+            "projects {}, {}",
+            config.project_id,
+            config.other_projects.join(", ")
+        );
+    }
+    if config.lenient {
+        about.push_str("; lenient answers");
+    }
     let faults = config.faults.any().then(|| config.faults.to_string());
     let shared = Arc::new(Shared::new(config)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -481,9 +584,9 @@ pub async fn serve_forever(config: EmulatorConfig, port: u16) -> anyhow::Result<
     let url = format!("http://{}", listener.local_addr()?);
     match faults {
         Some(faults) => {
-            println!("ampx emulator listening on {url} (project {project_id}; faults: {faults})")
+            println!("ampx emulator listening on {url} ({about}; faults: {faults})")
         }
-        None => println!("ampx emulator listening on {url} (project {project_id})"),
+        None => println!("ampx emulator listening on {url} ({about})"),
     }
     println!("point ampx at it with: AMPX_SERVER={url} AMPLITUDE_MANAGEMENT_API_KEY={shown_key}");
     axum::serve(listener, routes::router(shared))

@@ -26,3 +26,18 @@ pub const CONDITION_OPS: &[&str] = &[
     "glob match",
     "glob does not match",
 ];
+
+/// The `subprop_op` of an exposure event's filter (the experiments page,
+/// `#### subprop_op`).
+pub const SUBPROP_OPS: &[&str] = &[
+    "is",
+    "is not",
+    "contains",
+    "does not contain",
+    "less",
+    "less or equal",
+    "greater",
+    "greater or equal",
+    "glob match",
+    "glob does not match",
+];

@@ -44,7 +44,11 @@ pub(crate) fn router(shared: AppState) -> Router {
             "/api/1/deployments",
             get(list_deployments).post(create_deployment),
         )
-        .route("/api/1/deployments/{id}", patch(patch_deployment))
+        .route(
+            "/api/1/deployments/{id}",
+            get(get_deployment).patch(patch_deployment),
+        )
+        .route("/api/1/versions", get(list_all_versions))
         .merge(group_routes("/api/1/mutexes", GroupKind::Mutex))
         .merge(group_routes("/api/1/holdouts", GroupKind::Holdout))
         .fallback(not_found)
@@ -62,8 +66,9 @@ pub(crate) fn router(shared: AppState) -> Router {
 }
 
 /// One route tree for flags or experiments; the handlers learn which from
-/// the `Collection` extension. Experiments also get `activate`,
-/// `deactivate` and `rollout-weights`.
+/// the `Collection` extension. In lenient mode experiments also get
+/// `activate`, `deactivate` and `rollout-weights`, which the current docs
+/// pages do not show.
 fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Router<AppState> {
     let variant = format!("{base}/{{id}}/variants/{{variant}}");
     let mut routes = Router::new()
@@ -110,7 +115,7 @@ fn object_routes(shared: &AppState, base: &str, collection: Collection) -> Route
             &format!("{base}/{{id}}/versions/{{version}}"),
             get(get_version),
         );
-    if collection == Collection::Experiments {
+    if collection == Collection::Experiments && shared.lenient {
         routes = routes
             .route(&format!("{base}/{{id}}/activate"), post(activate))
             .route(&format!("{base}/{{id}}/deactivate"), post(deactivate))
@@ -348,10 +353,14 @@ async fn create_object(
     Extension(coll): Coll,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    let id = sh.write(|s| s.create(coll, &body, false))?;
+    let (id, project) = sh.write(|s| {
+        let id = s.create(coll, &body, false)?;
+        let project = s.object_project(coll, id).unwrap_or_default().to_owned();
+        Ok((id, project))
+    })?;
     Ok(Json(json!({
         "id": id.to_string(),
-        "url": format!("http://experiment.amplitude.com/amplitude/{}/config/{id}", sh.project_id),
+        "url": format!("http://experiment.amplitude.com/amplitude/{project}/config/{id}"),
     })))
 }
 
@@ -571,6 +580,14 @@ async fn get_version(
     sh.read(|s| s.version(coll, &id, &version)).map(Json)
 }
 
+/// `GET /versions`: every flag's and experiment's versions, newest first.
+async fn list_all_versions(
+    State(sh): State<AppState>,
+    QueryMap(query): QueryMap,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.all_versions(&query, sh.page_size)).map(Json)
+}
+
 // ----- deployments -----
 
 async fn list_deployments(
@@ -587,6 +604,13 @@ async fn create_deployment(
 ) -> ApiResult<Json<Value>> {
     let id = sh.write(|s| s.create_deployment(&body))?;
     Ok(Json(json!({"id": id.to_string()})))
+}
+
+async fn get_deployment(
+    State(sh): State<AppState>,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Value>> {
+    sh.read(|s| s.deployment_detail(&id)).map(Json)
 }
 
 async fn patch_deployment(

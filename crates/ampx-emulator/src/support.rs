@@ -144,6 +144,89 @@ pub(crate) fn format_iso8601(time: SystemTime) -> String {
     )
 }
 
+/// Milliseconds since the epoch of an ISO 8601 date-time
+/// (`YYYY-MM-DDTHH:MM:SS`, an optional fraction, then `Z` or `±HH:MM`) or of
+/// a bare date (`YYYY-MM-DD`, taken as midnight UTC); `None` for anything
+/// else. The syntax is checked by the caller's rules; this only reads it.
+pub(crate) fn epoch_millis(s: &str) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(b).ok()?.parse().ok()
+    }
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (num(&b[..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month as u32, day as u32);
+    if b.len() == 10 {
+        return Some(days * 86_400_000);
+    }
+    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 {
+            return None;
+        }
+        let mut digits = fraction[..len.min(3)].to_vec();
+        digits.resize(3, b'0');
+        millis = num(&digits)?;
+        rest = &fraction[len..];
+    }
+    let offset_minutes = match rest {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            if *sign == b'-' {
+                -minutes
+            } else {
+                minutes
+            }
+        }
+        _ => return None,
+    };
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+/// The UTC day (`YYYY-MM-DD`) of an ISO 8601 date-time or date, as the API
+/// answers `startDate` and `endDate`; `None` when `s` is neither.
+pub(crate) fn utc_day(s: &str) -> Option<String> {
+    let days = epoch_millis(s)?.div_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    Some(format!("{year:04}-{month:02}-{day:02}"))
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01, after Howard
+/// Hinnant's `days_from_civil`.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
 /// Howard Hinnant's `civil_from_days`.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -174,6 +257,47 @@ mod tests {
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_690_601_569, 594), "2023-07-29T03:32:49.594Z");
         assert_eq!(at(4_102_444_799, 999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn reads_date_times_and_their_utc_days() {
+        assert_eq!(epoch_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(epoch_millis("1970-01-01"), Some(0));
+        assert_eq!(
+            epoch_millis("2023-07-29T03:32:49.594Z"),
+            Some(1_690_601_569_594)
+        );
+        assert_eq!(
+            epoch_millis("2023-07-29T05:32:49.5941+02:00"),
+            Some(1_690_601_569_594)
+        );
+        assert_eq!(epoch_millis("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(
+            utc_day("2023-07-29T10:26:00.996Z").as_deref(),
+            Some("2023-07-29")
+        );
+        assert_eq!(
+            utc_day("2023-07-30T01:00:00+02:00").as_deref(),
+            Some("2023-07-29")
+        );
+        assert_eq!(
+            utc_day("2023-07-29T23:30:00-01:00").as_deref(),
+            Some("2023-07-30")
+        );
+        assert_eq!(utc_day("2023-07-29").as_deref(), Some("2023-07-29"));
+        for bad in [
+            "",
+            "2023-7-29",
+            "2023-07-29T00:00:00",
+            "tomorrow",
+            "2023-13-01",
+        ] {
+            assert_eq!(epoch_millis(bad), None, "{bad}");
+        }
+        for days in [-800_000, -1, 0, 1, 19_567, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 
     #[test]

@@ -95,12 +95,26 @@ pub fn diff_deployment(
 ) -> Option<GroupDiff> {
     let spec = &d.spec;
     let label = &spec.label;
-    let have = live
-        .deployments
-        .iter()
-        .flatten()
-        .filter(|x| &x.label == label)
-        .min_by_key(|x| x.deleted);
+    let find = |l: &String| {
+        live.deployments
+            .iter()
+            .flatten()
+            .filter(|x| &x.label == l)
+            .min_by_key(|x| x.deleted)
+    };
+    let from = spec.renamed_from.as_ref().and_then(&find);
+    if let (Some(_), Some(old)) = (find(label), from) {
+        errors.push(DiffError {
+            at: d.at("renamedFrom"),
+            message: format!(
+                "cannot relabel deployment `{}` to `{label}`: both exist live; remove `renamedFrom` or archive one of them",
+                old.label
+            ),
+        });
+        return None;
+    }
+    let renamed = find(label).is_none() && from.is_some();
+    let have = find(label).or(from);
     let Some(have) = have else {
         if spec.archived == Some(true) {
             return None;
@@ -135,6 +149,18 @@ pub fn diff_deployment(
         }
     }
     let mut p = diff_of(Kind::Deployment, label, Some(have.id.clone()));
+    if renamed {
+        // PATCH `label`: the deployment, its SDK key and its flags stay.
+        push(
+            &mut p.changes,
+            "label",
+            Some(s(&have.label)),
+            Some(s(label)),
+        );
+        let mut fields = Map::new();
+        fields.insert("label".into(), s(label));
+        p.calls.push(GroupCall::Patch(fields));
+    }
     match (spec.archived == Some(true), have.deleted) {
         (true, false) => {
             p.action = Action::Archive;
@@ -160,6 +186,7 @@ pub fn diff_deployment(
             );
             p.calls.push(GroupCall::Archive(false));
         }
+        _ if renamed => {}
         _ => return None,
     }
     Some(p)
@@ -182,6 +209,18 @@ pub fn with_planned_deployments(set: &ManifestSet, live: &Live) -> Option<Live> 
     let mut out = live.clone();
     let list = out.deployments.get_or_insert_with(Vec::new);
     for d in missing {
+        // A relabelled deployment is the live one, under its new label.
+        let relabelled = d
+            .renamed_from
+            .as_ref()
+            .and_then(|old| live.deployment_id(old))
+            .and_then(|id| list.iter().find(|x| x.id == id))
+            .cloned();
+        if let Some(mut x) = relabelled {
+            x.label = d.label.clone();
+            list.push(x);
+            continue;
+        }
         list.push(crate::live::LiveDeployment {
             id: IdRef::new(Kind::Deployment, &d.label).placeholder(false),
             project_id: None,

@@ -64,6 +64,8 @@ pub struct FlagDiff {
     /// Fields the diff could not compare (no answer shows them), with what
     /// it did about each: `(field, note)`.
     pub unknown: Vec<(String, String)>,
+    /// An archive that prune asks for.
+    pub pruned: bool,
 }
 
 /// A variant's list of ids that the API changes by additions and bulk
@@ -212,7 +214,17 @@ pub fn diff_all(set: &ManifestSet, live: &Live) -> Result<Vec<FlagDiff>, Vec<Dif
         .flags
         .iter()
         .map(|f| match owner {
-            Some(o) => diff_flag(&with_owner_tag(f, o, live), live, &mut errors),
+            Some(o) => {
+                let owned = with_owner_tag(f, o, live);
+                let mut d = diff_flag(&owned, live, &mut errors);
+                if owned.spec.tags.is_none() && f.spec.archived != Some(true) {
+                    d.unknown.push((
+                        "tags".into(),
+                        format!("the API does not show this {}'s tags, so the owner tag `{o}` was not added: replacing tags nobody could read would drop them", f.spec.kind.noun()),
+                    ));
+                }
+                d
+            }
             None => diff_flag(f, live, &mut errors),
         })
         .filter(|d| !d.is_empty() || !d.unknown.is_empty())

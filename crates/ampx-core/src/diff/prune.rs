@@ -36,15 +36,7 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
         // A key a group lists is named too: prune never archives it.
         let listed = set
-            .mutexes
-            .iter()
-            .flat_map(|g| g.spec.slots.iter().flatten())
-            .flat_map(|slot| slot.experiments.iter().flatten())
-            .chain(
-                set.holdouts
-                    .iter()
-                    .flat_map(|g| g.spec.experiments.iter().flatten()),
-            )
+            .group_experiments()
             .filter(|_| kind == ObjectKind::Experiment)
             .map(String::as_str);
         let named: HashSet<&str> = set
@@ -56,6 +48,18 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
             .collect();
         for (key, lf) in live.objects(kind) {
             if lf.is_archived() || named.contains(key.as_str()) {
+                continue;
+            }
+            if lf.is_not_editable() {
+                out.push(FlagDiff {
+                    kind,
+                    key: key.clone(),
+                    unknown: vec![(
+                        "archived".into(),
+                        "prune: a web or Guides & Surveys experiment, which the API does not let anyone archive; left alone".into(),
+                    )],
+                    ..Default::default()
+                });
                 continue;
             }
             if let (Some(o), None) = (owner, &lf.tags) {
@@ -78,6 +82,7 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
                 key: key.clone(),
                 id: Some(lf.id.clone()),
                 action: Some(Action::Archive),
+                pruned: true,
                 ..Default::default()
             };
             d.context.push("prune: no manifest names it".into());

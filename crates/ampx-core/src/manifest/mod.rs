@@ -114,6 +114,19 @@ pub struct ManifestSet {
 }
 
 impl ManifestSet {
+    /// The experiment keys the mutex and holdout groups name.
+    pub fn group_experiments(&self) -> impl Iterator<Item = &String> {
+        self.mutexes
+            .iter()
+            .flat_map(|g| g.spec.slots.iter().flatten())
+            .flat_map(|slot| slot.experiments.iter().flatten())
+            .chain(
+                self.holdouts
+                    .iter()
+                    .flat_map(|g| g.spec.experiments.iter().flatten()),
+            )
+    }
+
     /// What is valid but will not do quite what it says, with positions:
     /// an experiment date with a time of day, which the API answers as a
     /// bare date, so the plan compares the date only.

@@ -348,6 +348,10 @@ pub struct DeploymentSpec {
     pub kind: Option<DeploymentType>,
     #[serde(default)]
     pub archived: Option<bool>,
+    /// The label the deployment has live, to relabel it in place (keeping
+    /// its SDK key) instead of creating a new deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 /// One slot of a mutual exclusion group.

@@ -148,6 +148,7 @@ fn object(kind: Kind, key: &str) -> ObjectPlan {
         context: Vec::new(),
         action: Action::Create,
         destructive: false,
+        pruned: false,
         last_modified: None,
         changes: Vec::new(),
         warnings: Vec::new(),

@@ -2,10 +2,13 @@
 //! and the `parentDependencies` of experiments that follow from them.
 //!
 //! Both kinds share one id sequence with deployments, flags and experiments,
-//! and one key space with flags and experiments. Neither has a DELETE:
-//! `PATCH {"archive": true}` hides a group from lists and drops it from its
+//! and one key space (per project) with flags and experiments. A group
+//! belongs to one project, and names only experiments and holdouts of it.
+//! Neither has a DELETE: `PATCH {"archive": true}` drops a group from its
 //! experiments' dependencies (its own lists are kept, so unarchiving brings
-//! the dependencies back). What a group cannot change after creation (a
+//! the dependencies back). Lists leave archived groups out, except that a
+//! strict holdout list shows them with `deleted: true` (lenient lists show
+//! them with `includeArchived=true`). What a group cannot change after creation (a
 //! mutex's slots and their percentages, a holdout's percentage, the
 //! evaluation mode, the bucketing key and salt) is refused with a 400 that
 //! names the field, and nothing changes. Groups have no versions.
@@ -17,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::support::{now_iso8601, ApiError};
 use super::input::{bool_param, check_cohort_ids, dedup, is_valid_key, Fields, Page};
-use super::{Collection, Object, Store, AUTHOR};
+use super::{shapes, Collection, Object, Store, AUTHOR};
 
 /// A mutex group has at most this many slots.
 const MAX_SLOTS: usize = 20;
@@ -91,6 +94,9 @@ pub(super) struct Holdout {
 #[serde(rename_all = "camelCase")]
 pub(super) struct Group {
     pub(super) id: u64,
+    /// Older state files lack it: the default project's, then.
+    #[serde(default)]
+    pub(super) project_id: String,
     kind: GroupKind,
     pub(super) key: String,
     name: String,
@@ -108,13 +114,13 @@ pub(super) struct Group {
 }
 
 impl Group {
-    /// The list and detail shape of the docs, plus `deleted` on mutex groups
-    /// (the docs show it on holdouts only) so that archived ones can be told
-    /// apart in an `includeArchived=true` list.
-    fn render(&self, project_id: &str) -> Value {
+    /// The lenient list and detail shape: the docs' fields, plus `deleted`
+    /// on mutex groups (the docs show it on holdouts only) so that archived
+    /// ones can be told apart in an `includeArchived=true` list.
+    fn render(&self) -> Value {
         let mut out = Map::new();
         out.insert("id".into(), json!(self.id));
-        out.insert("projectId".into(), json!(project_id));
+        out.insert("projectId".into(), json!(self.project_id));
         out.insert("name".into(), json!(self.name));
         out.insert("key".into(), json!(self.key));
         out.insert("description".into(), json!(self.description));
@@ -160,6 +166,18 @@ impl Group {
             }
         }
         Value::Object(out)
+    }
+
+    /// A list entry or detail answer: the docs' fields unless lenient.
+    fn answer(&self, lenient: bool) -> Value {
+        if lenient {
+            return self.render();
+        }
+        let keys = match self.kind {
+            GroupKind::Mutex => shapes::MUTEX,
+            GroupKind::Holdout => shapes::HOLDOUT,
+        };
+        shapes::project(&self.render(), keys)
     }
 
     /// The variants of this group's flag that an experiment depends on.
@@ -227,17 +245,18 @@ impl Store {
             .ok_or_else(not_found)
     }
 
-    /// A 409 when any flag, experiment or group, archived or not, holds `key`.
-    pub(super) fn check_key_free(&self, key: &str) -> Result<(), ApiError> {
+    /// A 409 when any flag, experiment or group of `project`, archived or
+    /// not, holds `key`.
+    pub(super) fn check_key_free(&self, project: &str, key: &str) -> Result<(), ApiError> {
         let holder = self
             .objects
             .iter()
-            .find(|o| o.key == key)
+            .find(|o| o.project_id == project && o.key == key)
             .map(|o| (o.collection.noun(), o.id))
             .or_else(|| {
                 self.groups
                     .iter()
-                    .find(|g| g.key == key)
+                    .find(|g| g.project_id == project && g.key == key)
                     .map(|g| (g.kind.noun(), g.id))
             });
         match holder {
@@ -249,10 +268,14 @@ impl Store {
         }
     }
 
-    /// A 409 when a group holds `key` (flags and experiments check their own
-    /// collection themselves).
-    pub(super) fn check_key_not_a_group(&self, key: &str) -> Result<(), ApiError> {
-        match self.groups.iter().find(|g| g.key == key) {
+    /// A 409 when a group of `project` holds `key` (flags and experiments
+    /// check their own collections themselves).
+    pub(super) fn check_key_not_a_group(&self, project: &str, key: &str) -> Result<(), ApiError> {
+        match self
+            .groups
+            .iter()
+            .find(|g| g.project_id == project && g.key == key)
+        {
             Some(g) => Err(ApiError::conflict(format!(
                 "key {key:?} is already used by {} {}",
                 g.kind.noun(),
@@ -262,23 +285,28 @@ impl Store {
         }
     }
 
-    /// An object's `parentDependencies`, from the live groups that list it:
+    /// An object's `parentDependencies`: those it was seeded with, then
+    /// those of the live groups that list it (experiments only):
     /// `{"flags": {"<group id>": [variant keys]}, "operator": "all"}`, or
     /// `None` when there are none.
     pub(super) fn parent_dependencies(&self, object: &Object) -> Option<Value> {
-        if object.collection != Collection::Experiments {
-            return None;
-        }
-        let flags: Map<String, Value> = self
-            .groups
-            .iter()
-            .filter(|g| !g.archived)
-            .filter_map(|g| {
+        let seeded = object.parent_dependencies.as_ref();
+        let mut flags: Map<String, Value> = seeded
+            .and_then(|d| d.get("flags"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if object.collection == Collection::Experiments {
+            flags.extend(self.groups.iter().filter(|g| !g.archived).filter_map(|g| {
                 let variants = g.variants_for(object.id);
                 (!variants.is_empty()).then(|| (g.id.to_string(), json!(variants)))
-            })
-            .collect();
-        (!flags.is_empty()).then(|| json!({"flags": flags, "operator": "all"}))
+            }));
+        }
+        let operator = seeded
+            .and_then(|d| d.get("operator"))
+            .cloned()
+            .unwrap_or_else(|| json!("all"));
+        (!flags.is_empty()).then(|| json!({"flags": flags, "operator": operator}))
     }
 
     /// Experiment ids as numbers or numeric strings (with `by_key`, also as
@@ -286,6 +314,7 @@ impl Store {
     /// not.
     fn experiment_ids(
         &self,
+        project: &str,
         value: Option<&Value>,
         what: &str,
         by_key: bool,
@@ -293,15 +322,16 @@ impl Store {
         let experiments = self
             .objects
             .iter()
-            .filter(|o| o.collection == Collection::Experiments)
+            .filter(move |o| o.collection == Collection::Experiments && o.project_id == project)
             .map(|o| (o.id, o.key.as_str()));
-        resolve_ids(value, what, by_key, "experiment", experiments)
+        resolve_ids(value, what, by_key, "experiment", project, experiments)
     }
 
     /// Holdout group ids, as [`experiment_ids`](Self::experiment_ids) reads
     /// experiment ids.
     fn holdout_ids(
         &self,
+        project: &str,
         value: Option<&Value>,
         what: &str,
         by_key: bool,
@@ -309,9 +339,9 @@ impl Store {
         let holdouts = self
             .groups
             .iter()
-            .filter(|g| g.kind == GroupKind::Holdout)
+            .filter(move |g| g.kind == GroupKind::Holdout && g.project_id == project)
             .map(|g| (g.id, g.key.as_str()));
-        resolve_ids(value, what, by_key, "holdout group", holdouts)
+        resolve_ids(value, what, by_key, "holdout group", project, holdouts)
     }
 
     /// A holdout's experiments must be evaluable where the holdout is: a
@@ -338,7 +368,12 @@ impl Store {
 
     /// The slots of a mutex create body: 1 to 20, integer percentages from 1
     /// to 100 that add up to 100.
-    fn parse_slots(&self, value: Option<&Value>, seed: bool) -> Result<Vec<Slot>, ApiError> {
+    fn parse_slots(
+        &self,
+        project: &str,
+        value: Option<&Value>,
+        seed: bool,
+    ) -> Result<Vec<Slot>, ApiError> {
         let items = match value {
             None | Some(Value::Null) => {
                 return Err(ApiError::bad_request("`slots` is required"));
@@ -371,13 +406,19 @@ impl Store {
                 )?,
                 experiments: self
                     .experiment_ids(
+                        project,
                         fields.get("experiments"),
                         &format!("{what}.experiments"),
                         seed,
                     )?
                     .unwrap_or_default(),
                 holdouts: self
-                    .holdout_ids(fields.get("holdouts"), &format!("{what}.holdouts"), seed)?
+                    .holdout_ids(
+                        project,
+                        fields.get("holdouts"),
+                        &format!("{what}.holdouts"),
+                        seed,
+                    )?
                     .unwrap_or_default(),
                 individuals: individuals(
                     fields.get("individuals"),
@@ -404,7 +445,14 @@ impl Store {
         query: &HashMap<String, String>,
         page_size: usize,
     ) -> Result<Value, ApiError> {
-        let include_archived = bool_param(query, "includeArchived")?;
+        // Strict lists take only the documented `limit` and `cursor`: a
+        // mutex list leaves archived groups out (no field of its entries
+        // could mark them), a holdout list shows them as `deleted`.
+        let include_archived = if self.lenient() {
+            bool_param(query, "includeArchived")?
+        } else {
+            kind == GroupKind::Holdout
+        };
         let mut matching: Vec<&Group> = self
             .groups
             .iter()
@@ -415,7 +463,7 @@ impl Store {
         let page = Page::of(query, page_size, matching.len())?;
         let items: Vec<Value> = matching[page.start..page.end]
             .iter()
-            .map(|g| g.render(&self.project_id))
+            .map(|g| g.answer(self.lenient()))
             .collect();
         let mut out = Map::new();
         out.insert(kind.list_field().into(), Value::Array(items));
@@ -427,15 +475,21 @@ impl Store {
 
     pub(crate) fn group_detail(&self, kind: GroupKind, raw_id: &str) -> Result<Value, ApiError> {
         let index = self.group_position(kind, raw_id)?;
-        Ok(self.groups[index].render(&self.project_id))
+        Ok(self.groups[index].answer(self.lenient()))
     }
 
-    /// The stored group with this key, archived or not, in the detail shape.
+    /// The stored group with this key, archived or not, in the lenient
+    /// detail shape (with `deleted`); the default project's first.
     pub(crate) fn group_json(&self, kind: GroupKind, key: &str) -> Option<Value> {
-        self.groups
-            .iter()
-            .find(|g| g.kind == kind && g.key == key)
-            .map(|g| g.render(&self.project_id))
+        let keyed = || {
+            self.groups
+                .iter()
+                .filter(move |g| g.kind == kind && g.key == key)
+        };
+        keyed()
+            .find(|g| g.project_id == self.setup.project_id)
+            .or_else(|| keyed().next())
+            .map(Group::render)
     }
 
     /// `POST /mutexes` or `POST /holdouts`. With `seed`, `projectId` and
@@ -449,7 +503,7 @@ impl Store {
         seed: bool,
     ) -> Result<u64, ApiError> {
         let fields = Fields::of(body, "request body")?;
-        self.check_project_id(&fields, seed)?;
+        let project = self.project_for(&fields, seed)?;
         let key = match fields.string("key")? {
             Some(key) => {
                 if !is_valid_key(key) {
@@ -457,7 +511,7 @@ impl Store {
                         "`key` {key:?} is invalid: use letters, digits, `_`, `-` and `.`"
                     )));
                 }
-                self.check_key_free(key)?;
+                self.check_key_free(&project, key)?;
                 key.to_owned()
             }
             None => loop {
@@ -466,7 +520,7 @@ impl Store {
                     GroupKind::Holdout => "holdout",
                 };
                 let key = format!("{prefix}-{}", self.rng.hex(8));
-                if self.check_key_free(&key).is_ok() {
+                if self.check_key_free(&project, &key).is_ok() {
                     break key;
                 }
             },
@@ -504,7 +558,7 @@ impl Store {
             false
         };
         let (slots, holdout) = match kind {
-            GroupKind::Mutex => (self.parse_slots(fields.get("slots"), seed)?, None),
+            GroupKind::Mutex => (self.parse_slots(&project, fields.get("slots"), seed)?, None),
             GroupKind::Holdout => {
                 let holdout = Holdout {
                     holdout_percentage: percentage(
@@ -513,7 +567,7 @@ impl Store {
                         1..=99,
                     )?,
                     experiments: self
-                        .experiment_ids(fields.get("experiments"), "experiments", seed)?
+                        .experiment_ids(&project, fields.get("experiments"), "experiments", seed)?
                         .unwrap_or_default(),
                     individual_inclusion: individuals(
                         fields.get("individualInclusion"),
@@ -534,6 +588,7 @@ impl Store {
         let id = self.allocate_id();
         self.groups.push(Group {
             id,
+            project_id: project,
             kind,
             key,
             name,
@@ -585,9 +640,12 @@ impl Store {
             }
         }
         if let Some(h) = group.holdout.as_mut() {
-            if let Some(experiments) =
-                self.experiment_ids(fields.get("experiments"), "experiments", false)?
-            {
+            if let Some(experiments) = self.experiment_ids(
+                &group.project_id,
+                fields.get("experiments"),
+                "experiments",
+                false,
+            )? {
                 self.check_modes(&group.evaluation_mode, &experiments)?;
                 h.experiments = experiments;
             }
@@ -640,8 +698,10 @@ impl Store {
                 "a slot's `cohorts` cannot be set through the Management API",
             ));
         }
-        let experiments = self.experiment_ids(fields.get("experiments"), "experiments", false)?;
-        let holdouts = self.holdout_ids(fields.get("holdouts"), "holdouts", false)?;
+        let project = self.groups[position].project_id.clone();
+        let experiments =
+            self.experiment_ids(&project, fields.get("experiments"), "experiments", false)?;
+        let holdouts = self.holdout_ids(&project, fields.get("holdouts"), "holdouts", false)?;
         let people = individuals(fields.get("individuals"), "individuals")?;
         let group = &mut self.groups[position];
         let slot = &mut group.slots[index - 1];
@@ -660,13 +720,14 @@ impl Store {
 }
 
 /// Reads `value`, an array of ids (numbers or numeric strings; with
-/// `by_key`, also keys) of the `candidates` (id, key), without repeats. A
-/// 400 names the first item that is no candidate's.
+/// `by_key`, also keys) of the `candidates` (id, key) of `project`, without
+/// repeats. A 400 names the first item that is no candidate's.
 fn resolve_ids<'a>(
     value: Option<&Value>,
     what: &str,
     by_key: bool,
     noun: &str,
+    project: &str,
     candidates: impl Iterator<Item = (u64, &'a str)> + Clone,
 ) -> Result<Option<Vec<u64>>, ApiError> {
     let Some(value) = value else { return Ok(None) };
@@ -685,7 +746,9 @@ fn resolve_ids<'a>(
             _ => None,
         };
         let (id, _) = found.ok_or_else(|| {
-            ApiError::bad_request(format!("`{what}`: {noun} {item} does not exist"))
+            ApiError::bad_request(format!(
+                "`{what}`: {noun} {item} does not exist in project {project}"
+            ))
         })?;
         if !ids.contains(&id) {
             ids.push(id);

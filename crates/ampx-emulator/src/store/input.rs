@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Number, Value};
 
 use super::super::support::ApiError;
-use super::{Collection, Deployment, Variant, CONDITION_OPS, MAX_INCLUSIONS, MAX_PAGE};
+use super::{
+    Collection, Deployment, Variant, CONDITION_OPS, MAX_INCLUSIONS, MAX_PAGE, SUBPROP_OPS,
+};
 
 /// One page of a list: `[start, end)` and the next cursor, if any.
 pub(super) struct Page {
@@ -461,10 +463,119 @@ fn parse_condition(value: &Value, what: &str) -> Result<Value, ApiError> {
     Ok(Value::Object(condition))
 }
 
+/// An experiment's `exposureEvent`: `null` (the default exposure event) or
+/// an object with `event_type` and `filters` (an array, which may be empty),
+/// both required, each filter with the fields the docs require. A 400 names
+/// the first field that is wrong.
+pub(super) fn parse_exposure_event(value: &Value) -> Result<Value, ApiError> {
+    let map = match value {
+        Value::Null => return Ok(Value::Null),
+        Value::Object(map) => map,
+        _ => {
+            return Err(ApiError::bad_request(
+                "`exposureEvent` must be an object or null",
+            ))
+        }
+    };
+    let fields = Fields(map);
+    match fields.get("event_type") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(
+                "`exposureEvent.event_type` is required",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`exposureEvent.event_type` must be a non-empty string",
+            ))
+        }
+    }
+    let filters = match fields.get("filters") {
+        Some(Value::Array(filters)) => filters,
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(
+                "`exposureEvent.filters` is required: an array of filters, which may be empty",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`exposureEvent.filters` must be an array",
+            ))
+        }
+    };
+    for (i, filter) in filters.iter().enumerate() {
+        let what = format!("exposureEvent.filters[{i}]");
+        let filter = Fields::of(filter, &format!("`{what}`"))?;
+        let required = |name: &str| {
+            filter
+                .get(name)
+                .ok_or_else(|| ApiError::bad_request(format!("`{what}.{name}` is required")))
+        };
+        let wrong = |name: &str, expected: &str| {
+            ApiError::bad_request(format!("`{what}.{name}` must be {expected}"))
+        };
+        if !required("subprop_type")?.is_string() {
+            return Err(wrong("subprop_type", "a string"));
+        }
+        if !matches!(required("subprop_key")?, Value::String(_) | Value::Null) {
+            return Err(wrong("subprop_key", "a string or null"));
+        }
+        match required("subprop_op")?.as_str() {
+            Some(op) if SUBPROP_OPS.contains(&op) => {}
+            _ => {
+                return Err(wrong(
+                    "subprop_op",
+                    &format!("one of {}", SUBPROP_OPS.join(", ")),
+                ))
+            }
+        }
+        string_array(required("subprop_value")?, &format!("{what}.subprop_value"))?;
+        if !matches!(
+            filter.get("group_type"),
+            None | Some(Value::String(_) | Value::Null)
+        ) {
+            return Err(wrong("group_type", "a string or null"));
+        }
+    }
+    Ok(value.clone())
+}
+
+/// Seeded `parentDependencies`: `{"flags": {"<flag id>": [variant keys]},
+/// "operator": "all"}` (`operator` may be left out); `null` or no flags is
+/// none.
+pub(super) fn parse_parent_dependencies(value: &Value) -> Result<Option<Value>, ApiError> {
+    let map = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) => map,
+        _ => {
+            return Err(ApiError::bad_request(
+                "`parentDependencies` must be an object or null",
+            ))
+        }
+    };
+    let fields = Fields(map);
+    let flags = match fields.get("flags") {
+        Some(Value::Object(flags)) => flags,
+        _ => {
+            return Err(ApiError::bad_request(
+                "`parentDependencies.flags` must be an object of variant key lists",
+            ))
+        }
+    };
+    for (id, variants) in flags {
+        string_array(variants, &format!("parentDependencies.flags.{id}"))?;
+    }
+    let operator = fields.string("operator")?.unwrap_or("all");
+    Ok((!flags.is_empty()).then(|| json!({"flags": flags, "operator": operator})))
+}
+
 /// Deployment ids given as numbers or numeric strings (with `labels`, also
-/// as labels), each naming a live deployment.
+/// as the labels of `project`'s deployments), each naming a live deployment
+/// of `project`.
 pub(super) fn resolve_deployments(
     deployments: &[Deployment],
+    project: &str,
     value: &Value,
     what: &str,
     labels: bool,
@@ -478,12 +589,27 @@ pub(super) fn resolve_deployments(
             Value::Number(n) => n
                 .as_u64()
                 .and_then(|id| deployments.iter().find(|d| d.id == id)),
-            Value::String(s) => deployments.iter().find(|d| {
-                s.parse::<u64>().ok() == Some(d.id) || (labels && d.label == *s && !d.deleted)
-            }),
+            Value::String(s) => deployments
+                .iter()
+                .find(|d| s.parse::<u64>().ok() == Some(d.id))
+                .or_else(|| {
+                    labels
+                        .then(|| {
+                            deployments
+                                .iter()
+                                .find(|d| d.project_id == project && d.label == *s && !d.deleted)
+                        })
+                        .flatten()
+                }),
             _ => None,
         };
         match found {
+            Some(d) if d.project_id != project => {
+                return Err(ApiError::bad_request(format!(
+                    "deployment {item} belongs to project {}, not to project {project}",
+                    d.project_id
+                )))
+            }
             Some(d) if !d.deleted => {
                 if !ids.contains(&d.id) {
                     ids.push(d.id);

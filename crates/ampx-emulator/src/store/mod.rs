@@ -5,28 +5,35 @@
 //! Flags and experiments share one code path: every operation takes a
 //! [`Collection`]. Each operation validates its whole input before changing
 //! anything, so a rejected request leaves the store as it was.
+//!
+//! Every object belongs to one project of the [`Setup`]. Answers take the
+//! shapes of the docs' examples ([`shapes`]) unless the setup is lenient,
+//! which keeps the emulator's older, fuller answers.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Number, Value};
 
-use super::support::{now_iso8601, ApiError, Rng};
+use super::support::{epoch_millis, now_iso8601, ApiError, Rng};
 // The API's limits and operators, as its documentation states them.
-use crate::limits::{CONDITION_OPS, MAX_INCLUSIONS};
+use crate::limits::{CONDITION_OPS, MAX_INCLUSIONS, SUBPROP_OPS};
 
 mod deployments;
 mod groups;
 mod input;
+mod shapes;
 mod variants;
+
+use shapes::View;
 
 use groups::Group;
 pub(crate) use groups::{GroupKind, GROUPS_URL};
 
 use input::{
     bool_param, check_cohort_ids, check_range, create_variants, dedup, is_valid_key,
-    normalize_payload, parse_segments, parse_variant, parse_weights, resolve_deployments, Fields,
-    Page,
+    normalize_payload, parse_exposure_event, parse_parent_dependencies, parse_segments,
+    parse_variant, parse_weights, resolve_deployments, Fields, Page,
 };
 
 /// Ids one `bulk-delete-users` or `bulk-delete-cohorts` request may name.
@@ -35,12 +42,46 @@ const MAX_BULK_DELETE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// The first id handed out; deployments, flags and experiments share the sequence.
 const FIRST_ID: u64 = 1001;
-/// What version records show as their author.
+/// What lenient answers show as the author of versions, experiments and
+/// holdout groups (strict ones show [`shapes::AUTHOR_EMAIL`]).
 const AUTHOR: &str = "ampx-emulator";
 /// The experiment types the API takes.
 const EXPERIMENT_TYPES: &[&str] = &["a-b-test", "multi-arm-bandit"];
 /// What every write to a web experiment answers (with a 405).
 const WEB_READ_ONLY: &str = "web experiments cannot be edited through the Management API";
+
+/// What a store is set up with: the projects the API key sees and the
+/// answer shapes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Setup {
+    /// The default project: objects seeded without `projectId` go there.
+    pub(crate) project_id: String,
+    /// The other projects the key sees.
+    pub(crate) other_projects: Vec<String>,
+    /// The older, fuller answers instead of the docs' shapes.
+    pub(crate) lenient: bool,
+}
+
+impl Setup {
+    /// Every project, the default one first.
+    fn projects(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.project_id.as_str())
+            .chain(self.other_projects.iter().map(String::as_str))
+    }
+
+    fn sees(&self, project: &str) -> bool {
+        self.projects().any(|p| p == project)
+    }
+}
+
+/// A `projectId` as a body gives it: a string or a number.
+fn project_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
 
 /// Which route tree an object lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +120,9 @@ impl Collection {
 #[serde(rename_all = "camelCase")]
 struct Deployment {
     id: u64,
+    /// Older state files lack it: the default project's, then.
+    #[serde(default)]
+    project_id: String,
     label: String,
     /// The SDK key: a secret for server deployments. Shown in answers, as the
     /// real API does, and never logged.
@@ -89,18 +133,27 @@ struct Deployment {
 }
 
 impl Deployment {
-    /// The docs' list example shows no `type`; the emulator shows it, so
-    /// that a client can refuse a change of type (clients must not rely on
-    /// it: ampx compares the type only when the list shows it).
-    fn render(&self, project_id: &str) -> Value {
+    /// The full shape, which lenient lists show too. The docs' list example
+    /// shows no `type`: strict lists leave it out ([`Self::render_list`]),
+    /// and `GET /deployments/{id}` shows it.
+    fn render(&self) -> Value {
         json!({
             "id": self.id,
-            "projectId": project_id,
+            "projectId": self.project_id,
             "label": self.label,
             "key": self.key,
             "type": self.kind,
             "deleted": self.deleted,
         })
+    }
+
+    /// A list entry (of `GET /deployments` or `GET …/{id}/deployments`).
+    fn render_list(&self, lenient: bool) -> Value {
+        if lenient {
+            self.render()
+        } else {
+            shapes::project(&self.render(), shapes::DEPLOYMENT_LIST)
+        }
     }
 }
 
@@ -197,14 +250,8 @@ impl ExperimentFields {
         if let Some(end) = fields.date_time("endDate", seed)? {
             self.end_date = end;
         }
-        match fields.get("exposureEvent") {
-            None => {}
-            Some(event @ (Value::Null | Value::Object(_))) => self.exposure_event = event.clone(),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "`exposureEvent` must be an object or null",
-                ))
-            }
+        if let Some(event) = fields.get("exposureEvent") {
+            self.exposure_event = parse_exposure_event(event)?;
         }
         Ok(())
     }
@@ -247,18 +294,37 @@ impl ExperimentFields {
 #[serde(rename_all = "camelCase")]
 struct Version {
     version: u64,
+    /// The store-wide order of versions, which orders versions made in the
+    /// same millisecond; older state files lack it (0).
+    #[serde(default)]
+    seq: u64,
     created_at: String,
+    /// The object's full (lenient) shape when the version was made.
     config: Value,
 }
 
 impl Version {
-    fn render(&self) -> Value {
-        json!({
-            "createdAt": self.created_at,
-            "createdBy": AUTHOR,
-            "version": self.version,
-            "flagConfig": self.config,
-        })
+    /// A version answer; in strict mode its `flagConfig` holds the fields
+    /// of the docs' version example only.
+    fn render(&self, collection: Collection, lenient: bool) -> Value {
+        if lenient {
+            json!({
+                "createdAt": self.created_at,
+                "createdBy": AUTHOR,
+                "version": self.version,
+                "flagConfig": self.config,
+            })
+        } else {
+            json!({
+                "createdAt": self.created_at,
+                "createdBy": shapes::AUTHOR_EMAIL,
+                "version": self.version,
+                "flagConfig": shapes::project(
+                    &self.config,
+                    shapes::object_keys(collection, View::Version),
+                ),
+            })
+        }
     }
 }
 
@@ -268,6 +334,9 @@ impl Version {
 struct Object {
     id: u64,
     collection: Collection,
+    /// Older state files lack it: the default project's, then.
+    #[serde(default)]
+    project_id: String,
     key: String,
     name: String,
     description: String,
@@ -286,16 +355,22 @@ struct Object {
     last_modified_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     experiment: Option<ExperimentFields>,
+    /// Dependencies only seeding gives (`{"flags": {id: [variant keys]},
+    /// "operator": …}`), shown with those the groups give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent_dependencies: Option<Value>,
     #[serde(default)]
     versions: Vec<Version>,
 }
 
 impl Object {
-    /// The list and detail shape.
-    fn render(&self, project_id: &str) -> Value {
+    /// The full shape: what lenient lists and details show (with
+    /// `parentDependencies`, which [`Store::render`] adds) and what a
+    /// version keeps.
+    fn render(&self) -> Value {
         let mut out = Map::new();
         out.insert("id".into(), json!(self.id));
-        out.insert("projectId".into(), json!(project_id));
+        out.insert("projectId".into(), json!(self.project_id));
         out.insert("deployments".into(), json!(self.deployments));
         out.insert("key".into(), json!(self.key));
         out.insert("name".into(), json!(self.name));
@@ -343,13 +418,15 @@ impl Object {
         Value::Object(out)
     }
 
-    /// Stamps a write: the modification time and a version snapshot.
-    fn record_version(&mut self, project_id: &str, at: String) {
+    /// Stamps a write: the modification time and a version snapshot, `seq`
+    /// in the store's order of versions.
+    fn record_version(&mut self, at: String, seq: u64) {
         self.last_modified_at.clone_from(&at);
-        let config = self.render(project_id);
+        let config = self.render();
         let version = self.versions.len() as u64 + 1;
         self.versions.push(Version {
             version,
+            seq,
             created_at: at,
             config,
         });
@@ -437,42 +514,70 @@ impl Object {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Store {
     next_id: u64,
+    /// The next version's `seq`; older state files lack it.
+    #[serde(default)]
+    next_version_seq: u64,
     deployments: Vec<Deployment>,
     objects: Vec<Object>,
     /// Mutex and holdout groups; older state files lack them.
     #[serde(default)]
     groups: Vec<Group>,
     #[serde(skip)]
-    project_id: String,
+    setup: Setup,
     #[serde(skip)]
     rng: Rng,
 }
 
 impl Store {
-    /// A fresh project with the three deployments every emulator starts with.
-    pub(crate) fn seeded(project_id: &str) -> Self {
+    /// Fresh projects, each with the three deployments every project starts
+    /// with.
+    pub(crate) fn seeded(setup: &Setup) -> Self {
         let mut store = Self {
             next_id: FIRST_ID,
+            next_version_seq: 0,
             deployments: Vec::new(),
             objects: Vec::new(),
             groups: Vec::new(),
-            project_id: project_id.to_owned(),
+            setup: setup.clone(),
             rng: Rng::from_entropy(),
         };
-        for (label, kind) in [
-            ("web-production", "client"),
-            ("web-staging", "client"),
-            ("api-production", "server"),
-        ] {
-            store.add_deployment(label, kind);
+        let projects: Vec<String> = setup.projects().map(str::to_owned).collect();
+        for project in &projects {
+            for (label, kind) in [
+                ("web-production", "client"),
+                ("web-staging", "client"),
+                ("api-production", "server"),
+            ] {
+                store.add_deployment(project, label, kind);
+            }
         }
         store
     }
 
-    /// A store read back from a state file.
-    pub(crate) fn from_json(text: &str, project_id: &str) -> serde_json::Result<Self> {
+    /// A store read back from a state file; what it holds without a project
+    /// belongs to the default one.
+    pub(crate) fn from_json(text: &str, setup: &Setup) -> serde_json::Result<Self> {
         let mut store: Self = serde_json::from_str(text)?;
-        store.project_id = project_id.to_owned();
+        store.setup = setup.clone();
+        let default = &setup.project_id;
+        for project in store
+            .deployments
+            .iter_mut()
+            .map(|d| &mut d.project_id)
+            .chain(store.objects.iter_mut().map(|o| &mut o.project_id))
+            .chain(store.groups.iter_mut().map(|g| &mut g.project_id))
+        {
+            if project.is_empty() {
+                project.clone_from(default);
+            }
+        }
+        let highest_seq = store
+            .objects
+            .iter()
+            .flat_map(|o| o.versions.iter().map(|v| v.seq))
+            .max()
+            .unwrap_or(0);
+        store.next_version_seq = store.next_version_seq.max(highest_seq.saturating_add(1));
         let highest = store
             .deployments
             .iter()
@@ -495,6 +600,43 @@ impl Store {
         id
     }
 
+    fn stamp(&mut self, object: &mut Object, at: String) {
+        let seq = self.next_version_seq;
+        self.next_version_seq += 1;
+        object.record_version(at, seq);
+    }
+
+    fn lenient(&self) -> bool {
+        self.setup.lenient
+    }
+
+    /// The project a create (or, with `seed`, a seeding) body names. A
+    /// create must name one the key sees (400 without one, 403 for another);
+    /// a seed may leave it out (the default project) and must name a known
+    /// one.
+    fn project_for(&self, fields: &Fields, seed: bool) -> Result<String, ApiError> {
+        match fields.get("projectId") {
+            None | Some(Value::Null) if seed => Ok(self.setup.project_id.clone()),
+            None | Some(Value::Null) => Err(ApiError::bad_request("`projectId` is required")),
+            Some(given) => {
+                let project = project_text(given).ok_or_else(|| {
+                    ApiError::bad_request("`projectId` must be a string or a number")
+                })?;
+                if self.setup.sees(&project) {
+                    Ok(project)
+                } else if seed {
+                    Err(ApiError::bad_request(format!(
+                        "`projectId` {project:?} is none of the emulator's projects"
+                    )))
+                } else {
+                    Err(ApiError::forbidden(format!(
+                        "the API key has no access to project {given}"
+                    )))
+                }
+            }
+        }
+    }
+
     fn position(&self, collection: Collection, raw_id: &str) -> Result<usize, ApiError> {
         let not_found = || ApiError::not_found(format!("{} {raw_id} not found", collection.noun()));
         let id: u64 = raw_id.parse().map_err(|_| not_found())?;
@@ -508,10 +650,10 @@ impl Store {
         self.position(collection, raw_id).map(|i| &self.objects[i])
     }
 
-    /// An object's list and detail shape, with the `parentDependencies` its
-    /// groups give it (left out when it has none).
+    /// An object's full shape, with the `parentDependencies` its groups (and
+    /// its seed) give it (left out when it has none).
     fn render(&self, object: &Object) -> Value {
-        let mut out = object.render(&self.project_id);
+        let mut out = object.render();
         if let (Some(dependencies), Value::Object(map)) =
             (self.parent_dependencies(object), &mut out)
         {
@@ -520,29 +662,56 @@ impl Store {
         out
     }
 
-    /// A create body's `projectId`: required (unless seeding), a number or a
-    /// string, and this project's (403 otherwise).
-    fn check_project_id(&self, fields: &Fields, seed: bool) -> Result<(), ApiError> {
-        match fields.get("projectId") {
-            None | Some(Value::Null) if !seed => {
-                Err(ApiError::bad_request("`projectId` is required"))
-            }
-            None | Some(Value::Null) => Ok(()),
-            Some(given) => {
-                let same = match given {
-                    Value::String(s) => s == &self.project_id,
-                    Value::Number(n) => n.to_string() == self.project_id,
-                    _ => false,
-                };
-                if same {
-                    Ok(())
-                } else {
-                    Err(ApiError::forbidden(format!(
-                        "the API key has no access to project {given}"
-                    )))
-                }
+    /// An object as a list or a detail answers it: the full shape when
+    /// lenient, else the docs' fields.
+    fn answer(&self, object: &Object, view: View) -> Value {
+        let full = self.render(object);
+        if self.lenient() {
+            full
+        } else {
+            shapes::project(&full, shapes::object_keys(object.collection, view))
+        }
+    }
+
+    /// The project of an object, by id.
+    pub(crate) fn object_project(&self, collection: Collection, id: u64) -> Option<&str> {
+        self.objects
+            .iter()
+            .find(|o| o.collection == collection && o.id == id)
+            .map(|o| o.project_id.as_str())
+    }
+
+    /// A 409 when `key` is taken in `project` for a new flag or experiment:
+    /// by one of the same collection, by a group and, unless lenient, by one
+    /// of the other collection (one key space, as the group pages say).
+    fn check_object_key(
+        &self,
+        collection: Collection,
+        project: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        let in_project = || {
+            self.objects
+                .iter()
+                .filter(move |o| o.project_id == project && o.key == key)
+        };
+        if in_project().any(|o| o.collection == collection) {
+            return Err(ApiError::conflict(format!(
+                "a {} with key {key:?} already exists",
+                collection.noun()
+            )));
+        }
+        if !self.lenient() {
+            if let Some(other) = in_project().next() {
+                return Err(ApiError::conflict(format!(
+                    "key {key:?} is already used by {} {}; keys are unique across \
+                     flags, experiments, mutex groups and holdout groups",
+                    other.collection.noun(),
+                    other.id
+                )));
             }
         }
+        self.check_key_not_a_group(project, key)
     }
 
     /// A 405 when the object is a web experiment. An unknown id passes: the
@@ -570,7 +739,7 @@ impl Store {
         self.objects[index].check_writable()?;
         let mut object = self.objects[index].clone();
         let out = change(&mut object, &self.deployments)?;
-        object.record_version(&self.project_id, now_iso8601());
+        self.stamp(&mut object, now_iso8601());
         self.objects[index] = object;
         Ok(out)
     }
@@ -583,19 +752,31 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let include_archived = bool_param(query, "includeArchived")?;
         let key = query.get("key").filter(|k| !k.is_empty());
+        // Lenient lists ignore `projectId`, as the emulator always did.
+        let project = query
+            .get("projectId")
+            .filter(|p| !p.is_empty() && !self.lenient());
+        if let Some(project) = project {
+            if !self.setup.sees(project) {
+                return Err(ApiError::forbidden(format!(
+                    "the API key has no access to project {project}"
+                )));
+            }
+        }
         let mut matching: Vec<&Object> = self
             .objects
             .iter()
             .filter(|o| o.collection == collection)
             .filter(|o| include_archived || !o.archived)
             .filter(|o| key.is_none() || key == Some(&o.key))
+            .filter(|o| project.is_none() || project == Some(&o.project_id))
             .collect();
         // Ids grow with creation time, so this is newest first.
         matching.sort_by_key(|o| std::cmp::Reverse(o.id));
         let page = Page::of(query, page_size, matching.len())?;
         let items: Vec<Value> = matching[page.start..page.end]
             .iter()
-            .map(|o| self.render(o))
+            .map(|o| self.answer(o, View::List))
             .collect();
         let mut out = Map::new();
         out.insert(collection.list_field().into(), Value::Array(items));
@@ -606,13 +787,14 @@ impl Store {
     }
 
     pub(crate) fn detail(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
-        Ok(self.render(self.object(collection, raw_id)?))
+        Ok(self.answer(self.object(collection, raw_id)?, View::Detail))
     }
 
     /// `POST /{flags,experiments}`. With `seed`, also takes what only a PATCH
     /// or a variant call could set (`enabled`, `rolloutPercentage`, `tags`,
-    /// `archived`, per-variant `rolloutWeight` and `inclusions`, ...) and
-    /// deployment labels besides ids; `projectId` becomes optional.
+    /// `archived`, per-variant `rolloutWeight` and `inclusions`, ...), what
+    /// no request sets (`parentDependencies`) and deployment labels besides
+    /// ids; `projectId` becomes optional.
     pub(crate) fn create(
         &mut self,
         collection: Collection,
@@ -620,7 +802,7 @@ impl Store {
         seed: bool,
     ) -> Result<u64, ApiError> {
         let fields = Fields::of(body, "request body")?;
-        self.check_project_id(&fields, seed)?;
+        let project = self.project_for(&fields, seed)?;
         let key = fields
             .string("key")?
             .ok_or_else(|| ApiError::bad_request("`key` is required"))?;
@@ -629,17 +811,7 @@ impl Store {
                 "`key` {key:?} is invalid: use letters, digits, `_`, `-` and `.`"
             )));
         }
-        if self
-            .objects
-            .iter()
-            .any(|o| o.collection == collection && o.key == key)
-        {
-            return Err(ApiError::conflict(format!(
-                "a {} with key {key:?} already exists",
-                collection.noun()
-            )));
-        }
-        self.check_key_not_a_group(key)?;
+        self.check_object_key(collection, &project, key)?;
         let name = fields.string("name")?.unwrap_or(key).to_owned();
         let description = fields.string("description")?.unwrap_or("").to_owned();
         let bucketing_key = fields
@@ -668,12 +840,19 @@ impl Store {
         };
         let deployments = match fields.get("deployments") {
             None | Some(Value::Null) => Vec::new(),
-            Some(refs) => resolve_deployments(&self.deployments, refs, "deployments", seed)?,
+            Some(refs) => {
+                resolve_deployments(&self.deployments, &project, refs, "deployments", seed)?
+            }
+        };
+        let parent_dependencies = match fields.get("parentDependencies") {
+            Some(value) if seed => parse_parent_dependencies(value)?,
+            _ => None,
         };
         let now = now_iso8601();
         let mut object = Object {
             id: 0,
             collection,
+            project_id: project,
             key: key.to_owned(),
             name,
             description,
@@ -691,6 +870,7 @@ impl Store {
             created_at: now.clone(),
             last_modified_at: now.clone(),
             experiment,
+            parent_dependencies,
             versions: Vec::new(),
         };
         if seed {
@@ -706,7 +886,7 @@ impl Store {
             }
         }
         object.id = self.allocate_id();
-        object.record_version(&self.project_id, now);
+        self.stamp(&mut object, now);
         let id = object.id;
         self.objects.push(object);
         Ok(id)
@@ -767,11 +947,16 @@ impl Store {
 
     /// The stored object by key, archived or not, with full variants, their
     /// inclusions and their cohorts: what tests want to assert on.
+    /// A key held in several projects finds the default project's object first.
     pub(crate) fn full_json(&self, collection: Collection, key: &str) -> Option<Value> {
-        let object = self
-            .objects
-            .iter()
-            .find(|o| o.collection == collection && o.key == key)?;
+        let keyed = || {
+            self.objects
+                .iter()
+                .filter(|o| o.collection == collection && o.key == key)
+        };
+        let object = keyed()
+            .find(|o| o.project_id == self.setup.project_id)
+            .or_else(|| keyed().next())?;
         let mut out = self.render(object);
         let variants: Vec<Value> = object.variants.iter().map(Variant::render).collect();
         let inclusions: Map<String, Value> = object
@@ -795,7 +980,12 @@ impl Store {
     pub(crate) fn versions(&self, collection: Collection, raw_id: &str) -> Result<Value, ApiError> {
         let object = self.object(collection, raw_id)?;
         Ok(Value::Array(
-            object.versions.iter().rev().map(Version::render).collect(),
+            object
+                .versions
+                .iter()
+                .rev()
+                .map(|v| v.render(collection, self.lenient()))
+                .collect(),
         ))
     }
 
@@ -810,7 +1000,51 @@ impl Store {
             .parse::<u64>()
             .ok()
             .and_then(|n| object.versions.iter().find(|v| v.version == n))
-            .map(Version::render)
+            .map(|v| v.render(collection, self.lenient()))
             .ok_or_else(|| ApiError::not_found(format!("version {raw_version} not found")))
+    }
+
+    /// `GET /versions`: the versions of every flag and experiment of every
+    /// project, archived or not, newest first; `start` (inclusive) and `end`
+    /// (exclusive) bound their creation times; paged by a numeric cursor.
+    pub(crate) fn all_versions(
+        &self,
+        query: &HashMap<String, String>,
+        page_size: usize,
+    ) -> Result<Value, ApiError> {
+        let bound = |name: &str| -> Result<Option<i64>, ApiError> {
+            match query.get(name).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(raw) => epoch_millis(raw).map(Some).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{name}` must be an ISO 8601 date-time such as \
+                         2023-01-01T00:00:00Z, got {raw:?}"
+                    ))
+                }),
+            }
+        };
+        let (start, end) = (bound("start")?, bound("end")?);
+        let mut matching: Vec<(&Object, &Version, i64)> = self
+            .objects
+            .iter()
+            .flat_map(|o| {
+                o.versions
+                    .iter()
+                    .map(move |v| (o, v, epoch_millis(&v.created_at).unwrap_or(0)))
+            })
+            .filter(|(_, _, at)| start.is_none_or(|s| *at >= s) && end.is_none_or(|e| *at < e))
+            .collect();
+        matching.sort_by_key(|(o, v, at)| std::cmp::Reverse((*at, v.seq, o.id, v.version)));
+        let page = Page::of(query, page_size, matching.len())?;
+        let items: Vec<Value> = matching[page.start..page.end]
+            .iter()
+            .map(|(o, v, _)| v.render(o.collection, self.lenient()))
+            .collect();
+        let mut out = Map::new();
+        if let Some(next) = page.next {
+            out.insert("nextCursor".into(), Value::from(next));
+        }
+        out.insert("versions".into(), Value::Array(items));
+        Ok(Value::Object(out))
     }
 }

@@ -1,13 +1,13 @@
 //! Experiments' own endpoints and fields: activate, deactivate, rollout
-//! weights, web experiments, field validation and seeding.
+//! weights (lenient only), web experiments, field validation and seeding.
 
 use serde_json::{json, Value};
 
 use crate::harness::*;
 
 #[tokio::test]
-async fn activate_moves_planning_to_running_and_deactivate_keeps_the_state() {
-    let (handle, api) = start().await;
+async fn lenient_activate_moves_planning_to_running_and_deactivate_keeps_the_state() {
+    let (handle, api) = start_lenient().await;
     let id = api
         .create_experiment(json!({"projectId": "100001", "key": "onoff"}))
         .await;
@@ -101,8 +101,8 @@ async fn patch_enabled_moves_an_experiment_to_running() {
 }
 
 #[tokio::test]
-async fn rollout_weights_endpoint_sets_the_weights() {
-    let (handle, api) = start().await;
+async fn lenient_rollout_weights_endpoint_sets_the_weights() {
+    let (handle, api) = start_lenient().await;
     let id = api
         .create_experiment(json!({
             "projectId": "100001",
@@ -166,8 +166,8 @@ async fn rollout_weights_endpoint_sets_the_weights() {
 }
 
 #[tokio::test]
-async fn web_experiments_are_read_only() {
-    let (handle, api) = start().await;
+async fn lenient_web_experiments_are_read_only_and_show_their_type() {
+    let (handle, api) = start_lenient().await;
     let web = handle.deployment_id("web-production").expect("seeded");
     let id = handle
         .seed_experiment(json!({
@@ -352,17 +352,22 @@ async fn experiment_fields_are_validated_on_create_and_patch() {
     );
     let patched = api.experiment(&id).await;
     assert_eq!(patched["experimentType"], json!("a-b-test"));
-    assert_eq!(patched["startDate"], json!("2023-07-31T10:26:00.996+02:00"));
-    assert_eq!(patched["endDate"], json!("2023-09-23T10:26:00Z"));
+    // Answers show the UTC day; the stored date-time is kept.
+    assert_eq!(patched["startDate"], json!("2023-07-31"));
+    assert_eq!(patched["endDate"], json!("2023-09-23"));
     assert_eq!(patched["stickyBucketing"], json!(true));
-    assert_eq!(patched["exposureEvent"]["event_type"], json!("_active"));
+    assert!(patched.get("exposureEvent").is_none());
+    let stored = handle.experiment_json("validated").expect("stored");
+    assert_eq!(stored["startDate"], json!("2023-07-31T10:26:00.996+02:00"));
+    assert_eq!(stored["exposureEvent"]["event_type"], json!("_active"));
     assert_ok_text(
         &api.patch(&path, json!({"endDate": null, "exposureEvent": null}))
             .await,
     );
     let cleared = api.experiment(&id).await;
     assert_eq!(cleared["endDate"], Value::Null);
-    assert_eq!(cleared["exposureEvent"], Value::Null);
+    let stored = handle.experiment_json("validated").expect("stored");
+    assert_eq!(stored["exposureEvent"], Value::Null);
 
     // Flags ignore the experiment fields, as before.
     let flag = api
@@ -414,14 +419,10 @@ async fn seed_experiment_takes_every_experiment_field() {
         ("rolledOutVariant", json!("treatment")),
         ("enabled", json!(true)),
         ("startDate", json!("2023-07-29")),
-        ("endDate", json!("2023-08-29T00:00:00Z")),
-        (
-            "exposureEvent",
-            json!({"event_type": "viewed", "filters": []}),
-        ),
+        ("endDate", json!("2023-08-29")),
         ("experimentType", json!("multi-arm-bandit")),
         ("stickyBucketing", json!(true)),
-        ("archived", json!(false)),
+        ("deleted", json!(false)),
         ("tags", json!(["pricing"])),
         ("rolloutWeights", json!({"control": 1, "treatment": 4})),
     ] {
@@ -429,12 +430,24 @@ async fn seed_experiment_takes_every_experiment_field() {
     }
     assert!(detail.get("type").is_none());
     let listed = api.get("/api/1/experiments").await.ok().json();
-    assert_eq!(listed["experiments"][0], detail);
+    let entry = &listed["experiments"][0];
+    // The list and the detail share what both show.
+    for (field, value) in detail.as_object().expect("object") {
+        if !["deleted", "tags"].contains(&field.as_str()) {
+            assert_eq!(&entry[field], value, "{field}");
+        }
+    }
     let stored = handle.experiment_json("concluded").expect("stored");
     assert_eq!(
         stored["inclusions"],
         json!({"control": [], "treatment": ["qa@example.com"]})
     );
+    assert_eq!(
+        stored["exposureEvent"],
+        json!({"event_type": "viewed", "filters": []})
+    );
+    assert_eq!(stored["endDate"], json!("2023-08-29T00:00:00Z"));
+    assert_eq!(stored["archived"], json!(false));
 
     // Without `state`, `enabled: true` means it was started.
     handle
@@ -459,4 +472,95 @@ async fn seed_experiment_takes_every_experiment_field() {
         assert!(handle.seed_experiment(bad.clone()).is_err(), "{bad}");
     }
     handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn exposure_events_need_event_type_and_filters() {
+    for lenient in [false, true] {
+        let (handle, api) = start_with(EmulatorConfig {
+            api_key: KEY.to_owned(),
+            lenient,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let id = api
+            .create_experiment(json!({"projectId": "100001", "key": "exposed"}))
+            .await;
+        let path = format!("/api/1/experiments/{id}");
+        let filter = json!({"group_type": "User", "subprop_key": "plan", "subprop_op": "is",
+                            "subprop_type": "event", "subprop_value": ["pro"]});
+        for (bad, named) in [
+            (json!({"filters": []}), "event_type"),
+            (json!({"event_type": "", "filters": []}), "event_type"),
+            (json!({"event_type": 7, "filters": []}), "event_type"),
+            (json!({"event_type": "viewed"}), "filters"),
+            (json!({"event_type": "viewed", "filters": null}), "filters"),
+            (json!({"event_type": "viewed", "filters": {}}), "filters"),
+            (
+                json!({"event_type": "viewed", "filters": ["plan"]}),
+                "filters[0]",
+            ),
+            (
+                json!({"event_type": "viewed", "filters": [without(&filter, &["subprop_type"])]}),
+                "subprop_type",
+            ),
+            (
+                json!({"event_type": "viewed", "filters": [without(&filter, &["subprop_key"])]}),
+                "subprop_key",
+            ),
+            (
+                json!({"event_type": "viewed", "filters": [without(&filter, &["subprop_value"])]}),
+                "subprop_value",
+            ),
+            (
+                json!({"event_type": "viewed", "filters": [filter.clone(), {
+                    "subprop_key": "plan", "subprop_op": "set is", "subprop_type": "event",
+                    "subprop_value": ["pro"]}]}),
+                "filters[1].subprop_op",
+            ),
+            (json!("viewed"), "exposureEvent"),
+        ] {
+            let answer = api.patch(&path, json!({ "exposureEvent": bad })).await;
+            assert_error(&answer, 400);
+            assert!(answer.text.contains(named), "{named}: {}", answer.text);
+        }
+        assert_eq!(
+            handle.experiment_json("exposed").expect("stored")["exposureEvent"],
+            Value::Null
+        );
+        let good = json!({"event_type": "viewed", "filters": [filter.clone(),
+            {"subprop_key": null, "subprop_op": "glob match", "subprop_type": "user",
+             "subprop_value": []}]});
+        assert_ok_text(&api.patch(&path, json!({ "exposureEvent": good })).await);
+        assert_eq!(
+            handle.experiment_json("exposed").expect("stored")["exposureEvent"],
+            good
+        );
+        assert_ok_text(
+            &api.patch(
+                &path,
+                json!({"exposureEvent": {"event_type": "_active", "filters": []}}),
+            )
+            .await,
+        );
+        // `null` goes back to the default exposure event.
+        assert_ok_text(&api.patch(&path, json!({ "exposureEvent": null })).await);
+        assert_eq!(
+            handle.experiment_json("exposed").expect("stored")["exposureEvent"],
+            Value::Null
+        );
+        // Create checks it too (and, as for every experiment field, does not take it).
+        assert_error(
+            &api.post(
+                "/api/1/experiments",
+                json!({"projectId": "100001", "key": "e2", "exposureEvent": {"event_type": "x"}}),
+            )
+            .await,
+            400,
+        );
+        assert!(handle
+            .seed_experiment(json!({"key": "e3", "exposureEvent": {"filters": []}}))
+            .is_err());
+        handle.shutdown().await;
+    }
 }

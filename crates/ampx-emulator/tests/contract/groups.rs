@@ -46,7 +46,11 @@ async fn mutex_groups_create_list_get_patch_and_archive() {
              "experiments": [num(&e2)], "holdouts": [], "individuals": ["x@amplitude.com"], "cohorts": []}
         ])
     );
-    assert_eq!(handle.mutex_json("checkout-mutex"), Some(group.clone()));
+    // The docs' mutex answers show no `deleted`; the stored group does.
+    assert!(group.get("deleted").is_none());
+    let stored = handle.mutex_json("checkout-mutex").expect("stored");
+    assert_eq!(stored["deleted"], json!(false));
+    assert_eq!(without(&stored, &["deleted"]), group);
 
     let second = api
         .create_group(
@@ -177,23 +181,17 @@ async fn mutex_groups_create_list_get_patch_and_archive() {
     let archived = handle.mutex_json("checkout-mutex").expect("stored");
     assert_eq!(archived["deleted"], json!(true));
     assert_eq!(archived["name"], json!("Checkout tests"));
-    let live = api.get("/api/1/mutexes").await.ok().json();
-    assert!(live["mutexes"]
-        .as_array()
-        .expect("mutexes")
-        .iter()
-        .all(|g| g["key"] != json!("checkout-mutex")));
-    let all = api
-        .get("/api/1/mutexes?includeArchived=true")
-        .await
-        .ok()
-        .json();
-    assert!(all["mutexes"]
-        .as_array()
-        .expect("mutexes")
-        .iter()
-        .any(|g| g["key"] == json!("checkout-mutex") && g["deleted"] == json!(true)));
-    api.get(&path).await.ok();
+    // No field of a mutex entry could mark it archived: the list leaves it
+    // out, `includeArchived` (undocumented for groups) or not.
+    for list in ["/api/1/mutexes", "/api/1/mutexes?includeArchived=true"] {
+        let live = api.get(list).await.ok().json();
+        assert!(live["mutexes"]
+            .as_array()
+            .expect("mutexes")
+            .iter()
+            .all(|g| g["key"] != json!("checkout-mutex")));
+    }
+    assert!(api.get(&path).await.ok().json().get("deleted").is_none());
     assert_error(
         &api.post(
             "/api/1/mutexes",
@@ -351,7 +349,15 @@ async fn holdout_groups_create_list_get_patch_and_archive() {
     assert_eq!(group["deleted"], json!(false));
     assert!(group["createdAt"].is_string() && group["lastModifiedAt"].is_string());
     assert!(group.get("slots").is_none());
-    assert_eq!(handle.holdout_json("q3-holdout"), Some(group));
+    assert_eq!(group["createdBy"], json!("ampx-emulator@example.com"));
+    assert_eq!(group["lastModifiedBy"], json!("ampx-emulator@example.com"));
+    let authors = ["createdBy", "lastModifiedBy"];
+    assert_eq!(
+        handle
+            .holdout_json("q3-holdout")
+            .map(|h| without(&h, &authors)),
+        Some(without(&group, &authors))
+    );
 
     let generated = api
         .create_group(
@@ -428,24 +434,21 @@ async fn holdout_groups_create_list_get_patch_and_archive() {
     assert_eq!(handle.holdout_json("q3-holdout"), Some(before));
 
     assert_ok_text(&api.patch(&path, json!({"archive": true})).await);
-    let live = api.get("/api/1/holdouts").await.ok().json();
-    assert!(live["holdouts"]
-        .as_array()
-        .expect("holdouts")
-        .iter()
-        .all(|g| g["id"] != num(&id)));
-    let all = api
-        .get("/api/1/holdouts?includeArchived=true")
-        .await
-        .ok()
-        .json();
-    assert!(all["holdouts"]
-        .as_array()
-        .expect("holdouts")
-        .iter()
-        .any(|g| g["id"] == num(&id) && g["deleted"] == json!(true)));
+    // A holdout entry shows `deleted`: the list keeps archived groups, and
+    // takes no `includeArchived` (any value is ignored).
+    for list in [
+        "/api/1/holdouts",
+        "/api/1/holdouts?includeArchived=false",
+        "/api/1/holdouts?includeArchived=maybe",
+    ] {
+        let listed = api.get(list).await.ok().json();
+        assert!(listed["holdouts"]
+            .as_array()
+            .expect("holdouts")
+            .iter()
+            .any(|g| g["id"] == num(&id) && g["deleted"] == json!(true)));
+    }
     assert_eq!(api.get(&path).await.ok().json()["deleted"], json!(true));
-    assert_error(&api.get("/api/1/holdouts?includeArchived=maybe").await, 400);
     handle.shutdown().await;
 }
 
@@ -642,6 +645,51 @@ async fn keys_are_unique_across_flags_experiments_and_groups() {
     assert!(handle
         .seed_mutex(json!({"key": "k-flag", "slots": [{"percentage": 100}]}))
         .is_err());
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn flags_and_experiments_share_one_key_space() {
+    let (handle, api) = start().await;
+    let flag = api
+        .create_flag(json!({"projectId": "100001", "key": "only-flag"}))
+        .await;
+    let experiment = api
+        .create_experiment(json!({"projectId": "100001", "key": "only-exp"}))
+        .await;
+    let taken = api
+        .post(
+            "/api/1/experiments",
+            json!({"projectId": "100001", "key": "only-flag"}),
+        )
+        .await;
+    assert_error(&taken, 409);
+    assert!(taken.text.contains(&flag), "{}", taken.text);
+    let taken = api
+        .post(
+            "/api/1/flags",
+            json!({"projectId": "100001", "key": "only-exp"}),
+        )
+        .await;
+    assert_error(&taken, 409);
+    assert!(taken.text.contains(&experiment), "{}", taken.text);
+    // Archived keys stay taken, across the collections too.
+    assert_ok_text(
+        &api.patch(&format!("/api/1/flags/{flag}"), json!({"archive": true}))
+            .await,
+    );
+    assert_error(
+        &api.post(
+            "/api/1/experiments",
+            json!({"projectId": "100001", "key": "only-flag"}),
+        )
+        .await,
+        409,
+    );
+    assert!(handle.seed_experiment(json!({"key": "only-flag"})).is_err());
+    assert!(handle.seed_flag(json!({"key": "only-exp"})).is_err());
+    assert!(handle.experiment_json("only-flag").is_none());
+    assert!(handle.flag_json("only-exp").is_none());
     handle.shutdown().await;
 }
 

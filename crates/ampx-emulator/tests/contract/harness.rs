@@ -29,6 +29,64 @@ pub async fn start() -> (EmulatorHandle, Api) {
     .await
 }
 
+/// An emulator with the older, kinder answers (`EmulatorConfig::lenient`).
+pub async fn start_lenient() -> (EmulatorHandle, Api) {
+    start_with(EmulatorConfig {
+        api_key: KEY.to_owned(),
+        lenient: true,
+        ..EmulatorConfig::default()
+    })
+    .await
+}
+
+/// An emulator whose key also sees `others`.
+pub async fn start_with_projects(others: &[&str]) -> (EmulatorHandle, Api) {
+    start_with(EmulatorConfig {
+        api_key: KEY.to_owned(),
+        other_projects: others.iter().map(|p| (*p).to_owned()).collect(),
+        ..EmulatorConfig::default()
+    })
+    .await
+}
+
+/// Asserts that a JSON object has exactly these fields (in any order).
+#[track_caller]
+pub fn assert_keys(value: &Value, expected: &[&str]) {
+    let mut got: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    got.sort_unstable();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "fields of {value}");
+}
+
+/// Asserts that a JSON object has exactly these fields in this order.
+#[track_caller]
+pub fn assert_key_order(value: &Value, expected: &[&str]) {
+    let got: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(got, expected, "fields of {value}");
+}
+
+/// A JSON object without some of its fields.
+pub fn without(value: &Value, fields: &[&str]) -> Value {
+    let mut value = value.clone();
+    if let Some(map) = value.as_object_mut() {
+        for field in fields {
+            map.remove(*field);
+        }
+    }
+    value
+}
+
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,

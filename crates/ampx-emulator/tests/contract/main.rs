@@ -7,4 +7,7 @@ mod cohorts;
 mod experiments;
 mod faults;
 mod groups;
+mod lenient;
 mod objects;
+mod projects;
+mod shapes;

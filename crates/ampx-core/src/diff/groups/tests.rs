@@ -220,6 +220,7 @@ fn a_cycle_is_an_error_naming_its_objects_in_order() {
         context: Vec::new(),
         action: Action::Create,
         destructive: false,
+        pruned: false,
         last_modified: None,
         changes: Vec::new(),
         warnings: Vec::new(),
