@@ -36,7 +36,7 @@ pub async fn plan_apply_verify(
     opts: ApplyOptions,
     st: Style,
 ) -> Result<ExitStatus> {
-    let plan = make_plan(client, set).await?;
+    let plan = super::plan::targeted(make_plan(client, set).await?, client, set);
     apply_and_verify(client, set, plan, opts, st).await
 }
 
@@ -130,5 +130,6 @@ pub async fn run_saved(
             file.display()
         )));
     }
-    apply_and_verify(&client, &set, saved.plan, opts, Style::for_stdout()).await
+    let plan = super::plan::targeted(saved.plan, &client, &set);
+    apply_and_verify(&client, &set, plan, opts, Style::for_stdout()).await
 }

@@ -14,7 +14,8 @@ pub use crate::fetch::attribution::attribute;
 pub async fn run(global: &Global, paths: &[PathBuf], format: Format) -> Result<ExitStatus> {
     let set = load(paths)?;
     let client = client(global, &set)?;
-    let (mut plan, live) = read_and_plan(&client, &set).await?;
+    let (plan, live) = read_and_plan(&client, &set).await?;
+    let mut plan = super::plan::targeted(plan, &client, &set);
     attribute(&client, &mut plan, &live).await;
     print_report(&plan, format, Report::Drift)?;
     Ok(if plan.is_empty() {

@@ -18,6 +18,16 @@ pub async fn make_plan(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Resul
     Ok(read_and_plan(client, set).await?.0)
 }
 
+/// The plan with the server and project it was made against, for its
+/// report's header.
+pub fn targeted(mut plan: Plan, client: &Client, set: &ManifestSet) -> Plan {
+    plan.target = Some(crate::plan::Target {
+        server: client.base_url().to_string(),
+        project: set.project.spec.id.clone(),
+    });
+    plan
+}
+
 /// Like [`make_plan`], also returning the live state it read.
 pub async fn read_and_plan(
     client: &Arc<Client>,
@@ -51,6 +61,11 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
         "unknown": plan.unknown,
         "requests": plan.requests,
     });
+    let mut doc = doc;
+    if let (Some(t), Some(m)) = (&plan.target, doc.as_object_mut()) {
+        m.insert("server".into(), t.server.clone().into());
+        m.insert("project".into(), t.project.clone().into());
+    }
     format!(
         "{}\n",
         serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -82,6 +97,7 @@ pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Resul
     let set = load(paths)?;
     let client = client(global, &set)?;
     let (plan, live) = read_and_plan(&client, &set).await?;
+    let plan = targeted(plan, &client, &set);
     print_report(&plan, opts.format, Report::Plan)?;
     if let Some(file) = &opts.out {
         SavedPlan::new(client.base_url(), &set, &live, &plan).write(file)?;

@@ -130,6 +130,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
         Report::Plan => "ampx plan",
         Report::Drift => "ampx drift",
     };
+
     if plan.is_empty() {
         let _ = match report {
             Report::Plan => writeln!(
@@ -233,5 +234,14 @@ pub fn render(plan: &Plan, report: Report) -> String {
         );
     }
     out.push_str(&footer);
+    // Under the heading: where the plan's calls go.
+    if let (Some(t), Some(end)) = (&plan.target, out.find('\n')) {
+        let line = format!(
+            "\n<sub>Project `{}` on `{}`</sub>\n",
+            cell(&t.project).replace('`', "'"),
+            cell(&t.server).replace('`', "'")
+        );
+        out.insert_str(end + 1, &line);
+    }
     out
 }

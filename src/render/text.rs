@@ -291,6 +291,13 @@ pub fn counts(plan: &Plan) -> String {
     )
 }
 
+/// "Plan for project 100001 on https://…", when the plan says where.
+fn target_line(out: &mut String, plan: &Plan, what: &str, st: Style) {
+    if let Some(t) = &plan.target {
+        let _ = writeln!(out, "{}\n", st.bold(&format!("{what} for {t}")));
+    }
+}
+
 /// Most "not compared" lines shown; the rest are counted.
 const UNKNOWN_SHOWN: usize = 20;
 
@@ -334,6 +341,7 @@ fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
 pub fn render(plan: &Plan, st: Style) -> String {
     let plan = &printable(plan);
     let mut out = String::new();
+    target_line(&mut out, plan, "Plan", st);
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. The live project matches the manifests.");
     }
@@ -377,6 +385,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
 pub fn render_drift(plan: &Plan, st: Style) -> String {
     let plan = &printable(plan);
     let mut out = String::new();
+    target_line(&mut out, plan, "Drift check", st);
     if plan.is_empty() {
         let _ = writeln!(out, "No drift. The live project matches the manifests.");
     } else {

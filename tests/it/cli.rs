@@ -28,6 +28,17 @@ async fn plan_exit_codes_then_apply_then_clean() {
     assert!(out.contains("+ flag dark-mode will be created"), "{out}");
     assert!(out.contains("Read the live state with"), "{out}");
     assert!(!out.contains('\x1b'), "no colour when not a terminal");
+    // Every report says which project on which server it is about.
+    assert!(
+        out.starts_with(&format!("Plan for project 100001 on {url}\n")),
+        "{out}"
+    );
+    let o = ampx(&url, Some(KEY), &["plan", ex, "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (doc["project"].as_str(), doc["server"].as_str()),
+        (Some("100001"), Some(url.as_str()))
+    );
 
     let o = ampx(&url, Some(KEY), &["plan", ex]).await;
     assert_eq!(
@@ -40,11 +51,16 @@ async fn plan_exit_codes_then_apply_then_clean() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "drift found: {out}{err}");
     assert!(out.starts_with("### ampx drift: "), "{out}");
+    assert!(
+        out.contains(&format!("\n<sub>Project `100001` on `{url}`</sub>\n")),
+        "{out}"
+    );
     assert!(out.contains("missing live"), "{out}");
 
     let o = ampx(&url, Some(KEY), &["apply", ex, "--auto-approve"]).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("Plan for project 100001 on "), "{out}");
     assert!(
         out.contains("Verified: a fresh plan shows no changes"),
         "{out}"
@@ -55,7 +71,13 @@ async fn plan_exit_codes_then_apply_then_clean() {
     assert!(text(&o).0.contains("No changes."));
     let o = ampx(&url, Some(KEY), &["drift", ex]).await;
     assert_eq!(o.status.code(), Some(0), "no drift: {}", text(&o).0);
-    assert!(text(&o).0.starts_with("No drift."));
+    assert!(
+        text(&o).0.starts_with(&format!(
+            "Drift check for project 100001 on {url}\n\nNo drift."
+        )),
+        "{}",
+        text(&o).0
+    );
     let (out, err) = text(&o);
     assert!(
         !out.contains(KEY) && !err.contains(KEY),

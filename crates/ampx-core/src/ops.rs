@@ -356,6 +356,22 @@ pub struct Plan {
     /// What the plan could not compare, because no answer shows it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<Unknown>,
+    /// The server and project the plan was made against, for its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// Where a plan's calls go: the API's base URL and the project.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    pub server: String,
+    pub project: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "project {} on {}", self.project, self.server)
+    }
 }
 
 /// A field of a managed object that the plan could not compare, because

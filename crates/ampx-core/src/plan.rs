@@ -229,6 +229,7 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
         objects,
         requests,
         unknown,
+        target: None,
     }
 }
 
@@ -347,6 +348,7 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         objects,
         requests,
         unknown,
+        target: None,
     })
 }
 
