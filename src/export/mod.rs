@@ -53,8 +53,8 @@ use crate::api::Client;
 use crate::diff::{norm_exposure, norm_payload, norm_weights, num_i64, DEFAULT_BUCKETING_KEY};
 use crate::fetch::{read_details, read_lists, DetailOf, DetailRead, Lists};
 use crate::manifest::{
-    self, parse_instant, ConditionSpec, EvaluationMode, ExperimentType, ExposureEvent, FlagSpec,
-    ObjectKind, Region, SegmentSpec, VariantSpec, OPS,
+    self, parse_instant, ConditionSpec, Decision, EvaluationMode, ExperimentType, ExposureEvent,
+    FlagSpec, ObjectKind, Region, SegmentSpec, VariantSpec, OPS,
 };
 use yaml_out::Node;
 
@@ -474,6 +474,9 @@ mod tests {
             start_date: None,
             end_date: None,
             exposure_event: None,
+            decision: None,
+            decision_reason: None,
+            rolled_out_variant: None,
         };
         assert!(unmanage(&mut spec, "variants.on.payload"));
         assert_eq!(spec.variants.as_ref().unwrap()[0].payload, None);

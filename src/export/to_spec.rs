@@ -75,6 +75,9 @@ pub(super) fn spec_of(
         start_date: None,
         end_date: None,
         exposure_event: None,
+        decision: None,
+        decision_reason: None,
+        rolled_out_variant: None,
     };
 
     if !lf.deployments.is_empty() {
@@ -189,6 +192,21 @@ pub(super) fn spec_of(
             )),
         }
         spec.sticky_bucketing = Some(lf.sticky_bucketing.unwrap_or(false));
+        // A decision made: written, so that the manifests keep it.
+        let text = |v: &Option<Value>| match v {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(d) = text(&lf.decision) {
+            match serde_json::from_value::<Decision>(Value::String(d.clone())) {
+                Ok(d) => spec.decision = Some(d),
+                Err(_) => notes.push(format!(
+                    "decision is left out (unmanaged): the live value `{d}` is not rollout, rollback or continue-running"
+                )),
+            }
+        }
+        spec.decision_reason = text(&lf.decision_reason);
+        spec.rolled_out_variant = text(&lf.rolled_out_variant);
         for (field, live_value, slot) in [
             ("startDate", &lf.start_date, &mut spec.start_date),
             ("endDate", &lf.end_date, &mut spec.end_date),

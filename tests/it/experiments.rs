@@ -176,3 +176,27 @@ fn experiment_fields_are_checked_offline() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_experiment_is_concluded_from_the_manifests() {
+    let e = Env::builder().start().await;
+    e.emu.seed_experiment(running_experiment()).unwrap();
+    let set = manifests(
+        "apiVersion: ampx/v1\nkind: Experiment\nkey: pricing\ndecision: rollout\ndecisionReason: treatment raised conversion\nrolledOutVariant: treatment\n",
+    );
+    let p = plan(&e, &set).await;
+    let text = render(&p, Style::plain());
+    assert!(text.contains("~ decision: null → \"rollout\""), "{text}");
+    assert!(
+        p.warnings()
+            .any(|w| w.contains("recording a decision concludes it")),
+        "a risk warning, so --deny-risky refuses it: {text}"
+    );
+    let report = ampx::apply::apply(e.client.clone(), &p).await;
+    assert!(report.ok(), "{}", report.render(Style::plain()));
+    let live = e.emu.experiment_json("pricing").unwrap();
+    assert_eq!(live["decision"], "rollout");
+    assert_eq!(live["decisionReason"], "treatment raised conversion");
+    assert_eq!(live["rolledOutVariant"], "treatment");
+    assert!(plan(&e, &set).await.is_empty());
+}

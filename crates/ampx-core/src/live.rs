@@ -164,9 +164,13 @@ pub struct LiveFlag {
     /// Experiments only, read-only: `planning`, `running`, `decision-made`…
     #[serde(default)]
     pub state: Option<String>,
-    #[serde(default)]
+    /// The decision fields: `None` when the answer does not show them,
+    /// `Some(Null)` when no decision was made.
+    #[serde(default, deserialize_with = "present")]
     pub decision: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    pub decision_reason: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     pub rolled_out_variant: Option<Value>,
     #[serde(default)]
     pub experiment_type: Option<String>,

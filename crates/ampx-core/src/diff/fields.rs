@@ -173,6 +173,61 @@ pub(super) fn diff_experiment_fields(
             push(ch, field, have.map(date_value), Some(date_value(want)));
         }
     }
+    // The decision fields: writable, and concluding. Shown by every
+    // documented experiment answer.
+    let decided = [
+        (
+            "decision",
+            spec.decision.map(|d| d.as_str().to_string()),
+            lf.map(|l| &l.decision),
+        ),
+        (
+            "decisionReason",
+            spec.decision_reason.clone(),
+            lf.map(|l| &l.decision_reason),
+        ),
+        (
+            "rolledOutVariant",
+            spec.rolled_out_variant.clone(),
+            lf.map(|l| &l.rolled_out_variant),
+        ),
+    ];
+    for (field, want, have) in decided {
+        let Some(want) = want else { continue };
+        let have = match have {
+            None => None,
+            Some(None) => {
+                d.unknown.push((
+                    field.into(),
+                    "the API's answer does not show it, so it cannot be compared; nothing was written".into(),
+                ));
+                continue;
+            }
+            Some(Some(v)) => Some(v),
+        };
+        if have.and_then(Value::as_str) != Some(want.as_str()) {
+            d.patch.insert(field.into(), s(&want));
+            push(ch, field, have.cloned(), Some(s(&want)));
+        }
+    }
+    if ["decision", "rolledOutVariant"]
+        .iter()
+        .any(|f| d.patch.contains_key(*f))
+    {
+        d.warnings.push(format!(
+            "experiment {}: recording a decision concludes it in Amplitude ({})",
+            spec.key,
+            [("decision", "decision"), ("rolledOutVariant", "rolled out")]
+                .iter()
+                .filter_map(|(f, label)| d
+                    .patch
+                    .get(*f)
+                    .and_then(Value::as_str)
+                    .map(|v| format!("{label}: {v}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(e) = &spec.exposure_event {
         // Sent as written (`filters` included, which the API requires);
         // compared without nulls and empty lists.

@@ -350,3 +350,52 @@ fn a_manifest_time_that_would_be_dropped_is_a_warning_with_its_position() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_decision_in_the_manifest_concludes_the_experiment_with_a_warning() {
+    let e = experiment(
+        "key: e\nvariants: [{key: control}, {key: treatment}]\ndecision: rollout\ndecisionReason: treatment won\nrolledOutVariant: treatment\n",
+    );
+    let mut live = json!({
+        "id": 7, "key": "e", "variants": [{"key": "control"}, {"key": "treatment"}],
+        "decision": null, "decisionReason": null, "rolledOutVariant": null
+    });
+    let d = diff(&e, &live_experiment(live.clone()));
+    assert_eq!(d.patch["decision"], json!("rollout"));
+    assert_eq!(d.patch["decisionReason"], json!("treatment won"));
+    assert_eq!(d.patch["rolledOutVariant"], json!("treatment"));
+    assert!(
+        d.warnings.iter().any(|w| w.contains("concludes it")),
+        "{:?}",
+        d.warnings
+    );
+    // Once recorded, nothing to do.
+    live["decision"] = json!("rollout");
+    live["decisionReason"] = json!("treatment won");
+    live["rolledOutVariant"] = json!("treatment");
+    let d = diff(&e, &live_experiment(live.clone()));
+    assert!(d.is_empty() && d.warnings.is_empty(), "{d:?}");
+    // An answer without the fields: unknown, nothing written.
+    for field in ["decision", "decisionReason", "rolledOutVariant"] {
+        live.as_object_mut().unwrap().remove(field);
+    }
+    let d = diff(&e, &live_experiment(live));
+    assert!(d.patch.is_empty(), "{:?}", d.patch);
+    assert_eq!(d.unknown.len(), 3);
+}
+
+#[test]
+fn a_rolled_out_variant_must_be_a_variant_of_the_experiment() {
+    let text = "apiVersion: ampx/v1\nkind: Project\nid: 1\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: e\nvariants: [{key: a}, {key: b}]\nrolledOutVariant: c\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\ndecision: rollout\n";
+    let err = load_sources(&[(PathBuf::from("x.yaml"), text.into())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("x.yaml:9:1") && err.contains("not a variant of this experiment"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`decision` is only for `kind: Experiment`"),
+        "{err}"
+    );
+}

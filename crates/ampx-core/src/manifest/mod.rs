@@ -788,6 +788,17 @@ fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
             }
         }
     }
+    if let (Some(v), Some(vs)) = (&s.rolled_out_variant, &s.variants) {
+        if !vs.iter().any(|x| &x.key == v) {
+            let keys: Vec<&str> = vs.iter().map(|x| x.key.as_str()).collect();
+            errors.push(diag(
+                &f.file,
+                f.doc.pos("rolledOutVariant"),
+                &format!("`rolledOutVariant` is `{v}`, which is not a variant of this experiment"),
+                Some(format!("one of: {}", keys.join(", "))),
+            ));
+        }
+    }
     for (field, value) in [("startDate", &s.start_date), ("endDate", &s.end_date)] {
         if let Some(Some(text)) = value {
             if parse_instant(text).is_none() || text.len() <= 10 {

@@ -125,6 +125,25 @@ impl ObjectKind {
     }
 }
 
+/// What was decided about an experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Rollout,
+    Rollback,
+    ContinueRunning,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Rollout => "rollout",
+            Decision::Rollback => "rollback",
+            Decision::ContinueRunning => "continue-running",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExperimentType {
@@ -251,6 +270,16 @@ pub struct FlagSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub exposure_event: Option<Option<ExposureEvent>>,
+    /// The decision that concludes the experiment: `rollout`, `rollback`
+    /// or `continue-running`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Why it was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_reason: Option<String>,
+    /// The variant rolled out (its key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_out_variant: Option<String>,
 }
 
 /// Fields only an experiment has.
@@ -260,6 +289,9 @@ pub const EXPERIMENT_FIELDS: &[&str] = &[
     "startDate",
     "endDate",
     "exposureEvent",
+    "decision",
+    "decisionReason",
+    "rolledOutVariant",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

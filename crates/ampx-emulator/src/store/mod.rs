@@ -47,6 +47,8 @@ const FIRST_ID: u64 = 1001;
 const AUTHOR: &str = "ampx-emulator";
 /// The experiment types the API takes.
 const EXPERIMENT_TYPES: &[&str] = &["a-b-test", "multi-arm-bandit"];
+/// The documented options of an experiment's `decision`.
+const DECISIONS: &[&str] = &["rollout", "rollback", "continue-running"];
 /// What every write to a web experiment answers (with a 405).
 const WEB_READ_ONLY: &str = "web experiments cannot be edited through the Management API";
 
@@ -256,16 +258,19 @@ impl ExperimentFields {
         Ok(())
     }
 
-    /// What only seeding sets: `state`, `decision`, `decisionReason`,
-    /// `rolledOutVariant` (a variant's key or null) and `type`.
-    fn apply_seed(&mut self, fields: &Fields, variants: &[Variant]) -> Result<(), ApiError> {
-        if let Some(state) = fields.string("state")? {
-            if state.is_empty() {
-                return Err(ApiError::bad_request("`state` must not be empty"));
-            }
-            self.state = state.to_owned();
-        }
+    /// The decision fields of a PATCH (and of a seed): `decision` (one of
+    /// the documented options, or null), `decisionReason`, and
+    /// `rolledOutVariant` ("the variant key or name that you rolled out").
+    fn apply_decision(&mut self, fields: &Fields, variants: &[Variant]) -> Result<(), ApiError> {
         if let Some(decision) = fields.nullable_string("decision")? {
+            if let Value::String(d) = &decision {
+                if !DECISIONS.contains(&d.as_str()) {
+                    return Err(ApiError::bad_request(format!(
+                        "`decision` {d:?} is not one of {}",
+                        DECISIONS.join(", ")
+                    )));
+                }
+            }
             self.decision = decision;
         }
         if let Some(reason) = fields.nullable_string("decisionReason")? {
@@ -273,7 +278,7 @@ impl ExperimentFields {
         }
         if let Some(rolled_out) = fields.nullable_string("rolledOutVariant")? {
             if let Value::String(key) = &rolled_out {
-                if !variants.iter().any(|v| &v.key == key) {
+                if !variants.iter().any(|v| &v.key == key || &v.name == key) {
                     return Err(ApiError::bad_request(format!(
                         "`rolledOutVariant` names variant {key:?}, which does not exist"
                     )));
@@ -281,6 +286,18 @@ impl ExperimentFields {
             }
             self.rolled_out_variant = rolled_out;
         }
+        Ok(())
+    }
+
+    /// What only seeding sets: `state` and `type`, and the decision fields.
+    fn apply_seed(&mut self, fields: &Fields, variants: &[Variant]) -> Result<(), ApiError> {
+        if let Some(state) = fields.string("state")? {
+            if state.is_empty() {
+                return Err(ApiError::bad_request("`state` must not be empty"));
+            }
+            self.state = state.to_owned();
+        }
+        self.apply_decision(fields, variants)?;
         match fields.one_of("type", &["feature", "web"])? {
             Some("web") => self.kind = ExperimentKind::Web,
             Some(_) => self.kind = ExperimentKind::Feature,
@@ -504,6 +521,7 @@ impl Object {
         }
         if let Some(x) = self.experiment.as_mut() {
             x.apply_patch(fields, seed)?;
+            x.apply_decision(fields, &self.variants)?;
         }
         Ok(())
     }

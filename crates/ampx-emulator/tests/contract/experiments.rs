@@ -564,3 +564,29 @@ async fn exposure_events_need_event_type_and_filters() {
         handle.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_patch_records_a_decision_as_documented() {
+    let (_handle, api) = start().await;
+    let id = api
+        .create_experiment(json!({"projectId": "100001", "key": "decided"}))
+        .await;
+    let path = format!("/api/1/experiments/{id}");
+    for bad in [
+        json!({"decision": "ship-it"}),
+        json!({"rolledOutVariant": "nope"}),
+        json!({"decisionReason": 5}),
+    ] {
+        assert_error(&api.patch(&path, bad).await, 400);
+    }
+    api.patch(
+        &path,
+        json!({"decision": "rollout", "decisionReason": "won", "rolledOutVariant": "treatment"}),
+    )
+    .await
+    .ok();
+    let detail = api.experiment(&id).await;
+    assert_eq!(detail["decision"], "rollout");
+    assert_eq!(detail["decisionReason"], "won");
+    assert_eq!(detail["rolledOutVariant"], "treatment");
+}
