@@ -220,6 +220,73 @@ impl SavedPlan {
     }
 }
 
+/// The calls of a plan in order, each named by its object, as compared
+/// between a saved plan and the plan made again from its manifests.
+fn calls(plan: &Plan) -> Vec<(String, Value)> {
+    plan.objects
+        .iter()
+        .flat_map(|o| {
+            let name = crate::plan::object_name(o);
+            o.ops.iter().map(move |op| {
+                (
+                    name.clone(),
+                    serde_json::to_value(op).unwrap_or(Value::Null),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `METHOD path` of a call as [`calls`] gives it.
+fn call_line(call: &Value) -> String {
+    format!(
+        "{} {}",
+        call["method"].as_str().unwrap_or("?"),
+        call["path"].as_str().unwrap_or("?")
+    )
+}
+
+impl SavedPlan {
+    /// Refuses a saved plan whose calls are not exactly those its own
+    /// manifests make against the live state now: a call edited, added,
+    /// removed or moved by hand (or a plan made by another version), named
+    /// by the first call that differs.
+    pub fn check_calls(&self, again: &Plan) -> Result<(), String> {
+        let (saved, now) = (calls(&self.plan), calls(again));
+        let first = saved
+            .iter()
+            .zip(&now)
+            .position(|(a, b)| a != b)
+            .or((saved.len() != now.len()).then(|| saved.len().min(now.len())));
+        let Some(i) = first else { return Ok(()) };
+        let n = i + 1;
+        Err(match (saved.get(i), now.get(i)) {
+            (Some((oa, a)), Some((ob, b))) if call_line(a) == call_line(b) && oa == ob => {
+                let fields: Vec<String> = changed_fields(a, b, "");
+                format!(
+                    "call {n} ({}, for {oa}) differs from what the manifests in the file ask for: {}",
+                    call_line(a),
+                    fields.join(", ")
+                )
+            }
+            (Some((oa, a)), Some((ob, b))) => format!(
+                "call {n} is `{}` for {oa}, but the manifests in the file ask for `{}` for {ob}",
+                call_line(a),
+                call_line(b)
+            ),
+            (Some((oa, a)), None) => format!(
+                "call {n} (`{}` for {oa}) is not one the manifests in the file ask for",
+                call_line(a)
+            ),
+            (None, Some((ob, b))) => format!(
+                "the manifests in the file ask for call {n} (`{}` for {ob}), which the saved plan lacks",
+                call_line(b)
+            ),
+            (None, None) => String::new(),
+        })
+    }
+}
+
 /// Dotted paths of the fields that differ (two levels into objects).
 fn changed_fields(a: &Value, b: &Value, prefix: &str) -> Vec<String> {
     match (a, b) {

@@ -400,16 +400,33 @@ impl Client {
         let mut maybe_applied = false;
         let write = call.method != Method::GET;
         // The one gate every request passes: a path that is not this API's
-        // (`..`, `@host`, a query, a `{id}` never filled in) is refused here,
-        // whatever built it.
-        if let Err(e) =
-            crate::plan::ApiPath::parse(&call.path).and_then(|p| match p.needs_own_id() {
+        // (`..`, `@host`, a query, a `{id}` never filled in), or a URL whose
+        // scheme, host, port or userinfo are not the base URL's, is refused
+        // here, whatever built it.
+        let same_origin = |url: &str| {
+            let (Ok(a), Ok(b)) = (reqwest::Url::parse(url), reqwest::Url::parse(&self.base)) else {
+                return false;
+            };
+            a.scheme() == b.scheme()
+                && a.host() == b.host()
+                && a.port_or_known_default() == b.port_or_known_default()
+                && a.username() == b.username()
+                && a.password() == b.password()
+        };
+        if let Err(e) = crate::plan::ApiPath::parse(&call.path)
+            .and_then(|p| match p.needs_own_id() {
                 true => Err(format!(
                     "`{}` names an id that was never filled in",
                     call.path
                 )),
                 false => Ok(p),
             })
+            .and_then(
+                |p| match same_origin(&format!("{}{}", self.base, call.path)) {
+                    true => Ok(p),
+                    false => Err(format!("`{}` would leave {}", call.path, self.base)),
+                },
+            )
         {
             let err = ApiError {
                 method: call.method.to_string(),

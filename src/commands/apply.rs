@@ -108,14 +108,38 @@ pub async fn run_saved(
 ) -> Result<ExitStatus> {
     let saved = SavedPlan::read(file)?;
     let set = saved.manifest_set()?;
-    let client = client(global, &set)?;
-    if client.base_url() != saved.server.trim_end_matches('/') {
+    // The server is settled without the file: the manifests in it may not
+    // choose where the key goes. The file's own record must agree.
+    let base = match &global.server {
+        Some(s) => s.clone(),
+        None => global
+            .region
+            .map(crate::manifest::Region::from)
+            .unwrap_or(crate::manifest::Region::Us)
+            .base_url()
+            .to_string(),
+    };
+    let base = crate::api::check_base_url(&base)?;
+    if base != saved.server.trim_end_matches('/') {
         return Err(Error::Refused(format!(
-            "the plan was made against {}, but ampx now points at {}; nothing was changed\n  hint: set --server / AMPX_SERVER or --region as when the plan was made, or make a new plan",
-            saved.server,
-            client.base_url()
+            "the plan was made against {}, but ampx now points at {base}; nothing was changed\n  hint: set --server / AMPX_SERVER or --region as when the plan was made (a saved plan's manifests do not choose the server), or make a new plan",
+            saved.server
         )));
     }
+    if saved.project_id != set.project.spec.id {
+        return Err(Error::Refused(format!(
+            "the plan names project {}, but its manifests name project {}; nothing was changed",
+            saved.project_id, set.project.spec.id
+        )));
+    }
+    let client = Arc::new(Client::new(
+        &base,
+        crate::api::ApiKey::from_env()?,
+        crate::api::ClientOptions {
+            project: Some(set.project.spec.id.clone()),
+            ..super::client_options(global)
+        },
+    )?);
     let live = crate::fetch::fetch(&client, &set).await?;
     let now = crate::saved::reads(&set, &live, &saved.plan);
     let stale = saved.staleness(&now);
@@ -130,6 +154,22 @@ pub async fn run_saved(
             file.display()
         )));
     }
-    let plan = super::plan::targeted(saved.plan, &client, &set);
+    // The plan the manifests make now must be exactly the saved one: a call
+    // edited, added, removed or moved in the file is refused, and what is
+    // applied is what the manifests ask for.
+    let again = crate::plan::make(&set, &live, 0).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!(
+            "the live project rules out this plan:\n{}\nnothing was changed",
+            lines.join("\n")
+        )
+    })?;
+    if let Err(why) = saved.check_calls(&again) {
+        return Err(Error::Refused(format!(
+            "{} does not hold the plan its manifests make: {why}; nothing was changed\n  hint: a saved plan is applied only as `ampx plan --out` wrote it; make the plan again",
+            file.display()
+        )));
+    }
+    let plan = super::plan::targeted(again, &client, &set);
     apply_and_verify(&client, &set, plan, opts, Style::for_stdout()).await
 }

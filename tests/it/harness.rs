@@ -137,6 +137,12 @@ impl Ampx {
         self
     }
 
+    /// An environment variable taken away.
+    pub fn without(mut self, name: &str) -> Ampx {
+        self.cmd.env_remove(name);
+        self
+    }
+
     /// One more environment variable.
     pub fn var(mut self, name: &str, value: &str) -> Ampx {
         self.cmd.env(name, value);

@@ -217,3 +217,168 @@ async fn a_saved_plan_is_refused_elsewhere_or_when_not_a_plan() {
     assert!(err.contains("is not a saved plan"), "{err}");
     assert_eq!(e.emu.count("POST", "/"), 0);
 }
+
+/// A saved plan edited by hand: every kind of edit to its calls is refused
+/// before any write, naming the first call that differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_saved_plan_is_refused_naming_the_call() {
+    let (e, dir, file) = applied("saved-tampered").await;
+    write(
+        &dir,
+        "flags.yaml",
+        &FLAGS
+            .replace("rolloutPercentage: 10", "rolloutPercentage: 30")
+            .replace("name: Beta", "name: Beta two")
+            .replace("[u1, u2]", "[u2, u3]"),
+    );
+    let (m, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+    let o = ampx(&e.emu.base_url, Some(KEY), &["plan", m, "--out", f]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ops = |doc: &mut Value, object: usize| -> Vec<Value> {
+        doc["plan"]["objects"][object]["ops"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let first_ops = ops(&mut original.clone(), 0);
+    assert!(first_ops.len() >= 2, "{first_ops:?}");
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "body",
+            Box::new(|d| {
+                d["plan"]["objects"][0]["ops"][0]["body"] = json!({"rolloutPercentage": 99})
+            }),
+            "call 1 (",
+        ),
+        (
+            "method",
+            Box::new(|d| d["plan"]["objects"][0]["ops"][0]["method"] = json!("DELETE")),
+            "call 1 is `DELETE",
+        ),
+        (
+            "path",
+            Box::new(|d| {
+                let p = d["plan"]["objects"][0]["ops"][0]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                d["plan"]["objects"][0]["ops"][0]["path"] =
+                    json!(p.replace("/api/1/flags/", "/api/1/experiments/"));
+            }),
+            "call 1 is `",
+        ),
+        (
+            "order",
+            Box::new(|d| {
+                let a = d["plan"]["objects"][0]["ops"].as_array_mut().unwrap();
+                a.swap(0, 1);
+            }),
+            "call 1 is `",
+        ),
+        (
+            "an added call",
+            Box::new(|d| {
+                let mut extra = d["plan"]["objects"][0]["ops"][0].clone();
+                extra["body"] = json!({"archive": true});
+                d["plan"]["objects"][0]["ops"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(extra);
+            }),
+            "does not hold the plan its manifests make: call 4 is `PATCH",
+        ),
+        (
+            "a removed call",
+            Box::new(|d| {
+                d["plan"]["objects"][0]["ops"]
+                    .as_array_mut()
+                    .unwrap()
+                    .remove(0);
+            }),
+            "call 1 is `",
+        ),
+        (
+            "a call to another host",
+            Box::new(|d| {
+                let mut extra = d["plan"]["objects"][0]["ops"][0].clone();
+                extra["method"] = json!("GET");
+                extra["path"] = json!("@127.0.0.1:9/steal");
+                d["plan"]["objects"][0]["ops"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(extra);
+            }),
+            "is not a path under /api/1/",
+        ),
+        (
+            "the format version",
+            Box::new(|d| d["ampxSavedPlan"] = json!(99)),
+            "of format 99",
+        ),
+    ];
+    for (what, tamper, says) in cases {
+        let mut doc = original.clone();
+        tamper(&mut doc);
+        let bad = dir.join("tampered.json");
+        std::fs::write(&bad, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        e.emu.clear_requests();
+        let o = ampx(
+            &e.emu.base_url,
+            Some(KEY),
+            &["apply", "--plan", bad.to_str().unwrap(), "--auto-approve"],
+        )
+        .await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{what}: {out}{err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(writes(&e).is_empty(), "{what}: {:?}", writes(&e));
+    }
+    // Untouched, it applies.
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["apply", "--plan", f, "--auto-approve"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+/// A plan file whose recorded server and manifests both name another host
+/// sends nothing anywhere: the server is settled without the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_cannot_choose_where_the_key_goes() {
+    let e = Env::builder().start().await;
+    let elsewhere = crate::hostile_server::Hostile::in_front_of(&e.emu.base_url, |_, a| a).await;
+    let dir = temp_dir("saved-server");
+    write(&dir, "flags.yaml", FLAGS);
+    let (m, file) = (dir.to_str().unwrap(), dir.join("plan.json"));
+    let o = ampx(
+        &e.emu.base_url,
+        Some(KEY),
+        &["plan", m, "--out", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    doc["server"] = json!(elsewhere.url);
+    let text0 = doc["manifests"][0]["text"].as_str().unwrap().to_string();
+    doc["manifests"][0]["text"] = json!(text0.replace(
+        "id: \"100001\"\n",
+        &format!("id: \"100001\"\nserver: {}\n", elsewhere.url)
+    ));
+    std::fs::write(&file, serde_json::to_string(&doc).unwrap()).unwrap();
+    // No --server: the default region's API is what ampx would talk to; the
+    // file's record differs, so nothing is sent at all.
+    let o = crate::harness::Ampx::at("")
+        .key(KEY)
+        .args(&["apply", "--plan", file.to_str().unwrap(), "--auto-approve"])
+        .without("AMPX_SERVER")
+        .run()
+        .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("the plan was made against"), "{err}");
+    assert!(elsewhere.seen().is_empty(), "{:?}", elsewhere.seen());
+}
