@@ -34,6 +34,9 @@ pub struct ObjectReport {
     pub key: String,
     /// An archive that prune asked for.
     pub pruned: bool,
+    /// The apply was interrupted before this object's calls were all made:
+    /// the rest are `not_attempted`.
+    pub interrupted: bool,
     pub applied: Vec<Op>,
     /// The call that failed, and why.
     pub failed: Option<(Op, Failure)>,
@@ -95,9 +98,15 @@ impl ObjectReport {
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.objects
-            .iter()
-            .all(|o| o.failed.is_none() || o.prune_refused())
+        !self.interrupted()
+            && self
+                .objects
+                .iter()
+                .all(|o| o.failed.is_none() || o.prune_refused())
+    }
+    /// Whether an interrupt left calls unmade.
+    pub fn interrupted(&self) -> bool {
+        self.objects.iter().any(|o| o.interrupted)
     }
     pub fn applied_calls(&self) -> usize {
         self.objects.iter().map(|o| o.applied.len()).sum()
@@ -112,6 +121,26 @@ impl Report {
             .count();
         for o in &self.objects {
             match &o.failed {
+                None if o.interrupted => {
+                    let _ = writeln!(
+                        out,
+                        "{} {} {}: interrupted: {} call(s) applied, {} not attempted",
+                        st.yellow("■"),
+                        o.kind,
+                        o.key,
+                        o.applied.len(),
+                        o.not_attempted.len()
+                    );
+                    for p in &o.not_attempted {
+                        let _ = writeln!(
+                            out,
+                            "    not attempted: {} {}  ({})",
+                            p.method,
+                            p.path,
+                            printable_text(&p.summary)
+                        );
+                    }
+                }
                 Some(_) if o.prune_refused() => {
                     let _ = writeln!(
                         out,
@@ -299,11 +328,12 @@ fn fill(op: &Op, ids: &HashMap<String, String>) -> Result<Option<Value>, Failure
     Ok(body)
 }
 
-async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectReport {
+async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids, stop: Stop) -> ObjectReport {
     let mut report = ObjectReport {
         kind: o.kind,
         key: o.key.clone(),
         pruned: o.pruned,
+        interrupted: false,
         applied: Vec::new(),
         failed: None,
         not_attempted: Vec::new(),
@@ -312,6 +342,20 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids) -> ObjectRepor
     let mut id = o.id.clone();
     let mut ops = o.ops.into_iter();
     while let Some(op) = ops.next() {
+        // Interrupted: no new call starts; this object's rest is reported.
+        if stop.is_set() {
+            report.interrupted = true;
+            report.not_attempted = std::iter::once(op)
+                .chain(ops)
+                .map(|mut p| {
+                    if let Some(i) = &id {
+                        p.path = p.path.with_own_id(i);
+                    }
+                    p
+                })
+                .collect();
+            return report;
+        }
         let is_create = op.recovery == Recovery::Create;
         let resolved = {
             // Read under the lock, not copied: the map holds every id the
@@ -448,15 +492,47 @@ fn not_applied(o: &ObjectPlan, why: Failure) -> ObjectReport {
         kind: o.kind,
         key: o.key.clone(),
         pruned: o.pruned,
+        interrupted: false,
         applied: Vec::new(),
         failed: ops.next().map(|op| (op, why)),
         not_attempted: ops.collect(),
     }
 }
 
+/// Set once an interrupt asks the apply to stop: no new call starts.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>);
+
+impl Stop {
+    pub fn set(&self) {
+        self.0 .0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+    pub fn is_set(&self) -> bool {
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Returns once the stop is set.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Applies every object's calls: objects concurrently (bounded), in waves
 /// so that each object starts only once the objects it follows are done.
 pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
+    apply_until(client, plan, Stop::default()).await
+}
+
+/// [`apply`], until `stop` is set: then no new call starts, the calls in
+/// flight end (within their timeout), and the report says what was
+/// applied, what failed and what was not attempted.
+pub async fn apply_until(client: Arc<Client>, plan: &Plan, stop: Stop) -> Report {
     let before = client.requests();
     let sem = Arc::new(Semaphore::new(client.options.parallelism.max(1)));
     let ids: Ids = Arc::new(Mutex::new(HashMap::new()));
@@ -481,9 +557,10 @@ pub async fn apply(client: Arc<Client>, plan: &Plan) -> Report {
                 continue;
             }
             let (c, s, ids, o) = (client.clone(), sem.clone(), ids.clone(), o.clone());
+            let stop = stop.clone();
             let handle = set.spawn(async move {
                 let _permit = s.acquire_owned().await;
-                run_object(c, o, ids).await
+                run_object(c, o, ids, stop).await
             });
             running.insert(handle.id(), i);
         }

@@ -18,6 +18,9 @@ pub enum Error {
     /// The user answered anything but `yes`.
     #[error("Apply cancelled; nothing was changed.")]
     Cancelled,
+    /// SIGINT or SIGTERM stopped an apply; the report was printed.
+    #[error("{0}")]
+    Interrupted(String),
     /// The API answered with an error, or not at all.
     #[error("error: {0}")]
     Api(#[from] ApiError),
@@ -35,6 +38,7 @@ impl Error {
     pub fn status(&self) -> ExitStatus {
         match self {
             Error::ClosedPipe => ExitStatus::Success,
+            Error::Interrupted(_) => ExitStatus::Interrupted,
             _ => ExitStatus::Failure,
         }
     }

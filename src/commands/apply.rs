@@ -22,6 +22,47 @@ fn confirm(calls: usize) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
 }
 
+/// Watches for SIGINT and SIGTERM while an apply runs. The first stops the
+/// apply (no new call starts; calls in flight finish, then the report is
+/// printed and ampx exits 130); the second exits at once.
+async fn watch_signals(stop: crate::apply::Stop) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(not(unix))]
+    let mut term = None::<()>;
+    next_signal(&mut term).await;
+    stop.set();
+    super::note(
+        "\nInterrupted: no new call starts; the calls in flight finish, then the report follows (interrupt again to exit at once).",
+    );
+    next_signal(&mut term).await;
+    super::note("Interrupted again: exiting at once; the report may be incomplete. Run `ampx plan` to see what was applied.");
+    std::process::exit(ExitStatus::Interrupted as i32);
+}
+
+/// The next SIGINT (Ctrl-C) or SIGTERM.
+#[cfg(unix)]
+async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+    let term = async {
+        match term {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// The next Ctrl-C.
+#[cfg(not(unix))]
+async fn next_signal(_: &mut Option<()>) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// How `apply` proceeds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {
@@ -64,14 +105,30 @@ async fn apply_and_verify(
         }
     }
     out("\nApplying…\n")?;
-    let report = crate::apply::apply(client.clone(), &plan).await;
+    let stop = crate::apply::Stop::default();
+    let signals = tokio::spawn(watch_signals(stop.clone()));
+    let report = crate::apply::apply_until(client.clone(), &plan, stop.clone()).await;
     out(&report.render(st))?;
+    if report.interrupted() {
+        signals.abort();
+        return Err(Error::Interrupted(
+            "Interrupted: the calls above marked `not attempted` were not made. Run apply again: it plans from the live state and converges.".into(),
+        ));
+    }
     // The report says what failed; the exit status says that something did.
     if !report.ok() {
         out("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n")?;
         return Ok(ExitStatus::Failure);
     }
-    let mut again = make_plan(client, set).await?;
+    let mut again = tokio::select! {
+        again = make_plan(client, set) => again?,
+        _ = stop.wait() => {
+            return Err(Error::Interrupted(
+                "Interrupted while verifying: every call above was made, but the check that a fresh plan is empty did not finish; run `ampx plan` to see.".into(),
+            ));
+        }
+    };
+    signals.abort();
     // A prune archive the API refused (a web experiment) is in every plan
     // until someone acts on it; the report above says so.
     again.objects.retain(|o| {

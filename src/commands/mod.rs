@@ -24,6 +24,8 @@ pub enum ExitStatus {
     Failure = 1,
     /// `plan --detailed-exitcode` or `drift`: differences found.
     Changes = 2,
+    /// `apply` stopped by SIGINT or SIGTERM (128 + 2, as shells report it).
+    Interrupted = 130,
 }
 
 /// Writes to stdout. A closed pipe (`ampx plan | head`) is

@@ -16,6 +16,7 @@ mod export;
 mod gitops;
 mod groups;
 mod hostile;
+mod interrupt;
 mod projects;
 mod reliability;
 mod saved_plans;
