@@ -32,6 +32,24 @@ use crate::kind::Kind;
 use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
 use crate::plan::ApiPath;
 
+/// The live variants a flag manifest removes: those neither it nor a
+/// `renamedFrom` names.
+pub fn removed_variants(spec: &FlagSpec, live: &LiveFlag) -> Vec<String> {
+    let Some(vs) = &spec.variants else {
+        return Vec::new();
+    };
+    let kept: std::collections::HashSet<&str> = vs
+        .iter()
+        .flat_map(|v| std::iter::once(&v.key).chain(&v.renamed_from))
+        .map(String::as_str)
+        .collect();
+    live.variants
+        .iter()
+        .filter(|v| !kept.contains(v.key.as_str()))
+        .map(|v| v.key.clone())
+        .collect()
+}
+
 /// Whether a flag manifest needs `GET …/variants`.
 pub fn needs_variant_details(spec: &FlagSpec) -> bool {
     spec.variants.as_ref().is_some_and(|vs| {
@@ -580,13 +598,26 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Result<Li
             id: lf.id.clone(),
             what,
         };
-        if needs_variant_details(&f.spec) {
+        // A live variant the manifest removes: what it holds is read, so
+        // that the plan can say what goes with it.
+        let removed = removed_variants(&f.spec, lf);
+        if needs_variant_details(&f.spec) || !removed.is_empty() {
             reads.push(read(DetailOf::Variants));
         }
-        for variant in inclusion_sources(&f.spec, lf, false) {
+        let users = inclusion_sources(&f.spec, lf, false);
+        let cohorts = inclusion_sources(&f.spec, lf, true);
+        for variant in &removed {
+            if !users.contains(variant) {
+                reads.push(read(DetailOf::Users(variant.clone())));
+            }
+            if !cohorts.contains(variant) {
+                reads.push(read(DetailOf::Cohorts(variant.clone())));
+            }
+        }
+        for variant in users {
             reads.push(read(DetailOf::Users(variant)));
         }
-        for variant in inclusion_sources(&f.spec, lf, true) {
+        for variant in cohorts {
             reads.push(read(DetailOf::Cohorts(variant)));
         }
     }

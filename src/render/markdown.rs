@@ -26,10 +26,14 @@ fn cell(s: &str) -> String {
         .replace('\n', " ")
 }
 
-fn action_word(report: Report, a: Action) -> &'static str {
-    match (report, a) {
+fn action_word(report: Report, o: &ObjectPlan) -> &'static str {
+    match (report, o.action) {
         (Report::Plan, Action::Create) => "create",
+        (Report::Plan, Action::Update) if o.destructive => "**change (destructive)**",
         (Report::Plan, Action::Update) => "change",
+        (Report::Plan, Action::Unarchive) if o.destructive => {
+            "**unarchive + change (destructive)**"
+        }
         (Report::Plan, Action::Unarchive) => "unarchive + change",
         (Report::Plan, Action::Archive) => "**archive (destructive)**",
         (Report::Drift, Action::Create) => "missing live",
@@ -94,7 +98,7 @@ fn section(o: &ObjectPlan, report: Report) -> String {
         sign(o.action),
         cell(o.kind.noun()),
         cell(&o.key),
-        action_word(report, o.action),
+        action_word(report, o),
         changes,
         if changes == 1 { "" } else { "s" }
     );
@@ -185,7 +189,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
                 sign(o.action),
                 cell(o.kind.noun()),
                 cell(&o.key).replace('`', "'"),
-                action_word(report, o.action),
+                action_word(report, o),
                 o.changes.len(),
             );
             // The table may take at most a third of the room.

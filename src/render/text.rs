@@ -204,15 +204,21 @@ fn header(o: &ObjectPlan, st: Style, report: Report) -> String {
             .unwrap_or_default();
     let key = st.bold(&o.key);
     let kind = &o.kind;
+    let destructive = if o.destructive {
+        format!(" {}", st.red("(destructive)"))
+    } else {
+        String::new()
+    };
     match (report, o.action) {
         (Report::Plan, Action::Create) => {
             format!("{} {kind} {key} will be created", st.green("+"))
         }
-        (Report::Plan, Action::Update) => {
-            format!("{} {kind} {key}{id} will be changed", st.yellow("~"))
-        }
+        (Report::Plan, Action::Update) => format!(
+            "{} {kind} {key}{id} will be changed{destructive}",
+            st.yellow("~")
+        ),
         (Report::Plan, Action::Unarchive) => format!(
-            "{} {kind} {key}{id} will be unarchived and changed",
+            "{} {kind} {key}{id} will be unarchived and changed{destructive}",
             st.yellow("~")
         ),
         (Report::Plan, Action::Archive) => format!(

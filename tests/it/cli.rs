@@ -459,3 +459,56 @@ fn request_rate_and_parallelism_out_of_range_are_usage_errors() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// A variant replaced without `renamedFrom`: the plan reads what it held,
+/// shows it going, marks the change destructive, suggests `renamedFrom`, and
+/// `--deny-risky` refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variant_removed_with_what_it_holds_is_destructive_and_named() {
+    let emu = emulator().await;
+    emu.seed_flag(serde_json::json!({
+        "key": "f", "enabled": true,
+        "variants": [{"key": "on", "payload": {"layout": "new"}, "inclusions": ["u1", "u2", "u3"], "rolloutWeight": 1}]
+    }))
+    .unwrap();
+    let dir = temp_dir("destructive");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants: [{key: enabled}]\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = ampx(&emu.base_url, Some(KEY), &["plan", d]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("will be changed (destructive)"), "{out}");
+    assert!(
+        out.contains("3 inclusion(s)") && out.contains("payload"),
+        "{out}"
+    );
+    assert!(out.contains("renamedFrom: on"), "{out}");
+    let o = ampx(&emu.base_url, Some(KEY), &["plan", d, "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["objects"][0]["destructive"], true, "{doc}");
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["plan", d, "--format", "markdown"],
+    )
+    .await;
+    assert!(
+        text(&o).0.contains("**change (destructive)**"),
+        "{}",
+        text(&o).0
+    );
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", d, "--auto-approve", "--deny-risky"],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("--deny-risky"), "{err}");
+    assert_eq!(emu.count("DELETE", "/"), 0);
+}

@@ -215,7 +215,7 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
                 id: d.id,
                 context: d.context,
                 action,
-                destructive: action == Action::Archive,
+                destructive: action == Action::Archive || d.destructive,
                 pruned: d.pruned,
                 last_modified: None,
                 changes: d.changes,

@@ -66,6 +66,9 @@ pub struct FlagDiff {
     pub unknown: Vec<(String, String)>,
     /// An archive that prune asks for.
     pub pruned: bool,
+    /// Something goes that cannot be brought back by the manifests alone: a
+    /// variant with what it held, a deployment, every target segment.
+    pub destructive: bool,
 }
 
 /// A variant's list of ids that the API changes by additions and bulk

@@ -399,3 +399,60 @@ fn a_rolled_out_variant_must_be_a_variant_of_the_experiment() {
         "{err}"
     );
 }
+
+#[test]
+fn removing_what_a_variant_deployment_or_segment_holds_is_destructive() {
+    // A variant that holds a payload, inclusions and a weight, replaced by a
+    // new key without `renamedFrom`.
+    let mut lf = live_flag(json!({
+        "id": 7, "key": "a", "enabled": true,
+        "variants": [{"key": "on"}], "rolloutWeights": {"on": 1},
+        "deployments": ["11"],
+        "targetSegments": [{"name": "s", "conditions": [], "percentage": 10}]
+    }));
+    lf.variant_details = Some(
+        [(
+            "on".to_string(),
+            serde_json::from_value::<LiveVariant>(json!({"key": "on", "payload": {"x": 1}}))
+                .unwrap(),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    lf.inclusions
+        .insert("on".into(), vec!["u1".into(), "u2".into()]);
+    let mut live = live_with(lf);
+    live.deployments = Some(vec![serde_json::from_value::<LiveDeployment>(
+        json!({"id": 11, "label": "web"}),
+    )
+    .unwrap()]);
+    let d = diff(
+        &flag("key: a\nvariants: [{key: enabled}]\ndeployments: []\ntargetSegments: []\n"),
+        &live,
+    );
+    assert!(d.destructive);
+    let all = d.warnings.join("\n");
+    assert!(
+        all.contains(
+            "removing variant `on` of flag a drops its payload, 2 inclusion(s), rollout weight 1"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("write `renamedFrom: on`"), "{all}");
+    assert!(all.contains("removing deployment(s) web from a"), "{all}");
+    assert!(
+        all.contains("removing every target segment of enabled flag a"),
+        "{all}"
+    );
+    let removed = d.changes.iter().find(|c| c.path == "variants.on").unwrap();
+    assert_eq!(
+        removed.before,
+        Some(json!({"key": "on", "payload": {"x": 1}, "inclusions": 2, "rolloutWeight": 1}))
+    );
+    // With renamedFrom, nothing is lost and nothing is destructive.
+    let d = diff(
+        &flag("key: a\nvariants: [{key: enabled, renamedFrom: on}]\n"),
+        &live,
+    );
+    assert!(!d.destructive && d.warnings.is_empty(), "{:?}", d.warnings);
+}

@@ -209,19 +209,63 @@ fn match_variants(
             source.insert(v.key.clone(), src);
         }
         let kept: HashSet<&str> = source.values().flatten().map(String::as_str).collect();
+        let added: Vec<&str> = source
+            .iter()
+            .filter(|(_, src)| src.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
         for lv in &lf.variants {
             if !kept.contains(lv.key.as_str()) {
                 d.variant_deletes.push(lv.key.clone());
-                push(
-                    ch,
-                    &format!("variants.{}", lv.key),
-                    Some(json!({"key": lv.key})),
-                    None,
-                );
+                let (held, shown) = variant_holdings(lf, &lv.key);
+                push(ch, &format!("variants.{}", lv.key), Some(shown), None);
+                let noun = spec.kind.noun();
+                if !held.is_empty() {
+                    d.destructive = true;
+                    d.warnings.push(format!(
+                        "removing variant `{}` of {noun} {} drops its {}",
+                        lv.key,
+                        spec.key,
+                        held.join(", ")
+                    ));
+                }
+                if let Some(new) = added.first() {
+                    d.warnings.push(format!(
+                        "variant `{}` of {noun} {} is removed while `{new}` is added: if `{new}` is `{}` renamed, write `renamedFrom: {}` under it to keep what it holds",
+                        lv.key, spec.key, lv.key, lv.key
+                    ));
+                }
             }
         }
     }
     source
+}
+
+/// What a live variant holds that its removal drops (as words for a
+/// warning), and the variant as the plan shows it going: its key, payload,
+/// inclusion count, cohorts and weight, where the live state read them.
+fn variant_holdings(lf: &LiveFlag, key: &str) -> (Vec<String>, Value) {
+    let mut held = Vec::new();
+    let mut shown = Map::new();
+    shown.insert("key".into(), s(key));
+    let details = lf.variant_details.as_ref().and_then(|m| m.get(key));
+    if let Some(p) = norm_payload(details.and_then(|x| x.payload.as_ref())) {
+        held.push("payload".to_string());
+        shown.insert("payload".into(), p);
+    }
+    if let Some(users) = lf.inclusions.get(key).filter(|u| !u.is_empty()) {
+        held.push(format!("{} inclusion(s)", users.len()));
+        shown.insert("inclusions".into(), json!(users.len()));
+    }
+    if let Some(cohorts) = lf.cohorts.get(key).filter(|c| !c.is_empty()) {
+        held.push(format!("{} cohort(s)", cohorts.len()));
+        shown.insert("cohorts".into(), json!(cohorts));
+    }
+    if let Some(w) = lf.rollout_weights.get(key).filter(|w| **w > 0) {
+        held.push(format!("rollout weight {w}"));
+        shown.insert("rolloutWeight".into(), json!(w));
+    }
+    (held, Value::Object(shown))
 }
 
 /// New variants' bodies, and the name, description and payload of those
@@ -387,6 +431,15 @@ fn segments(spec: &FlagSpec, lf: &LiveFlag, d: &mut FlagDiff, ch: &mut Vec<Chang
             .map(|x| norm_segment(x, bk))
             .collect();
         if want_n != have_n {
+            let enabled = spec.enabled.unwrap_or(lf.enabled);
+            if want_n.is_empty() && enabled {
+                d.destructive = true;
+                d.warnings.push(format!(
+                    "removing every target segment of enabled {} {}: the users they targeted get the default rollout",
+                    spec.kind.noun(),
+                    spec.key
+                ));
+            }
             push(
                 ch,
                 "targetSegments",
@@ -420,6 +473,14 @@ fn flag_deployments(
             Some(set_value(&label(&lf.deployments))),
             Some(set_value(&label(ids))),
         );
+        if !d.deployments_remove.is_empty() {
+            d.destructive = true;
+            d.warnings.push(format!(
+                "removing deployment(s) {} from {}: apps using those SDK keys stop receiving it",
+                label(&d.deployments_remove).join(", "),
+                lf.key
+            ));
+        }
     }
 }
 
