@@ -287,6 +287,36 @@ async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String
         .and_then(id_of))
 }
 
+/// Sends a create, never twice blindly: after an attempt that may have been
+/// carried out (its answer lost), the object is looked up by its key (a
+/// deployment by its label) before the create is sent again, so that no
+/// duplicate is made even by a server that would accept one.
+async fn send_create(
+    client: &Client,
+    call: &Call,
+    kind: Kind,
+    key: &str,
+) -> (Result<Answer, ApiError>, bool) {
+    let mut attempts = 0;
+    loop {
+        let (result, maybe_applied) = client.send_tracked(call).await;
+        if result.is_ok() || !maybe_applied {
+            return (result, maybe_applied);
+        }
+        match find_id(client, kind, key).await {
+            Ok(Some(id)) => {
+                tracing::info!(%key, "a create's answer was lost; the object exists: continuing with it");
+                return (Ok(Answer::Json(serde_json::json!({ "id": id }))), true);
+            }
+            Ok(None) if attempts < 3 => {
+                attempts += 1;
+                tokio::time::sleep(client.options.first_backoff * attempts).await;
+            }
+            _ => return (result, maybe_applied),
+        }
+    }
+}
+
 /// Whether a retry's refusal means an earlier, lost attempt already did the
 /// change, as the call's [`Recovery`] says: adding a variant answers 409 once
 /// it exists; removing a variant or a deployment, or renaming a variant,
@@ -382,8 +412,13 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids, stop: Stop) ->
             query: Vec::new(),
             body: body.clone(),
             what: format!("{} `{}`", o.kind, o.key),
+            once: is_create,
         };
-        let (result, maybe_applied) = client.send_tracked(&call).await;
+        let (result, maybe_applied) = if is_create {
+            send_create(&client, &call, o.kind, &o.key).await
+        } else {
+            client.send_tracked(&call).await
+        };
         let result = match result {
             Err(e) if maybe_applied && already_done(&op, e.status) => {
                 tracing::info!(

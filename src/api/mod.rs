@@ -163,6 +163,10 @@ pub struct Call {
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
     pub what: String,
+    /// A write that must not be sent twice blindly (a create the API might
+    /// accept twice): after an attempt that may have been carried out, the
+    /// client returns instead of retrying, so that the caller can look first.
+    pub once: bool,
 }
 
 impl Call {
@@ -173,6 +177,7 @@ impl Call {
             query: Vec::new(),
             body: None,
             what: what.into(),
+            once: false,
         }
     }
 }
@@ -438,6 +443,7 @@ impl Client {
             return (Err(err), false);
         }
         let result = loop {
+            let mut not_sent = false;
             self.limiter.wait().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let mut req = self
@@ -510,7 +516,11 @@ impl Client {
                         (_, Err((retry, e))) => (retry, e, hint),
                     }
                 }
-                Err(e) => (true, fail(None, strip_url(&e)), None),
+                Err(e) => {
+                    // A connection never made carried nothing.
+                    not_sent = e.is_connect();
+                    (true, fail(None, strip_url(&e)), None)
+                }
             };
             let backoff = self
                 .options
@@ -518,12 +528,15 @@ impl Client {
                 .saturating_mul(1 << attempt.min(6))
                 .min(Duration::from_secs(8));
             let wait = wait_hint.unwrap_or_else(|| jitter(backoff));
+            if write && err.status != Some(429) && !not_sent && retryable {
+                maybe_applied = true;
+                if call.once {
+                    break Err(err);
+                }
+            }
             if !retryable || started.elapsed() + wait > self.options.max_retry_time || attempt >= 8
             {
                 break Err(err);
-            }
-            if write && err.status != Some(429) {
-                maybe_applied = true;
             }
             attempt += 1;
             tracing::debug!(

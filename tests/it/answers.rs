@@ -381,3 +381,53 @@ async fn fields_the_documented_answers_lack_are_read_elsewhere_or_reported_unkno
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["unknown"].as_array().map(Vec::len), Some(2), "{doc}");
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_looked_up_not_sent_again() {
+    let e = Env::builder().start().await;
+    let lost = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let hostile = Hostile::in_front_of(&e.emu.base_url, move |seen, answer| {
+        // The first answer to each create is lost after the emulator made
+        // the object: a gateway's 502.
+        if seen.method == Method::POST
+            && matches!(
+                seen.call().as_str(),
+                "POST /api/1/deployments" | "POST /api/1/flags"
+            )
+            && lost.lock().unwrap().insert(seen.call())
+        {
+            return Answer {
+                status: StatusCode::BAD_GATEWAY,
+                headers: Vec::new(),
+                body: Reply::Text("bad gateway".into()),
+            };
+        }
+        answer
+    })
+    .await;
+    let dir = temp_dir("lost-create");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Deployment\nlabel: mobile\ntype: client\n---\napiVersion: ampx/v1\nkind: Flag\nkey: new-flag\ndeployments: [mobile]\n",
+    );
+    let m = dir.to_string_lossy().into_owned();
+    let o = run(&hostile.url, &["apply", &m, "--auto-approve"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("Verified"), "{out}");
+    let creates: Vec<String> = hostile
+        .seen()
+        .iter()
+        .map(Seen::call)
+        .filter(|c| c.starts_with("POST /api/1/deployments") || c == "POST /api/1/flags")
+        .collect();
+    assert_eq!(
+        creates,
+        ["POST /api/1/deployments", "POST /api/1/flags"],
+        "each create sent once"
+    );
+    let mobile = e.emu.deployment_id("mobile").unwrap();
+    let flag = e.emu.flag_json("new-flag").unwrap();
+    assert_eq!(flag["deployments"], json!([mobile.parse::<u64>().unwrap()]));
+}

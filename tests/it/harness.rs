@@ -206,6 +206,7 @@ pub async fn patch(e: &Env, path: &str, body: serde_json::Value) {
         query: Vec::new(),
         body: Some(body),
         what: "an out-of-band edit".into(),
+        once: false,
     };
     e.client.send(&call).await.unwrap();
 }
