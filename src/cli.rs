@@ -66,6 +66,14 @@ pub enum Format {
     Markdown,
 }
 
+/// How `apply` reports.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ApplyFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests offline; no API call.
@@ -128,6 +136,11 @@ pub enum Command {
         /// Refuse (exit 1, no writes) when the plan carries any risk warning.
         #[arg(long)]
         deny_risky: bool,
+        /// `json`: only the apply report, as a versioned document (per
+        /// object: applied, failed with the API's message, not attempted;
+        /// whether the verify step found no changes).
+        #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+        format: ApplyFormat,
     },
     /// Write the live project as manifests: flags, experiments, deployments and groups.
     ///

@@ -68,6 +68,67 @@ async fn next_signal(_: &mut Option<()>) {
 pub struct ApplyOptions {
     pub auto_approve: bool,
     pub deny_risky: bool,
+    /// `--format json`: standard output carries only the report document.
+    pub json: bool,
+}
+
+/// The apply report as a versioned JSON document (`--format json`): the
+/// plan's target, each object's outcome and calls, and the verification.
+fn report_json(plan: &Plan, report: &crate::apply::Report, verified: Option<&Plan>) -> String {
+    use serde_json::json;
+    let call =
+        |op: &crate::plan::Op| json!({"method": op.method, "path": op.path, "summary": op.summary});
+    let objects: Vec<serde_json::Value> = report
+        .objects
+        .iter()
+        .map(|o| {
+            let outcome = match &o.failed {
+                Some(_) if o.prune_refused() => "not-editable",
+                Some(_) => "failed",
+                None if o.interrupted => "interrupted",
+                None => "applied",
+            };
+            let failed = o.failed.as_ref().map(|(op, why)| {
+                let status = match why {
+                    crate::apply::Failure::Api(e) | crate::apply::Failure::NotEditable(e) => {
+                        e.status
+                    }
+                    _ => None,
+                };
+                json!({
+                    "call": call(op),
+                    "error": crate::render::text::printable_text(&why.to_string()),
+                    "status": status,
+                })
+            });
+            json!({
+                "kind": o.kind,
+                "key": o.key,
+                "outcome": outcome,
+                "applied": o.applied.iter().map(call).collect::<Vec<_>>(),
+                "failed": failed,
+                "notAttempted": o.not_attempted.iter().map(call).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "formatVersion": 1,
+        "report": "apply",
+        "server": plan.target.as_ref().map(|t| &t.server),
+        "project": plan.target.as_ref().map(|t| &t.project),
+        "ok": report.ok(),
+        "interrupted": report.interrupted(),
+        "objects": objects,
+        "requests": report.requests,
+        "verified": verified.map(|again| again.is_empty()),
+        "stillDiffering": verified
+            .map(|again| again.objects.iter().map(crate::plan::object_name).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
 }
 
 /// Plans, applies when approved, then verifies. Shared by `apply` and `demo`.
@@ -89,8 +150,14 @@ async fn apply_and_verify(
     opts: ApplyOptions,
     st: Style,
 ) -> Result<ExitStatus> {
-    out(&render(&plan, st))?;
+    // With `--format json`, standard output carries the report document
+    // alone; the plan and the progress go nowhere.
+    let say = |text: &str| if opts.json { Ok(()) } else { out(text) };
+    say(&render(&plan, st))?;
     if plan.is_empty() {
+        if opts.json {
+            out(&report_json(&plan, &Default::default(), Some(&plan)))?;
+        }
         return Ok(ExitStatus::Success);
     }
     super::refuse_risky(&plan, opts.deny_risky)?;
@@ -104,11 +171,14 @@ async fn apply_and_verify(
             return Err(Error::Cancelled);
         }
     }
-    out("\nApplying…\n")?;
+    say("\nApplying…\n")?;
     let stop = crate::apply::Stop::default();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let report = crate::apply::apply_until(client.clone(), &plan, stop.clone()).await;
-    out(&report.render(st))?;
+    say(&report.render(st))?;
+    if opts.json && (report.interrupted() || !report.ok()) {
+        out(&report_json(&plan, &report, None))?;
+    }
     if report.interrupted() {
         signals.abort();
         return Err(Error::Interrupted(
@@ -117,7 +187,7 @@ async fn apply_and_verify(
     }
     // The report says what failed; the exit status says that something did.
     if !report.ok() {
-        out("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n")?;
+        say("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n")?;
         return Ok(ExitStatus::Failure);
     }
     let mut again = tokio::select! {
@@ -137,15 +207,18 @@ async fn apply_and_verify(
             .iter()
             .any(|r| r.prune_refused() && r.kind == o.kind && r.key == o.key && o.pruned)
     });
+    if opts.json {
+        out(&report_json(&plan, &report, Some(&again)))?;
+    }
     if again.is_empty() {
-        out(&format!(
+        say(&format!(
             "Verified: a fresh plan shows no changes ({} API request(s)).\n",
             again.requests
         ))?;
         Ok(ExitStatus::Success)
     } else {
-        out("\nVerification FAILED: the live project still differs from the manifests:\n\n")?;
-        out(&render(&again, st))?;
+        say("\nVerification FAILED: the live project still differs from the manifests:\n\n")?;
+        say(&render(&again, st))?;
         Ok(ExitStatus::Failure)
     }
 }

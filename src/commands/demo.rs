@@ -65,7 +65,7 @@ pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
     ))?;
     let opts = super::apply::ApplyOptions {
         auto_approve: true,
-        deny_risky: false,
+        ..Default::default()
     };
     let status = plan_apply_verify(&client, &set, opts, st).await?;
     out("\n== ampx plan (again) ==\n\n")?;

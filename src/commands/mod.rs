@@ -181,10 +181,12 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             plan,
             auto_approve,
             deny_risky,
+            format,
         } => {
             let opts = apply::ApplyOptions {
                 auto_approve,
                 deny_risky,
+                json: format == crate::cli::ApplyFormat::Json,
             };
             match plan {
                 Some(file) => apply::run_saved(&cli.global, &file, opts).await,

@@ -512,3 +512,71 @@ async fn a_variant_removed_with_what_it_holds_is_destructive_and_named() {
     assert!(err.contains("--deny-risky"), "{err}");
     assert_eq!(emu.count("DELETE", "/"), 0);
 }
+
+/// `apply --format json`: the report alone on stdout, as a document CI can
+/// read: each object's outcome and calls, the API's message, verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_reports_as_json_for_ci() {
+    let emu = emulator().await;
+    emu.seed_experiment(serde_json::json!({"key": "web-test", "type": "web", "name": "Web"}))
+        .unwrap();
+    let dir = temp_dir("apply-json");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Experiment\nkey: web-test\nname: Renamed\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fine\nname: Fine\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", d, "--auto-approve", "--format", "json"],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(doc["formatVersion"], 1);
+    assert_eq!(doc["report"], "apply");
+    assert_eq!(doc["project"], "100001");
+    assert_eq!(doc["ok"], false);
+    let by_key = |k: &str| {
+        doc["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_key("fine")["outcome"], "applied");
+    assert_eq!(by_key("fine")["applied"][0]["method"], "POST");
+    let web = by_key("web-test");
+    assert_eq!(web["outcome"], "failed");
+    assert_eq!(web["failed"]["status"], 405);
+    assert!(
+        web["failed"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be edited through the API"),
+        "{web}"
+    );
+    // Once the experiment leaves the manifests, the apply verifies.
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: fine\nname: Fine again\n",
+    );
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["apply", d, "--auto-approve", "--format", "json"],
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{doc}");
+    assert_eq!(
+        (doc["ok"].as_bool(), doc["verified"].as_bool()),
+        (Some(true), Some(true))
+    );
+}
