@@ -37,6 +37,9 @@ pub struct ObjectReport {
     /// The apply was interrupted before this object's calls were all made:
     /// the rest are `not_attempted`.
     pub interrupted: bool,
+    /// When its last call ended (milliseconds since the epoch), to tell a
+    /// later change by another writer from this apply's own.
+    pub finished_ms: i64,
     pub applied: Vec<Op>,
     /// The call that failed, and why.
     pub failed: Option<(Op, Failure)>,
@@ -287,6 +290,14 @@ async fn find_id(client: &Client, kind: Kind, key: &str) -> Result<Option<String
         .and_then(id_of))
 }
 
+/// Now, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Sends a create, never twice blindly: after an attempt that may have been
 /// carried out (its answer lost), the object is looked up by its key (a
 /// deployment by its label) before the create is sent again, so that no
@@ -364,6 +375,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids, stop: Stop) ->
         key: o.key.clone(),
         pruned: o.pruned,
         interrupted: false,
+        finished_ms: 0,
         applied: Vec::new(),
         failed: None,
         not_attempted: Vec::new(),
@@ -466,6 +478,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids, stop: Stop) ->
                 m.insert(name.clone(), i.clone());
             }
         }
+        report.finished_ms = now_ms();
         let mut done = op;
         done.path = path;
         done.body = body;
@@ -528,6 +541,7 @@ fn not_applied(o: &ObjectPlan, why: Failure) -> ObjectReport {
         key: o.key.clone(),
         pruned: o.pruned,
         interrupted: false,
+        finished_ms: now_ms(),
         applied: Vec::new(),
         failed: ops.next().map(|op| (op, why)),
         not_attempted: ops.collect(),

@@ -172,6 +172,7 @@ async fn apply_and_verify(
         }
     }
     say("\nApplying…\n")?;
+    let started_ms = crate::apply::now_ms();
     let stop = crate::apply::Stop::default();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let report = crate::apply::apply_until(client.clone(), &plan, stop.clone()).await;
@@ -190,8 +191,8 @@ async fn apply_and_verify(
         say("Some calls failed; fix the cause and run apply again: it plans from the live state and converges.\n")?;
         return Ok(ExitStatus::Failure);
     }
-    let mut again = tokio::select! {
-        again = make_plan(client, set) => again?,
+    let (mut again, live_now) = tokio::select! {
+        again = super::plan::read_and_plan(client, set) => again?,
         _ = stop.wait() => {
             return Err(Error::Interrupted(
                 "Interrupted while verifying: every call above was made, but the check that a fresh plan is empty did not finish; run `ampx plan` to see.".into(),
@@ -217,8 +218,40 @@ async fn apply_and_verify(
         ))?;
         Ok(ExitStatus::Success)
     } else {
+        // Who changed each object last, and whether it was someone else
+        // while this apply ran: the docs offer no lock, so another writer
+        // (the UI, another apply) can interleave.
+        crate::fetch::attribution::attribute(client, &mut again, &live_now).await;
         say("\nVerification FAILED: the live project still differs from the manifests:\n\n")?;
-        say(&render(&again, st))?;
+        say(&crate::render::text::render_drift(&again, st))?;
+        for o in &again.objects {
+            // After this apply's last call to it (or, for an object it did
+            // not touch, after the apply began).
+            let ours = report
+                .objects
+                .iter()
+                .find(|r| r.kind == o.kind && r.key == o.key && !r.applied.is_empty());
+            let touched = ours.is_some();
+            let after = ours.map_or(started_ms, |r| r.finished_ms);
+            let at = o.last_modified.as_ref().and_then(|a| a.at.as_deref());
+            let since = at
+                .and_then(crate::manifest::parse_instant)
+                .is_some_and(|t| t > after);
+            if since {
+                let who = o
+                    .last_modified
+                    .as_ref()
+                    .and_then(|a| a.by.clone())
+                    .unwrap_or_else(|| "someone".into());
+                say(&format!(
+                    "{} {} was changed by {who} at {} while this apply ran{}: another writer (the Amplitude UI, another apply) interleaved; apply again to settle it.\n",
+                    o.kind,
+                    o.key,
+                    at.unwrap_or_default(),
+                    if touched { ", after its calls" } else { "" }
+                ))?;
+            }
+        }
         Ok(ExitStatus::Failure)
     }
 }

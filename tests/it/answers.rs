@@ -431,3 +431,71 @@ async fn a_create_whose_answer_is_lost_is_looked_up_not_sent_again() {
     let flag = e.emu.flag_json("new-flag").unwrap();
     assert_eq!(flag["deployments"], json!([mobile.parse::<u64>().unwrap()]));
 }
+
+/// Another writer (the UI, another apply) changes a flag right after this
+/// apply's call to it: the verify step fails and names who changed it, and
+/// when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_step_names_an_object_another_writer_changed() {
+    let e = env().await;
+    let upstream = e.emu.base_url.clone();
+    let patched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (seen_patch, was_patched) = (patched.clone(), patched);
+    let hostile = Hostile::in_front_of_with(
+        &e.emu.base_url,
+        // The verification's read waits for the other writer.
+        move |seen: &Seen| {
+            let wait = seen.call() == "GET /api/1/flags"
+                && was_patched.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if wait {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            }
+        },
+        move |seen, answer| {
+            if seen.method == Method::PATCH
+                && seen.path.starts_with("/api/1/flags/")
+                && !seen_patch.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                // The other writer's change lands just after this answer.
+                let (url, auth) = (
+                    format!("{upstream}{}", seen.path),
+                    seen.authorization.clone().unwrap_or_default(),
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    reqwest::Client::new()
+                        .patch(url)
+                        .header("authorization", auth)
+                        .json(&json!({"description": "changed in the UI"}))
+                        .send()
+                        .await
+                        .unwrap();
+                });
+            }
+            answer
+        },
+    )
+    .await;
+    let dir = temp_dir("other-writer");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\nname: Mine\ndescription: mine\n",
+    );
+    let m = dir.to_string_lossy().into_owned();
+    let o = run(&hostile.url, &["apply", &m, "--auto-approve"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("Verification FAILED"), "{out}");
+    assert!(
+        out.contains("description: \"changed in the UI\" → \"mine\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("flag f was changed by ")
+            && out.contains("while this apply ran, after its calls"),
+        "{out}"
+    );
+}

@@ -62,8 +62,19 @@ impl Hostile {
         upstream: &str,
         twist: impl Fn(&Seen, Answer) -> Answer + Send + Sync + 'static,
     ) -> Hostile {
+        Hostile::in_front_of_with(upstream, |_| async {}, twist).await
+    }
+
+    /// Like [`in_front_of`](Self::in_front_of), awaiting `before(request)`
+    /// before the request is forwarded (to hold it back, say).
+    pub async fn in_front_of_with<F: std::future::Future<Output = ()> + Send + 'static>(
+        upstream: &str,
+        before: impl Fn(&Seen) -> F + Send + Sync + 'static,
+        twist: impl Fn(&Seen, Answer) -> Answer + Send + Sync + 'static,
+    ) -> Hostile {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let twist: Arc<Twist> = Arc::new(twist);
+        let before = Arc::new(before);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -71,8 +82,13 @@ impl Hostile {
         let (upstream, log) = (upstream.to_string(), seen.clone());
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-                let (http, upstream, log, twist) =
-                    (http.clone(), upstream.clone(), log.clone(), twist.clone());
+                let (http, upstream, log, twist, before) = (
+                    http.clone(),
+                    upstream.clone(),
+                    log.clone(),
+                    twist.clone(),
+                    before.clone(),
+                );
                 async move {
                     let request = Seen {
                         method: method.clone(),
@@ -83,6 +99,7 @@ impl Hostile {
                             .map(str::to_string),
                     };
                     log.lock().unwrap().push(request.clone());
+                    before(&request).await;
                     let mut forward = http
                         .request(method, format!("{upstream}{uri}"))
                         .body(body.to_vec());
