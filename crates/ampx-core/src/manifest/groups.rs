@@ -44,6 +44,20 @@ pub(super) fn validate_deployment(d: &Located<DeploymentSpec>, errors: &mut Vec<
             errors,
         );
     }
+    if let Some(from) = &d.spec.renamed_from {
+        if from == &d.spec.label || !is_valid_label(from) {
+            push(
+                d,
+                "renamedFrom",
+                format!(
+                    "`renamedFrom` is `{from}`: it must name the deployment's live label, another valid label than `{}`",
+                    d.spec.label
+                ),
+                Some("use letters, digits, `_` and `-` only"),
+                errors,
+            );
+        }
+    }
 }
 
 fn check_key<T>(o: &Located<T>, key: &str, errors: &mut Vec<Diagnostic>) {
