@@ -27,6 +27,10 @@ pub struct Global {
     /// Region of the project (ignored when a server URL is given).
     #[arg(long, global = true)]
     pub region: Option<RegionArg>,
+    /// The environment to work on, when the manifests describe several
+    /// (the `environment` of one of their Project documents).
+    #[arg(long, env = "AMPX_ENV", global = true, value_name = "NAME")]
+    pub env: Option<String>,
     /// Most API requests per second, at least 0.001 (the API allows 100 per
     /// project).
     #[arg(long, default_value_t = 100.0, global = true, value_parser = max_rps)]
@@ -82,6 +86,10 @@ pub enum Command {
     Validate {
         /// Manifest files or directories (default: the current directory).
         paths: Vec<PathBuf>,
+        /// Check every environment's effective manifests (what validate does
+        /// anyway when no --env is given), and list them.
+        #[arg(long, conflicts_with = "env")]
+        all_envs: bool,
     },
     /// Show what apply would change, and the API calls it would make.
     ///

@@ -34,6 +34,9 @@ pub struct SavedPlan {
     /// Base URL of the API the plan was made against.
     pub server: String,
     pub project_id: String,
+    /// The environment the plan is for, when the manifests describe several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// The manifest files, as read.
     pub manifests: Vec<SavedSource>,
     /// What the plan read, in a stable order.
@@ -135,6 +138,7 @@ impl SavedPlan {
             ampx_version: env!("CARGO_PKG_VERSION").to_string(),
             server: server.to_string(),
             project_id: set.project.spec.id.clone(),
+            environment: set.project.spec.environment.clone(),
             manifests: set
                 .sources
                 .iter()
@@ -185,6 +189,7 @@ impl SavedPlan {
             .map(|s| (s.path.clone(), s.text.clone()))
             .collect();
         load_sources(&sources)
+            .and_then(|all| all.for_env(self.environment.as_deref()))
             .map_err(|d| anyhow::anyhow!("the saved plan's manifests do not load:\n{d}"))
     }
 

@@ -41,29 +41,39 @@ impl fmt::Debug for ApiKey {
 impl ApiKey {
     /// Reads the key from [`KEY_ENV`].
     pub fn from_env() -> anyhow::Result<ApiKey> {
-        match std::env::var(KEY_ENV) {
-            Ok(k) => ApiKey::new(k),
+        ApiKey::from_var(KEY_ENV)
+    }
+
+    /// Reads the key from the environment variable `var` (a Project's
+    /// `apiKeyEnv`); errors name the variable, never the key.
+    pub fn from_var(var: &str) -> anyhow::Result<ApiKey> {
+        match std::env::var(var) {
+            Ok(k) => ApiKey::checked(k, var),
             Err(std::env::VarError::NotPresent) => anyhow::bail!(
-                "{KEY_ENV} is not set: export the Management API key of the project in {KEY_ENV} (the key is read from the environment only)"
+                "{var} is not set: export the Management API key of the project in {var} (the key is read from the environment only)"
             ),
             Err(std::env::VarError::NotUnicode(_)) => {
-                anyhow::bail!("{KEY_ENV} is not valid text")
+                anyhow::bail!("{var} is not valid text")
             }
         }
     }
 
     pub fn new(key: String) -> anyhow::Result<ApiKey> {
+        ApiKey::checked(key, KEY_ENV)
+    }
+
+    fn checked(key: String, var: &str) -> anyhow::Result<ApiKey> {
         if key.is_empty() {
-            anyhow::bail!("{KEY_ENV} is empty: set it to the project's Management API key");
+            anyhow::bail!("{var} is empty: set it to the project's Management API key");
         }
         if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             anyhow::bail!(
-                "{KEY_ENV} contains whitespace or a line break; copy the key again without spaces or newlines"
+                "{var} contains whitespace or a line break; copy the key again without spaces or newlines"
             );
         }
         if !key.chars().all(|c| c.is_ascii_graphic()) {
             anyhow::bail!(
-                "{KEY_ENV} contains characters that cannot be part of an API key (only printable ASCII can); copy the key again"
+                "{var} contains characters that cannot be part of an API key (only printable ASCII can); copy the key again"
             );
         }
         crate::secrets::register(&key, "[the API key]");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::plan::make_plan;
-use super::{client, load, out, ExitStatus};
+use super::{client, out, ExitStatus};
 use crate::api::Client;
 use crate::cli::Global;
 use crate::error::{Error, Result};
@@ -257,7 +257,7 @@ async fn apply_and_verify(
 }
 
 pub async fn run(global: &Global, paths: &[PathBuf], opts: ApplyOptions) -> Result<ExitStatus> {
-    let set = load(paths)?;
+    let set = super::load_env(global, paths)?;
     let client = client(global, &set)?;
     plan_apply_verify(&client, &set, opts, Style::for_stdout()).await
 }
@@ -270,6 +270,13 @@ pub async fn run_saved(
     opts: ApplyOptions,
 ) -> Result<ExitStatus> {
     let saved = SavedPlan::read(file)?;
+    if let (Some(want), Some(is)) = (&global.env, &saved.environment) {
+        if want != is {
+            return Err(Error::Refused(format!(
+                "--env is {want}, but the plan was made for environment {is}; nothing was changed"
+            )));
+        }
+    }
     let set = saved.manifest_set()?;
     // The server is settled without the file: the manifests in it may not
     // choose where the key goes. The file's own record must agree.

@@ -41,7 +41,7 @@ pub fn seed(handle: &emulator::EmulatorHandle) -> anyhow::Result<()> {
 }
 
 pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
-    let set = load(&[path.to_path_buf()])?;
+    let set = load(&[path.to_path_buf()])?.for_env(None)?;
     let key = format!(
         "demo-{:016x}",
         (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::plan::{print_report, read_and_plan};
-use super::{client, load, ExitStatus};
+use super::{client, ExitStatus};
 use crate::cli::{Format, Global};
 use crate::error::Result;
 use crate::render::text::Report;
@@ -12,7 +12,7 @@ use crate::render::text::Report;
 pub use crate::fetch::attribution::attribute;
 
 pub async fn run(global: &Global, paths: &[PathBuf], format: Format) -> Result<ExitStatus> {
-    let set = load(paths)?;
+    let set = super::load_env(global, paths)?;
     let client = client(global, &set)?;
     let (plan, live) = read_and_plan(&client, &set).await?;
     let mut plan = super::plan::targeted(plan, &client, &set);

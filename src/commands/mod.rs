@@ -78,6 +78,12 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
     Ok(set)
 }
 
+/// The manifests as they are in the environment `--env` names (or the only
+/// one): what every command that talks to the API works on.
+pub fn load_env(global: &Global, paths: &[PathBuf]) -> Result<ManifestSet> {
+    Ok(load(paths)?.for_env(global.env.as_deref())?)
+}
+
 /// `-q`: warnings are not shown.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -116,7 +122,10 @@ pub fn client_options(global: &Global) -> ClientOptions {
 /// Builds the API client for a manifest set, with the key from the
 /// environment, scoped to the set's project.
 pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>> {
-    let key = ApiKey::from_env()?;
+    let key = match &set.project.spec.api_key_env {
+        Some(var) => ApiKey::from_var(var)?,
+        None => ApiKey::from_env()?,
+    };
     Ok(Arc::new(Client::new(
         &base_url(global, set),
         key,
@@ -131,8 +140,31 @@ pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>>
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
     QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
-        Command::Validate { paths } => {
-            let set = load(&paths)?;
+        Command::Validate { paths, all_envs } => {
+            let all = load(&paths)?;
+            let envs = all.environments();
+            if (all_envs || cli.global.env.is_none()) && envs.len() > 1 {
+                // Loading checked every environment's effective manifests.
+                let lines: Vec<String> = all
+                    .projects
+                    .iter()
+                    .map(|p| {
+                        let set = all.for_env(p.spec.environment.as_deref());
+                        let objects = set.map(|s| s.flags.len()).unwrap_or(0);
+                        format!(
+                            "  {}: project {}, {objects} flag(s) and experiment(s)",
+                            p.spec.environment.as_deref().unwrap_or_default(),
+                            p.spec.id
+                        )
+                    })
+                    .collect();
+                out(&format!(
+                    "The manifests are valid in every environment:\n{}\n",
+                    lines.join("\n")
+                ))?;
+                return Ok(ExitStatus::Success);
+            }
+            let set = all.for_env(cli.global.env.as_deref())?;
             {
                 let experiments = set
                     .flags

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{client, load, out, ExitStatus};
+use super::{client, out, ExitStatus};
 use crate::api::live::Live;
 use crate::api::Client;
 use crate::cli::{Format, Global};
@@ -24,6 +24,7 @@ pub fn targeted(mut plan: Plan, client: &Client, set: &ManifestSet) -> Plan {
     plan.target = Some(crate::plan::Target {
         server: client.base_url().to_string(),
         project: set.project.spec.id.clone(),
+        environment: set.project.spec.environment.clone(),
     });
     plan
 }
@@ -65,6 +66,9 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
     if let (Some(t), Some(m)) = (&plan.target, doc.as_object_mut()) {
         m.insert("server".into(), t.server.clone().into());
         m.insert("project".into(), t.project.clone().into());
+        if let Some(e) = &t.environment {
+            m.insert("environment".into(), e.clone().into());
+        }
     }
     format!(
         "{}\n",
@@ -94,7 +98,7 @@ pub struct PlanOptions {
 }
 
 pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Result<ExitStatus> {
-    let set = load(paths)?;
+    let set = super::load_env(global, paths)?;
     let client = client(global, &set)?;
     let (plan, live) = read_and_plan(&client, &set).await?;
     let plan = targeted(plan, &client, &set);

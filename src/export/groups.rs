@@ -153,6 +153,8 @@ pub(super) fn deployment_spec(d: &LiveDeployment, notes: &mut Vec<String>) -> Gr
         kind,
         archived: None,
         renamed_from: None,
+        environments: None,
+        only_in: None,
     })
 }
 
@@ -226,6 +228,8 @@ pub(super) fn mutex_spec(m: &LiveMutex, live: &Live, notes: &mut Vec<String>) ->
         bucketing_key: non_empty(&m.bucketing_key),
         slots: written,
         archived: None,
+        environments: None,
+        only_in: None,
     })
 }
 
@@ -252,6 +256,8 @@ pub(super) fn holdout_spec(h: &LiveHoldout, live: &Live, notes: &mut Vec<String>
         individual_inclusion: user_ids("individualInclusion", &h.individual_inclusion, notes),
         individual_exclusion: user_ids("individualExclusion", &h.individual_exclusion, notes),
         archived: None,
+        environments: None,
+        only_in: None,
     })
 }
 

@@ -477,6 +477,8 @@ mod tests {
             decision: None,
             decision_reason: None,
             rolled_out_variant: None,
+            environments: None,
+            only_in: None,
         };
         assert!(unmanage(&mut spec, "variants.on.payload"));
         assert_eq!(spec.variants.as_ref().unwrap()[0].payload, None);

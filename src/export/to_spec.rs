@@ -78,6 +78,8 @@ pub(super) fn spec_of(
         decision: None,
         decision_reason: None,
         rolled_out_variant: None,
+        environments: None,
+        only_in: None,
     };
 
     if !lf.deployments.is_empty() {

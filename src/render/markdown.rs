@@ -240,8 +240,13 @@ pub fn render(plan: &Plan, report: Report) -> String {
     out.push_str(&footer);
     // Under the heading: where the plan's calls go.
     if let (Some(t), Some(end)) = (&plan.target, out.find('\n')) {
+        let env = t
+            .environment
+            .as_ref()
+            .map(|e| format!("Environment `{}`, p", cell(e).replace('`', "'")))
+            .unwrap_or_else(|| "P".into());
         let line = format!(
-            "\n<sub>Project `{}` on `{}`</sub>\n",
+            "\n<sub>{env}roject `{}` on `{}`</sub>\n",
             cell(&t.project).replace('`', "'"),
             cell(&t.server).replace('`', "'")
         );

@@ -11,6 +11,7 @@ mod answers;
 mod cli;
 mod docs_examples;
 mod e2e;
+mod environments;
 mod experiments;
 mod export;
 mod gitops;

@@ -366,10 +366,16 @@ pub struct Plan {
 pub struct Target {
     pub server: String,
     pub project: String,
+    /// The environment, when the manifests describe several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(e) = &self.environment {
+            write!(f, "environment {e}, ")?;
+        }
         write!(f, "project {} on {}", self.project, self.server)
     }
 }

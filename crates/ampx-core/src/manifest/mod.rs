@@ -2,6 +2,7 @@
 //! offline. Nothing here talks to the API: a manifest set that fails these
 //! checks never reaches it.
 
+mod envs;
 mod groups;
 pub mod model;
 pub mod yaml;
@@ -104,7 +105,11 @@ impl fmt::Display for Location {
 /// A loaded, validated manifest set.
 #[derive(Debug, Clone)]
 pub struct ManifestSet {
+    /// The Project the plan is for: the only one, or the one of the
+    /// environment chosen with [`ManifestSet::for_env`].
     pub project: Located<ProjectSpec>,
+    /// Every Project document: one per environment when there are several.
+    pub projects: Vec<Located<ProjectSpec>>,
     pub flags: Vec<Located<FlagSpec>>,
     pub deployments: Vec<Located<DeploymentSpec>>,
     pub mutexes: Vec<Located<MutexSpec>>,
@@ -470,19 +475,6 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         holdouts.extend(got.holdouts);
     }
 
-    if projects.len() > 1 {
-        for p in &projects[1..] {
-            errors.push(diag(
-                &p.file,
-                p.doc.start,
-                &format!(
-                    "a second `kind: Project` document (the first is at {})",
-                    projects[0].at(".")
-                ),
-                Some("a manifest set describes exactly one project".into()),
-            ));
-        }
-    }
     // Positions are asked for only when a duplicate is found: a released
     // document reads its text again to answer.
     let mut seen: HashMap<&str, (&PathBuf, &Arc<Doc>)> = HashMap::new();
@@ -532,7 +524,7 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         }
     }
     groups::check_references(&flags, &deployments, &mutexes, &holdouts, &mut errors);
-    let project = projects.into_iter().next();
+    let project = projects.first().cloned();
     if project.is_none() && errors.is_empty() {
         let first = sources.first().map(|s| s.0.clone()).unwrap_or_default();
         errors.push(diag(
@@ -552,14 +544,23 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         return Err(Diagnostics(errors));
     }
     let project = project.expect("checked above");
-    Ok(ManifestSet {
+    let set = ManifestSet {
         project,
+        projects,
         flags,
         deployments,
         mutexes,
         holdouts,
         sources: sources.to_vec(),
-    })
+    };
+    envs::check(&set, &mut errors);
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| {
+            (&a.file, a.pos.line, a.pos.col).cmp(&(&b.file, b.pos.line, b.pos.col))
+        });
+        return Err(Diagnostics(errors));
+    }
+    Ok(set)
 }
 
 /// Releases a checked document's tree and positions (see [`Doc::release`]):

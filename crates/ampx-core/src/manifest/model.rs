@@ -71,6 +71,14 @@ impl Region {
 pub struct ProjectSpec {
     #[serde(deserialize_with = "string_like")]
     pub id: String,
+    /// The environment this project is, among several Project documents
+    /// (`dev`, `staging`, `prod`).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The environment variable holding this project's Management API key
+    /// (default `AMPLITUDE_MANAGEMENT_API_KEY`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
     #[serde(default)]
     pub region: Option<Region>,
     #[serde(default)]
@@ -280,6 +288,14 @@ pub struct FlagSpec {
     /// The variant rolled out (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_out_variant: Option<String>,
+    /// Per-environment values, merged over the fields above: mappings key by
+    /// key, `variants` by variant key, other lists whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Map<String, Value>>>")]
+    pub environments: Option<BTreeMap<String, Value>>,
+    /// The environments this object exists in (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_in: Option<Vec<String>>,
 }
 
 /// Fields only an experiment has.
@@ -384,6 +400,14 @@ pub struct DeploymentSpec {
     /// its SDK key) instead of creating a new deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<String>,
+    /// Per-environment values, merged over the fields above: mappings key by
+    /// key, `variants` by variant key, other lists whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Map<String, Value>>>")]
+    pub environments: Option<BTreeMap<String, Value>>,
+    /// The environments this object exists in (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_in: Option<Vec<String>>,
 }
 
 /// One slot of a mutual exclusion group.
@@ -424,6 +448,14 @@ pub struct MutexSpec {
     pub slots: Option<Vec<SlotSpec>>,
     #[serde(default)]
     pub archived: Option<bool>,
+    /// Per-environment values, merged over the fields above: mappings key by
+    /// key, `variants` by variant key, other lists whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Map<String, Value>>>")]
+    pub environments: Option<BTreeMap<String, Value>>,
+    /// The environments this object exists in (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_in: Option<Vec<String>>,
 }
 
 /// A holdout group: a share of users who see none of its experiments.
@@ -454,6 +486,14 @@ pub struct HoldoutSpec {
     pub individual_exclusion: Option<Vec<String>>,
     #[serde(default)]
     pub archived: Option<bool>,
+    /// Per-environment values, merged over the fields above: mappings key by
+    /// key, `variants` by variant key, other lists whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Map<String, Value>>>")]
+    pub environments: Option<BTreeMap<String, Value>>,
+    /// The environments this object exists in (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_in: Option<Vec<String>>,
 }
 
 /// Most slots a mutex group has.

@@ -1,0 +1,456 @@
+//! Environments: one manifest set for several projects (dev, staging,
+//! prod). Each Project document names its `environment`; an object's
+//! `environments.<name>` values are merged over its fields in that
+//! environment (mappings key by key, `variants` by variant key, any other
+//! list replaced whole), and `onlyIn` keeps it out of the others. Every
+//! environment's effective manifests pass every check.
+
+use serde::Serialize;
+
+use super::*;
+
+/// Merges `over` into `base`: mappings key by key, `variants` by variant
+/// key, anything else replaced.
+fn merge(base: &mut Value, over: &Value) {
+    match (&mut *base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(bv) if k == "variants" => merge_variants(bv, v),
+                    Some(bv) if bv.is_object() && v.is_object() => merge(bv, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Variants merged by their key (validation has refused an override that
+/// names a variant the object does not have).
+fn merge_variants(base: &mut Value, over: &Value) {
+    let (Value::Array(b), Value::Array(o)) = (&mut *base, over) else {
+        *base = over.clone();
+        return;
+    };
+    for ov in o {
+        let key = ov.get("key");
+        if let Some(bv) = b.iter_mut().find(|bv| bv.get("key") == key) {
+            merge(bv, ov);
+        }
+    }
+}
+
+/// An object as it is in environment `env`: its `environments.<env>`
+/// merged over its other fields; `environments` and `onlyIn` gone.
+fn effective<T: Serialize + DeserializeOwned>(spec: &T, env: Option<&str>) -> Result<T, String> {
+    let mut v = serde_json::to_value(spec).map_err(|e| e.to_string())?;
+    let over = env.and_then(|e| v.get("environments").and_then(|m| m.get(e)).cloned());
+    if let Value::Object(m) = &mut v {
+        m.remove("environments");
+        m.remove("onlyIn");
+        // Fields the type writes as `null` when absent are absent.
+        let tri_state = ["startDate", "endDate", "exposureEvent"];
+        m.retain(|k, x| !x.is_null() || tri_state.contains(&k.as_str()));
+    }
+    if let Some(o) = over {
+        merge(&mut v, &o);
+    }
+    serde_path_to_error::deserialize(&v).map_err(|e| {
+        let path = e.path().to_string();
+        format!("`{path}`: {}", e.into_inner())
+    })
+}
+
+/// Whether an object with this `onlyIn` exists in `env`.
+fn exists_in(only_in: &Option<Vec<String>>, env: Option<&str>) -> bool {
+    match (only_in, env) {
+        (Some(list), Some(e)) => list.iter().any(|x| x == e),
+        _ => true,
+    }
+}
+
+/// The fields every kind of object shares for environments.
+trait Scoped: Serialize + DeserializeOwned + Clone {
+    fn environments(&self) -> &Option<BTreeMap<String, Value>>;
+    fn only_in(&self) -> &Option<Vec<String>>;
+    /// The identity an override may not change.
+    const IDENTITY: &'static [&'static str];
+    /// What the type's deserialisation leaves out and must be carried over.
+    fn restore(&mut self, _from: &Self) {}
+    /// Drops `environments` and `onlyIn`.
+    fn clear(&mut self);
+}
+
+impl Scoped for FlagSpec {
+    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
+        &self.environments
+    }
+    fn only_in(&self) -> &Option<Vec<String>> {
+        &self.only_in
+    }
+    fn clear(&mut self) {
+        self.environments = None;
+        self.only_in = None;
+    }
+    const IDENTITY: &'static [&'static str] = &["key", "kind"];
+    fn restore(&mut self, from: &Self) {
+        self.kind = from.kind;
+    }
+}
+
+impl Scoped for DeploymentSpec {
+    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
+        &self.environments
+    }
+    fn only_in(&self) -> &Option<Vec<String>> {
+        &self.only_in
+    }
+    fn clear(&mut self) {
+        self.environments = None;
+        self.only_in = None;
+    }
+    const IDENTITY: &'static [&'static str] = &["label", "kind"];
+}
+
+impl Scoped for MutexSpec {
+    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
+        &self.environments
+    }
+    fn only_in(&self) -> &Option<Vec<String>> {
+        &self.only_in
+    }
+    fn clear(&mut self) {
+        self.environments = None;
+        self.only_in = None;
+    }
+    const IDENTITY: &'static [&'static str] = &["key", "kind"];
+}
+
+impl Scoped for HoldoutSpec {
+    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
+        &self.environments
+    }
+    fn only_in(&self) -> &Option<Vec<String>> {
+        &self.only_in
+    }
+    fn clear(&mut self) {
+        self.environments = None;
+        self.only_in = None;
+    }
+    const IDENTITY: &'static [&'static str] = &["key", "kind"];
+}
+
+/// The objects of one kind in environment `env`, each as it is there;
+/// an override that does not read is an error naming its place.
+fn in_env<T: Scoped>(
+    objects: &[Located<T>],
+    env: Option<&str>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Located<T>> {
+    let mut out = Vec::new();
+    for o in objects.iter().filter(|o| exists_in(o.spec.only_in(), env)) {
+        let overridden = env.is_some_and(|e| {
+            o.spec
+                .environments()
+                .as_ref()
+                .is_some_and(|m| m.contains_key(e))
+        });
+        if !overridden {
+            // Nothing to merge: the object as it is.
+            let mut spec = o.spec.clone();
+            spec.clear();
+            out.push(Located {
+                spec,
+                file: o.file.clone(),
+                doc: o.doc.clone(),
+            });
+            continue;
+        }
+        match effective(&o.spec, env) {
+            Ok(mut spec) => {
+                spec.restore(&o.spec);
+                out.push(Located {
+                    spec,
+                    file: o.file.clone(),
+                    doc: o.doc.clone(),
+                });
+            }
+            Err(e) => errors.push(diag(
+                &o.file,
+                o.doc
+                    .pos(&format!("environments.{}", env.unwrap_or_default())),
+                &format!(
+                    "environment `{}`: the override does not read: {e}",
+                    env.unwrap_or_default()
+                ),
+                None,
+            )),
+        }
+    }
+    out
+}
+
+/// Checks the `environments` and `onlyIn` of one object against the
+/// environments the Projects declare.
+fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec<Diagnostic>) {
+    let names = || {
+        if declared.is_empty() {
+            "no Project names an `environment`".to_string()
+        } else {
+            format!("the Projects declare {}", declared.join(", "))
+        }
+    };
+    for (name, over) in o.spec.environments().iter().flatten() {
+        let at = format!("environments.{name}");
+        if !declared.contains(name) {
+            errors.push(diag(
+                &o.file,
+                o.doc.pos(&at),
+                &format!("`environments.{name}` names an unknown environment"),
+                Some(names()),
+            ));
+            continue;
+        }
+        let Value::Object(m) = over else {
+            errors.push(diag(
+                &o.file,
+                o.doc.pos(&at),
+                &format!("`environments.{name}` must be a mapping of fields"),
+                None,
+            ));
+            continue;
+        };
+        for field in T::IDENTITY {
+            if m.contains_key(*field) {
+                errors.push(diag(
+                    &o.file,
+                    o.doc.pos(&format!("{at}.{field}")),
+                    &format!("`environments.{name}` changes `{field}`, which is the object's identity in every environment"),
+                    Some("declare a separate object (with `onlyIn`) instead".into()),
+                ));
+            }
+        }
+        for field in ["environments", "onlyIn"] {
+            if m.contains_key(field) {
+                errors.push(diag(
+                    &o.file,
+                    o.doc.pos(&format!("{at}.{field}")),
+                    &format!("`environments.{name}` cannot hold `{field}`"),
+                    None,
+                ));
+            }
+        }
+        // Variants merge by key: an override names variants the object has.
+        if let Some(Value::Array(vs)) = m.get("variants") {
+            let base = serde_json::to_value(&o.spec).unwrap_or(Value::Null);
+            let known: Vec<&Value> = base["variants"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.get("key")).collect())
+                .unwrap_or_default();
+            for (i, v) in vs.iter().enumerate() {
+                match v.get("key") {
+                    Some(k) if known.contains(&k) => {}
+                    Some(k) => errors.push(diag(
+                        &o.file,
+                        o.doc.pos(&format!("{at}.variants[{i}].key")),
+                        &format!("`environments.{name}` names variant {k}, which the object does not declare"),
+                        Some("overrides merge variants by key: declare the variant in the object's own `variants`".into()),
+                    )),
+                    None => errors.push(diag(
+                        &o.file,
+                        o.doc.pos(&format!("{at}.variants[{i}]")),
+                        &format!("`environments.{name}`: a variant needs its `key` to be merged"),
+                        None,
+                    )),
+                }
+            }
+        }
+    }
+    for (i, name) in o.spec.only_in().iter().flatten().enumerate() {
+        if !declared.contains(name) {
+            errors.push(diag(
+                &o.file,
+                o.doc.pos(&format!("onlyIn[{i}]")),
+                &format!("`onlyIn` names an unknown environment `{name}`"),
+                Some(names()),
+            ));
+        }
+    }
+}
+
+impl ManifestSet {
+    /// The environments the Project documents name, in their order.
+    pub fn environments(&self) -> Vec<String> {
+        self.projects
+            .iter()
+            .filter_map(|p| p.spec.environment.clone())
+            .collect()
+    }
+
+    /// The manifests as they are in environment `env` (`None`: the only
+    /// Project's): that Project, and every object that exists there with
+    /// its overrides merged in.
+    pub fn for_env(&self, env: Option<&str>) -> Result<ManifestSet, Diagnostics> {
+        let project = match env {
+            None if self.projects.len() > 1 => {
+                return Err(Diagnostics(vec![diag(
+                    &self.project.file,
+                    self.project.doc.start,
+                    &format!(
+                        "the manifests describe several environments ({}): name one with --env",
+                        self.environments().join(", ")
+                    ),
+                    Some("or use --all-envs where the command takes it".into()),
+                )]))
+            }
+            None => self.project.clone(),
+            Some(name) => match self
+                .projects
+                .iter()
+                .find(|p| p.spec.environment.as_deref() == Some(name))
+            {
+                Some(p) => p.clone(),
+                None => {
+                    return Err(Diagnostics(vec![diag(
+                        &self.project.file,
+                        self.project.doc.start,
+                        &format!("no Project document names the environment `{name}`"),
+                        Some(if self.environments().is_empty() {
+                            "add `environment: NAME` to the Project".to_string()
+                        } else {
+                            format!("known environments: {}", self.environments().join(", "))
+                        }),
+                    )]))
+                }
+            },
+        };
+        let env = project.spec.environment.clone();
+        let env = env.as_deref();
+        let mut errors = Vec::new();
+        let set = ManifestSet {
+            flags: in_env(&self.flags, env, &mut errors),
+            deployments: in_env(&self.deployments, env, &mut errors),
+            mutexes: in_env(&self.mutexes, env, &mut errors),
+            holdouts: in_env(&self.holdouts, env, &mut errors),
+            projects: vec![project.clone()],
+            project,
+            sources: self.sources.clone(),
+        };
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(Diagnostics(errors))
+        }
+    }
+}
+
+/// The environment checks of a loaded set: Project documents with distinct
+/// environments, overrides and `onlyIn` that name them, and every
+/// environment's effective manifests passing every check.
+pub(super) fn check(set: &ManifestSet, errors: &mut Vec<Diagnostic>) {
+    let mut declared: Vec<String> = Vec::new();
+    for p in &set.projects {
+        match &p.spec.environment {
+            Some(e) if declared.contains(e) => errors.push(diag(
+                &p.file,
+                p.doc.pos("environment"),
+                &format!("a second Project for environment `{e}`"),
+                Some("each Project document names a different environment".into()),
+            )),
+            Some(e) if e.trim().is_empty() => errors.push(diag(
+                &p.file,
+                p.doc.pos("environment"),
+                "`environment` must not be empty",
+                None,
+            )),
+            Some(e) => declared.push(e.clone()),
+            None if set.projects.len() > 1 => errors.push(diag(
+                &p.file,
+                p.doc.pos("id"),
+                "with several Project documents, each names its `environment`",
+                Some("add `environment: NAME` (dev, staging, prod…)".into()),
+            )),
+            None => {}
+        }
+    }
+    for f in &set.flags {
+        check_scoped(f, &declared, errors);
+    }
+    for d in &set.deployments {
+        check_scoped(d, &declared, errors);
+    }
+    for g in &set.mutexes {
+        check_scoped(g, &declared, errors);
+    }
+    for g in &set.holdouts {
+        check_scoped(g, &declared, errors);
+    }
+    if !errors.is_empty() {
+        return;
+    }
+    let scoped = set
+        .flags
+        .iter()
+        .any(|f| f.spec.environments.is_some() || f.spec.only_in.is_some())
+        || set
+            .deployments
+            .iter()
+            .any(|d| d.spec.environments.is_some() || d.spec.only_in.is_some())
+        || set
+            .mutexes
+            .iter()
+            .any(|g| g.spec.environments.is_some() || g.spec.only_in.is_some())
+        || set
+            .holdouts
+            .iter()
+            .any(|g| g.spec.environments.is_some() || g.spec.only_in.is_some());
+    if !scoped {
+        return;
+    }
+    // Every environment's effective manifests pass every check.
+    for env in &declared {
+        let effective = match set.for_env(Some(env)) {
+            Ok(e) => e,
+            Err(d) => {
+                errors.extend(d.0);
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        for f in &effective.flags {
+            validate_flag(f, &mut found);
+        }
+        for d in &effective.deployments {
+            groups::validate_deployment(d, &mut found);
+        }
+        for g in &effective.mutexes {
+            groups::validate_mutex(g, &mut found);
+        }
+        for g in &effective.holdouts {
+            groups::validate_holdout(g, &mut found);
+        }
+        groups::check_references(
+            &effective.flags,
+            &effective.deployments,
+            &effective.mutexes,
+            &effective.holdouts,
+            &mut found,
+        );
+        for mut d in found {
+            d.message = format!("environment `{env}`: {}", d.message);
+            if !errors
+                .iter()
+                .any(|e| e.file == d.file && e.pos == d.pos && e.message == d.message)
+            {
+                errors.push(d);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "envs_tests.rs"]
+mod tests;
