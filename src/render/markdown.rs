@@ -224,7 +224,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
         let _ = writeln!(
             out,
             "> [!NOTE]\n> Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
-            plan.unknown.len()
+            plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
         );
         for line in super::text::unknown_lines(plan) {
             let _ = writeln!(out, "> - {}", cell(&line));

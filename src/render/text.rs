@@ -304,25 +304,39 @@ fn target_line(out: &mut String, plan: &Plan, what: &str, st: Style) {
     }
 }
 
-/// Most "not compared" lines shown; the rest are counted.
-const UNKNOWN_SHOWN: usize = 20;
+/// Most keys named in a "not planned" line; the rest are counted.
+const UNKNOWN_SHOWN: usize = 10;
 
-/// The fields the plan could not compare, one line each (at most
-/// [`UNKNOWN_SHOWN`]), then what ampx did about them.
+/// What the plan could not compare or left alone, one line per kind, field
+/// and reason: the objects (at most [`UNKNOWN_SHOWN`] named), then what
+/// ampx did about them.
 pub fn unknown_lines(plan: &Plan) -> Vec<String> {
-    let mut lines: Vec<String> = plan
-        .unknown
+    plan.unknown
         .iter()
-        .take(UNKNOWN_SHOWN)
-        .map(|u| format!("{} {}: {}: {}", u.kind.noun(), u.key, u.field, u.note))
-        .collect();
-    if plan.unknown.len() > UNKNOWN_SHOWN {
-        lines.push(format!(
-            "… and {} more (`--format json` lists them all)",
-            plan.unknown.len() - UNKNOWN_SHOWN
-        ));
+        .map(|u| {
+            let mut keys = u
+                .keys
+                .iter()
+                .take(UNKNOWN_SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if u.keys.len() > UNKNOWN_SHOWN {
+                keys.push_str(&format!(
+                    " and {} more (`--format json` lists them all)",
+                    u.keys.len() - UNKNOWN_SHOWN
+                ));
+            }
+            format!("{} {} {keys}: {}: {}", u.keys.len(), plural(u.kind.noun(), u.keys.len()), u.field, u.note)
+        })
+        .collect()
+}
+
+fn plural(noun: &str, n: usize) -> String {
+    match n {
+        1 => noun.to_string(),
+        _ => format!("{noun}s"),
     }
-    lines
 }
 
 fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
@@ -334,7 +348,7 @@ fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
         "{}",
         st.bold(&format!(
             "Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
-            plan.unknown.len()
+            plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
         ))
     );
     for line in unknown_lines(plan) {
@@ -476,7 +490,9 @@ fn printable(plan: &Plan) -> Plan {
         }
     }
     for u in &mut plan.unknown {
-        u.key = printable_text(&u.key);
+        for k in &mut u.keys {
+            *k = printable_text(k);
+        }
     }
     plan
 }

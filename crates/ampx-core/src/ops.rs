@@ -380,15 +380,35 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// A field of a managed object that the plan could not compare, because
-/// no answer of the API shows it: the plan writes nothing computed from it.
+/// A field the plan could not compare (no answer of the API shows it) or
+/// an object it left alone, for every object of one kind it holds for:
+/// the plan writes nothing computed from it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unknown {
     pub kind: Kind,
-    pub key: String,
     pub field: String,
     /// What ampx did about it.
     pub note: String,
+    /// The objects, by key (a deployment by label).
+    pub keys: Vec<String>,
+}
+
+/// `(kind, key, field, note)` entries grouped by kind, field and note.
+pub fn group_unknown(entries: impl IntoIterator<Item = (Kind, String, String, String)>) -> Vec<Unknown> {
+    let mut groups: std::collections::BTreeMap<(Kind, String, String), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (kind, key, field, note) in entries {
+        groups.entry((kind, field, note)).or_default().push(key);
+    }
+    groups
+        .into_iter()
+        .map(|((kind, field, note), keys)| Unknown {
+            kind,
+            field,
+            note,
+            keys,
+        })
+        .collect()
 }
 
 impl Plan {

@@ -193,17 +193,11 @@ pub fn flag_ops(d: &FlagDiff, project_id: &str) -> Vec<Op> {
 
 /// Builds the plan from the diffs.
 pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
-    let unknown = diffs
-        .iter()
-        .flat_map(|d| {
-            d.unknown.iter().map(|(field, note)| crate::ops::Unknown {
-                kind: d.kind.into(),
-                key: d.key.clone(),
-                field: field.clone(),
-                note: note.clone(),
-            })
-        })
-        .collect();
+    let unknown = crate::ops::group_unknown(diffs.iter().flat_map(|d| {
+        d.unknown
+            .iter()
+            .map(|(field, note)| (d.kind.into(), d.key.clone(), field.clone(), note.clone()))
+    }));
     let objects = diffs
         .into_iter()
         .filter_map(|d| {
@@ -300,7 +294,7 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
     let flags_view = planned.as_ref().unwrap_or(live);
     let mut errors = Vec::new();
     // A declared deployment type that no answer showed cannot be checked.
-    let mut deployment_types: Vec<crate::ops::Unknown> = set
+    let mut deployment_types: Vec<crate::ops::Unknown> = crate::ops::group_unknown(set
         .deployments
         .iter()
         .filter(|d| d.spec.kind.is_some() && d.spec.archived != Some(true))
@@ -310,13 +304,12 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
                 !x.deleted && x.kind.is_none() && (&x.label == label || x.label == d.spec.label)
             })
         })
-        .map(|d| crate::ops::Unknown {
-            kind: Kind::Deployment,
-            key: d.spec.label.clone(),
-            field: "type".into(),
-            note: "the API shows no type for this deployment, so a change of `type` cannot be found; nothing was written (a type is fixed once created)".into(),
-        })
-        .collect();
+        .map(|d| (
+            Kind::Deployment,
+            d.spec.label.clone(),
+            "type".to_string(),
+            "the API shows no type for these deployments, so a change of `type` cannot be found; nothing was written (a type is fixed once created)".to_string(),
+        )));
     let mut unknown = Vec::new();
     let mut objects: Vec<ObjectPlan> = set
         .deployments

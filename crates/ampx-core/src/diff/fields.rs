@@ -241,7 +241,7 @@ pub(super) fn diff_experiment_fields(
             }
             Some(None) => d.unknown.push((
                 "exposureEvent".into(),
-                "the API does not show an experiment's exposure event, so it cannot be compared; nothing was written (ampx sets it when it creates the experiment)".into(),
+                "the API does not show an experiment's exposure event, so it cannot be compared; nothing was written (ampx sets it when it creates one)".into(),
             )),
             Some(Some(have)) => {
                 if norm_exposure(have) != norm_exposure(&want) {

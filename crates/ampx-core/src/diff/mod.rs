@@ -223,7 +223,7 @@ pub fn diff_all(set: &ManifestSet, live: &Live) -> Result<Vec<FlagDiff>, Vec<Dif
                 if owned.spec.tags.is_none() && f.spec.archived != Some(true) {
                     d.unknown.push((
                         "tags".into(),
-                        format!("the API does not show this {}'s tags, so the owner tag `{o}` was not added: replacing tags nobody could read would drop them", f.spec.kind.noun()),
+                        format!("the API does not show a {}'s tags, so the owner tag `{o}` was not added: replacing tags nobody could read would drop them", f.spec.kind.noun()),
                     ));
                 }
                 d

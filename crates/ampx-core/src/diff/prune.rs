@@ -68,7 +68,7 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
                     key: key.clone(),
                     unknown: vec![(
                         "tags".into(),
-                        format!("prune: the API does not show its tags, so whether it carries the owner tag `{o}` cannot be known; left alone"),
+                        format!("prune: the API does not show their tags, so whether they carry the owner tag `{o}` cannot be known; left alone"),
                     )],
                     ..Default::default()
                 });

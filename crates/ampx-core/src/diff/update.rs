@@ -158,7 +158,7 @@ fn flag_fields(spec: &FlagSpec, lf: &LiveFlag, d: &mut FlagDiff, ch: &mut Vec<Ch
             None => d.unknown.push((
                 "tags".into(),
                 format!(
-                    "the API does not show this {}'s tags, so they cannot be compared; nothing was written (ampx sets tags when it creates the object)",
+                    "the API does not show a {}'s tags, so they cannot be compared; nothing was written (ampx sets tags when it creates one)",
                     spec.kind.noun()
                 ),
             )),
