@@ -81,7 +81,7 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
 /// The manifests as they are in the environment `--env` names (or the only
 /// one): what every command that talks to the API works on.
 pub fn load_env(global: &Global, paths: &[PathBuf]) -> Result<ManifestSet> {
-    Ok(load(paths)?.for_env(global.env.as_deref())?)
+    Ok(load(paths)?.into_env(global.env.as_deref())?)
 }
 
 /// `-q`: warnings are not shown.

@@ -327,7 +327,13 @@ pub fn unknown_lines(plan: &Plan) -> Vec<String> {
                     u.keys.len() - UNKNOWN_SHOWN
                 ));
             }
-            format!("{} {} {keys}: {}: {}", u.keys.len(), plural(u.kind.noun(), u.keys.len()), u.field, u.note)
+            format!(
+                "{} {} {keys}: {}: {}",
+                u.keys.len(),
+                plural(u.kind.noun(), u.keys.len()),
+                u.field,
+                u.note
+            )
         })
         .collect()
 }

@@ -283,7 +283,10 @@ async fn prune_archives_only_owned_unnamed_objects() {
         .all(|o| o.action != Action::Archive || o.destructive));
     let text = render(&p, Style::plain());
     assert!(text.contains("- experiment old-test (id "), "{text}");
-    assert!(text.contains("? 2 flags foreign, orphan: tags: prune:"), "{text}");
+    assert!(
+        text.contains("? 2 flags foreign, orphan: tags: prune:"),
+        "{text}"
+    );
     assert!(text.contains("will be archived (destructive)"), "{text}");
     assert!(text.contains("prune: no manifest names it"), "{text}");
     apply(&e, &set).await;

@@ -394,7 +394,9 @@ pub struct Unknown {
 }
 
 /// `(kind, key, field, note)` entries grouped by kind, field and note.
-pub fn group_unknown(entries: impl IntoIterator<Item = (Kind, String, String, String)>) -> Vec<Unknown> {
+pub fn group_unknown(
+    entries: impl IntoIterator<Item = (Kind, String, String, String)>,
+) -> Vec<Unknown> {
     let mut groups: std::collections::BTreeMap<(Kind, String, String), Vec<String>> =
         std::collections::BTreeMap::new();
     for (kind, key, field, note) in entries {

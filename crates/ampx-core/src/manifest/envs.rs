@@ -282,6 +282,34 @@ fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec
 }
 
 impl ManifestSet {
+    /// [`for_env`](Self::for_env), taking the set: one Project and no
+    /// override or `onlyIn` anywhere is the set as it is, with no copy.
+    pub fn into_env(self, env: Option<&str>) -> Result<ManifestSet, Diagnostics> {
+        let plain = self.projects.len() == 1
+            && env.is_none_or(|e| self.project.spec.environment.as_deref() == Some(e))
+            && self
+                .flags
+                .iter()
+                .all(|f| f.spec.environments.is_none() && f.spec.only_in.is_none())
+            && self
+                .deployments
+                .iter()
+                .all(|d| d.spec.environments.is_none() && d.spec.only_in.is_none())
+            && self
+                .mutexes
+                .iter()
+                .all(|g| g.spec.environments.is_none() && g.spec.only_in.is_none())
+            && self
+                .holdouts
+                .iter()
+                .all(|g| g.spec.environments.is_none() && g.spec.only_in.is_none());
+        if plain {
+            Ok(self)
+        } else {
+            self.for_env(env)
+        }
+    }
+
     /// The environments the Project documents name, in their order.
     pub fn environments(&self) -> Vec<String> {
         self.projects

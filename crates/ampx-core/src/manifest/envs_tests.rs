@@ -155,3 +155,25 @@ fn several_projects_each_name_a_distinct_environment() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plain_set_is_taken_as_it_is_and_a_named_environment_must_exist() {
+    let text = "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n";
+    let set = load_str(text).unwrap();
+    let flags = set.flags.clone();
+    let same = set.into_env(None).unwrap();
+    assert_eq!(same.flags[0].spec, flags[0].spec);
+    let err = load_str(text)
+        .unwrap()
+        .into_env(Some("prod"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no Project document names the environment `prod`"),
+        "{err}"
+    );
+    // With environments, into_env merges as for_env does.
+    let all = load_str(&format!("{TWO}{FLAG}")).unwrap();
+    let prod = all.into_env(Some("prod")).unwrap();
+    assert_eq!(prod.flags[0].spec.rollout_percentage, Some(10));
+}
