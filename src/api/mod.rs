@@ -410,6 +410,25 @@ impl Client {
     /// 5xx other than a 429, or a connection that broke after sending). The
     /// caller can then read a 409 or 404 of a retry as "already done".
     pub async fn send_tracked(&self, call: &Call) -> (Result<Answer, ApiError>, bool) {
+        self.send_inner(call, true).await
+    }
+
+    /// GET whose successful answer is returned as its text, unparsed: for a
+    /// caller that reads it straight into its own types.
+    pub async fn get_text(&self, call: &Call) -> Result<String, ApiError> {
+        let text = match self.send_inner(call, false).await.0? {
+            Answer::Text(t) => t,
+            Answer::Json(v) => v.to_string(),
+        };
+        if call.path.starts_with("/api/1/deployments") {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                crate::secrets::register_sdk_keys(&v);
+            }
+        }
+        Ok(text)
+    }
+
+    async fn send_inner(&self, call: &Call, parse_json: bool) -> (Result<Answer, ApiError>, bool) {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut maybe_applied = false;
@@ -489,7 +508,8 @@ impl Client {
                     match (status, text) {
                         (s, Ok(text)) if s.is_success() => {
                             let trimmed = text.trim();
-                            if trimmed.starts_with('{') || trimmed.starts_with('[') {
+                            if parse_json && (trimmed.starts_with('{') || trimmed.starts_with('['))
+                            {
                                 let answer = serde_json::from_str(trimmed).map_err(|e| {
                                     fail(
                                         Some(s.as_u16()),
@@ -604,11 +624,11 @@ impl Client {
     /// The items of a list page that belong to the client's project (all of
     /// them when it has none, or when an item does not say); notes every
     /// project an item names.
-    fn in_project(&self, items: Vec<Value>) -> Vec<Value> {
+    fn in_project<T: ListItem>(&self, items: Vec<T>) -> Vec<T> {
         let mut seen = self.projects_seen.lock().unwrap_or_else(|e| e.into_inner());
         items
             .into_iter()
-            .filter(|item| match project_of(item) {
+            .filter(|item| match item.project() {
                 Some(p) => {
                     let mine = self.options.project.as_ref().is_none_or(|own| *own == p);
                     seen.insert(p);
@@ -629,7 +649,22 @@ impl Client {
         field: &str,
         extra: &[(&str, &str)],
         what: &str,
-        mut each_page: impl FnMut(Vec<Value>) -> Result<(), ApiError>,
+        each_page: impl FnMut(Vec<Value>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        self.list_pages_as(path, field, extra, what, each_page)
+            .await
+    }
+
+    /// Like [`list_pages`](Self::list_pages), reading each page's text
+    /// straight into `T` (a flag list into `LiveFlag`s): no tree of JSON
+    /// values is built on the way.
+    pub async fn list_pages_as<T: ListItem>(
+        &self,
+        path: &str,
+        field: &str,
+        extra: &[(&str, &str)],
+        what: &str,
+        mut each_page: impl FnMut(Vec<T>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
         let malformed = |m: &str| ApiError {
             method: "GET".into(),
@@ -654,15 +689,12 @@ impl Client {
             if let (true, Some(p)) = (scoped, &self.options.project) {
                 call.query.push(("projectId".into(), p.clone()));
             }
-            let mut page = self.get_json(&call).await?;
-            match page.get_mut(field) {
-                Some(Value::Array(a)) => each_page(self.in_project(std::mem::take(a)))?,
-                Some(Value::Null) | None => {}
-                Some(_) => {
-                    return Err(malformed(&format!("`{field}` in the answer is not a list")))
-                }
+            let text = self.get_text(&call).await?;
+            let page = read_page::<T>(&text, field).map_err(|e| malformed(&e))?;
+            if let Some(items) = page.items {
+                each_page(self.in_project(items))?;
             }
-            let next = match page.get("nextCursor") {
+            let next = match &page.next_cursor {
                 Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
                 None | Some(Value::Null) | Some(Value::String(_)) => None,
@@ -684,6 +716,71 @@ impl Client {
             "the list went on past {MAX_PAGES} pages of {PAGE_LIMIT}; stopped reading it"
         )))
     }
+}
+
+/// An item of a list answer: JSON as it is, or a type read straight from
+/// the text; it names the project it belongs to, when it says.
+pub trait ListItem: serde::de::DeserializeOwned {
+    fn project(&self) -> Option<String>;
+}
+
+impl ListItem for Value {
+    fn project(&self) -> Option<String> {
+        project_of(self)
+    }
+}
+
+impl ListItem for crate::live::LiveFlag {
+    fn project(&self) -> Option<String> {
+        self.project_id.clone()
+    }
+}
+
+/// One page of a list: the items under the list's field, and the cursor.
+struct Page<T> {
+    items: Option<Vec<T>>,
+    next_cursor: Option<Value>,
+}
+
+/// Reads a list page from its text: `{"<field>": [items], "nextCursor": …}`,
+/// other fields ignored; the items go straight into `T`.
+fn read_page<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> Result<Page<T>, String> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    struct Seed<'a, T>(&'a str, std::marker::PhantomData<T>);
+    impl<'de, T: serde::de::DeserializeOwned> DeserializeSeed<'de> for Seed<'_, T> {
+        type Value = Page<T>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Page<T>, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Seed<'_, T> {
+        type Value = Page<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "an object with `{}`", self.0)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Page<T>, A::Error> {
+            let mut page = Page {
+                items: None,
+                next_cursor: None,
+            };
+            while let Some(key) = map.next_key::<String>()? {
+                if key == self.0 {
+                    page.items = map.next_value::<Option<Vec<T>>>()?;
+                } else if key == "nextCursor" {
+                    page.next_cursor = map.next_value()?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(page)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text.trim());
+    let page = Seed::<T>(field, std::marker::PhantomData)
+        .deserialize(&mut de)
+        .and_then(|p| de.end().map(|()| p))
+        .map_err(|e| format!("unexpected answer shape: `{field}`: {e}"))?;
+    Ok(page)
 }
 
 /// reqwest errors may print the URL; keep only the reason.

@@ -115,15 +115,13 @@ impl Listing {
     /// says of an object that does not say so itself.
     fn add(
         &mut self,
-        items: Vec<serde_json::Value>,
+        items: Vec<LiveFlag>,
         archived: Option<bool>,
         seen_here: &mut std::collections::HashSet<String>,
         (path, what): (&str, &str),
     ) -> Result<(), ApiError> {
         let noun = self.noun;
-        for item in items {
-            let mut flag: LiveFlag =
-                serde_json::from_value(item).map_err(|e| malformed(path, what, e))?;
+        for mut flag in items {
             if !seen_here.insert(flag.id.clone()) {
                 let key = self.ids.get(&flag.id).cloned().unwrap_or_default();
                 return Err(malformed(
@@ -194,7 +192,7 @@ async fn list_objects(
     let mut pages = 0usize;
     let mut here = Default::default();
     client
-        .list_pages(&path, coll, &[], &what, |items| {
+        .list_pages_as(&path, coll, &[], &what, |items| {
             pages += 1;
             listing.add(items, Some(false), &mut here, at)
         })
@@ -210,7 +208,7 @@ async fn list_objects(
     if matches!(scope, Scope::All) || missing.len() >= pages.max(1) {
         let mut here = Default::default();
         client
-            .list_pages(&path, coll, &archived, &what, |items| {
+            .list_pages_as(&path, coll, &archived, &what, |items| {
                 listing.add(items, Some(true), &mut here, at)
             })
             .await?;
@@ -219,12 +217,9 @@ async fn list_objects(
             let mut here = Default::default();
             let query = [("key", key.as_str()), archived[0]];
             client
-                .list_pages(&path, coll, &query, &what, |items| {
+                .list_pages_as(&path, coll, &query, &what, |items: Vec<LiveFlag>| {
                     // The filter is the server's: only the exact key counts.
-                    let exact = items
-                        .into_iter()
-                        .filter(|i| i.get("key").and_then(|k| k.as_str()) == Some(key))
-                        .collect();
+                    let exact = items.into_iter().filter(|i| &i.key == key).collect();
                     listing.add(exact, Some(true), &mut here, at)
                 })
                 .await?;
@@ -743,8 +738,8 @@ pub async fn get_variants(
 ) -> Result<Vec<LiveVariant>, ApiError> {
     let path = variants_path(kind, id, None);
     let what = format!("{} `{key}`", kind.noun());
-    let v = client.get_json(&Call::get(&path, &what)).await?;
-    serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))
+    let text = client.get_text(&Call::get(&path, &what)).await?;
+    serde_json::from_str(text.trim()).map_err(|e| malformed(&path, &what, e))
 }
 
 /// Groups by key; where two share a key, the active one wins.
@@ -795,9 +790,9 @@ async fn get_id_list(
 ) -> Result<Vec<String>, ApiError> {
     let path = variants_path(kind, id, Some((variant, list)));
     let what = format!("{} `{key}` variant `{variant}`", kind.noun());
-    let v = client.get_json(&Call::get(&path, &what)).await?;
+    let text = client.get_text(&Call::get(&path, &what)).await?;
     let users: Vec<serde_json::Value> =
-        serde_json::from_value(v).map_err(|e| malformed(&path, &what, e))?;
+        serde_json::from_str(text.trim()).map_err(|e| malformed(&path, &what, e))?;
     users
         .iter()
         .map(|u| list_id(u).ok_or_else(|| malformed(&path, &what, format!("an id is {u}"))))
