@@ -39,12 +39,19 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
             .group_experiments()
             .filter(|_| kind == ObjectKind::Experiment)
             .map(String::as_str);
+        // So is one declared for another environment only.
+        let elsewhere = set
+            .elsewhere
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, key)| key.as_str());
         let named: HashSet<&str> = set
             .flags
             .iter()
             .filter(|f| f.spec.kind == kind)
             .map(|f| f.spec.key.as_str())
             .chain(listed)
+            .chain(elsewhere)
             .collect();
         for (key, lf) in live.objects(kind) {
             if lf.is_archived() || named.contains(key.as_str()) {

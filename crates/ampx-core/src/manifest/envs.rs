@@ -366,6 +366,12 @@ impl ManifestSet {
             projects: vec![project.clone()],
             project,
             sources: self.sources.clone(),
+            elsewhere: self
+                .flags
+                .iter()
+                .filter(|f| !exists_in(&f.spec.only_in, env))
+                .map(|f| (f.spec.kind, f.spec.key.clone()))
+                .collect(),
         };
         if errors.is_empty() {
             Ok(set)

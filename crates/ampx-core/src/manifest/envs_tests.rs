@@ -177,3 +177,21 @@ fn a_plain_set_is_taken_as_it_is_and_a_named_environment_must_exist() {
     let prod = all.into_env(Some("prod")).unwrap();
     assert_eq!(prod.flags[0].spec.rollout_percentage, Some(10));
 }
+
+#[test]
+fn prune_in_one_environment_leaves_objects_declared_for_another() {
+    let text = "apiVersion: ampx/v1\nkind: Project\nenvironment: staging\nid: \"1\"\nprune: true\n---\napiVersion: ampx/v1\nkind: Project\nenvironment: prod\nid: \"2\"\nprune: true\n---\napiVersion: ampx/v1\nkind: Flag\nkey: preview\nonlyIn: [staging]\n";
+    let prod = load_str(text).unwrap().for_env(Some("prod")).unwrap();
+    assert!(prod.flags.is_empty());
+    let mut live = crate::live::Live::default();
+    for key in ["preview", "stray"] {
+        let f: crate::live::LiveFlag = serde_json::from_value(
+            serde_json::json!({"id": key.len(), "key": key, "archived": false}),
+        )
+        .unwrap();
+        live.flags.insert(key.into(), f);
+    }
+    let diffs = crate::diff::diff_all(&prod, &live).unwrap();
+    let archived: Vec<&str> = diffs.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(archived, ["stray"], "preview is staging's, not prune's");
+}

@@ -116,6 +116,10 @@ pub struct ManifestSet {
     pub holdouts: Vec<Located<HoldoutSpec>>,
     /// The files it was read from (name, text): a saved plan records them.
     pub sources: Vec<(PathBuf, String)>,
+    /// Flags and experiments the manifests declare for other environments
+    /// only (`onlyIn`): not this environment's to create, nor prune's to
+    /// archive.
+    pub elsewhere: Vec<(ObjectKind, String)>,
 }
 
 impl ManifestSet {
@@ -552,6 +556,7 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         mutexes,
         holdouts,
         sources: sources.to_vec(),
+        elsewhere: Vec::new(),
     };
     envs::check(&set, &mut errors);
     if !errors.is_empty() {
