@@ -109,6 +109,10 @@ pub enum Command {
         /// Also save the plan to FILE, for `ampx apply --plan FILE` (holds no secret).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Plan every environment the manifests describe: a section each
+        /// (its own project and key), one summary.
+        #[arg(long, conflicts_with_all = ["out", "env"])]
+        all_envs: bool,
     },
     /// Compare the live project with the manifests, naming who changed what.
     ///
@@ -123,6 +127,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Check every environment the manifests describe: a section each,
+        /// one summary; exit 2 if any drifted.
+        #[arg(long, conflicts_with = "env")]
+        all_envs: bool,
     },
     /// Plan, confirm, apply, then verify that a fresh plan is empty.
     ///

@@ -198,7 +198,23 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             detailed_exitcode,
             deny_risky,
             out,
+            all_envs,
         } => {
+            if all_envs {
+                let differs = plan::run_all_envs(
+                    &cli.global,
+                    &paths,
+                    format,
+                    crate::render::text::Report::Plan,
+                    deny_risky,
+                )
+                .await?;
+                return Ok(if detailed_exitcode && differs {
+                    ExitStatus::Changes
+                } else {
+                    ExitStatus::Success
+                });
+            }
             let opts = plan::PlanOptions {
                 format,
                 detailed_exitcode,
@@ -207,7 +223,28 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             };
             plan::run(&cli.global, &paths, opts).await
         }
-        Command::Drift { paths, format } => drift::run(&cli.global, &paths, format).await,
+        Command::Drift {
+            paths,
+            format,
+            all_envs,
+        } => {
+            if all_envs {
+                let differs = plan::run_all_envs(
+                    &cli.global,
+                    &paths,
+                    format,
+                    crate::render::text::Report::Drift,
+                    false,
+                )
+                .await?;
+                return Ok(if differs {
+                    ExitStatus::Changes
+                } else {
+                    ExitStatus::Success
+                });
+            }
+            drift::run(&cli.global, &paths, format).await
+        }
         Command::Apply {
             paths,
             plan,

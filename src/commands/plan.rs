@@ -49,6 +49,14 @@ pub async fn read_and_plan(
 /// The JSON form of a plan or drift report (`formatVersion` 1, documented
 /// in docs/json-format.md).
 pub fn plan_json(plan: &Plan, report: Report) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&plan_doc(plan, report)).unwrap_or_default()
+    )
+}
+
+/// The JSON document of a plan or drift report.
+fn plan_doc(plan: &Plan, report: Report) -> serde_json::Value {
     let doc = serde_json::json!({
         "formatVersion": 1,
         "report": match report { Report::Plan => "plan", Report::Drift => "drift" },
@@ -70,10 +78,90 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
             m.insert("environment".into(), e.clone().into());
         }
     }
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )
+    doc
+}
+
+/// `plan --all-envs` and `drift --all-envs`: every environment the
+/// manifests describe, each against its own project with its own key, one
+/// section each (in the format asked for), then one summary. True when any
+/// environment differs.
+pub async fn run_all_envs(
+    global: &Global,
+    paths: &[PathBuf],
+    format: Format,
+    report: Report,
+    deny_risky: bool,
+) -> Result<bool> {
+    let all = super::load(paths)?;
+    let mut envs: Vec<Option<String>> = all.environments().into_iter().map(Some).collect();
+    if envs.is_empty() {
+        envs.push(None);
+    }
+    let mut plans = Vec::new();
+    for env in &envs {
+        let set = all.for_env(env.as_deref())?;
+        let client = client(global, &set)?;
+        let (plan, live) = read_and_plan(&client, &set).await?;
+        let mut plan = targeted(plan, &client, &set);
+        if report == Report::Drift {
+            crate::fetch::attribution::attribute(&client, &mut plan, &live).await;
+        }
+        plans.push((env.clone().unwrap_or_default(), plan));
+    }
+    let summary: Vec<String> = plans
+        .iter()
+        .map(|(env, plan)| {
+            let what = if plan.is_empty() {
+                "no changes".to_string()
+            } else {
+                crate::render::text::counts(plan)
+            };
+            format!("{env}: {what}")
+        })
+        .collect();
+    let text = match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "formatVersion": 1,
+                "report": match report { Report::Plan => "plan", Report::Drift => "drift" },
+                "environments": plans
+                    .iter()
+                    .map(|(_, plan)| plan_doc(plan, report))
+                    .collect::<Vec<_>>(),
+            });
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
+        }
+        Format::Markdown => {
+            let mut s = String::new();
+            for (env, plan) in &plans {
+                s.push_str(&format!("## Environment `{env}`\n\n"));
+                s.push_str(&crate::render::markdown::render(plan, report));
+                s.push('\n');
+            }
+            s.push_str(&format!("**Summary**: {}\n", summary.join("; ")));
+            s
+        }
+        Format::Text => {
+            let mut s = String::new();
+            for (_, plan) in &plans {
+                s.push_str(&match report {
+                    Report::Plan => render(plan, Style::for_stdout()),
+                    Report::Drift => render_drift(plan, Style::for_stdout()),
+                });
+                s.push('\n');
+            }
+            s.push_str(&format!("Environments: {}.\n", summary.join("; ")));
+            s
+        }
+    };
+    out(&text)?;
+    for (_, plan) in &plans {
+        super::refuse_risky(plan, deny_risky)?;
+    }
+    Ok(plans.iter().any(|(_, p)| !p.is_empty()))
 }
 
 /// Prints a plan or drift report in the chosen format.

@@ -129,3 +129,58 @@ async fn validate_checks_every_environment() {
         text(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_drift_cover_every_environment_with_one_summary() {
+    let e = Env::builder().other_project("100002").start().await;
+    let m = manifests("envs-all");
+    let url = e.emu.base_url.clone();
+    let run = |args: Vec<&str>| {
+        Ampx::at(&url)
+            .var("KEY_STAGING", KEY)
+            .var("KEY_PROD", KEY)
+            .args(&args)
+            .run()
+    };
+    let o = run(vec!["plan", &m, "--all-envs", "--detailed-exitcode"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains("Plan for environment staging, project 100001"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan for environment prod, project 100002"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Environments: staging: 2 to create, 0 to change, 0 to archive; prod: 1 to create, 0 to change, 0 to archive."),
+        "{out}"
+    );
+    let o = run(vec!["plan", &m, "--all-envs", "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let envs: Vec<&str> = doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["staging", "prod"]);
+    let o = run(vec!["plan", &m, "--all-envs", "--format", "markdown"]).await;
+    assert!(
+        text(&o).0.contains("## Environment `prod`"),
+        "{}",
+        text(&o).0
+    );
+
+    // Applied in staging only: drift says prod differs, and exits 2.
+    let o = run(vec!["--env", "staging", "apply", &m, "--auto-approve"]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = run(vec!["drift", &m, "--all-envs"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains("staging: no changes; prod: 1 to create"),
+        "{out}"
+    );
+}
