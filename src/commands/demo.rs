@@ -40,8 +40,49 @@ pub fn seed(handle: &emulator::EmulatorHandle) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The example manifests, built into the binary: `ampx demo` runs
+/// anywhere, not only in a clone of the repository.
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "project.yaml",
+        include_str!("../../examples/manifests/project.yaml"),
+    ),
+    (
+        "checkout-redesign.yaml",
+        include_str!("../../examples/manifests/checkout-redesign.yaml"),
+    ),
+    (
+        "checkout-copy-test.yaml",
+        include_str!("../../examples/manifests/checkout-copy-test.yaml"),
+    ),
+    (
+        "pricing-page-test.yaml",
+        include_str!("../../examples/manifests/pricing-page-test.yaml"),
+    ),
+    (
+        "groups.yaml",
+        include_str!("../../examples/manifests/groups.yaml"),
+    ),
+    (
+        "more-flags.yaml",
+        include_str!("../../examples/manifests/more-flags.yaml"),
+    ),
+];
+
+/// The default manifest path of `ampx demo`.
+pub const DEFAULT_PATH: &str = "examples/manifests";
+
 pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
-    let set = load(&[path.to_path_buf()])?.for_env(None)?;
+    let set = if path == Path::new(DEFAULT_PATH) && !path.exists() {
+        let sources: Vec<(std::path::PathBuf, String)> = EXAMPLES
+            .iter()
+            .map(|(name, text)| (Path::new(DEFAULT_PATH).join(name), text.to_string()))
+            .collect();
+        crate::manifest::load_sources(&sources)?
+    } else {
+        load(&[path.to_path_buf()])?
+    }
+    .for_env(None)?;
     let key = format!(
         "demo-{:016x}",
         (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -77,4 +118,30 @@ pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
     } else {
         ExitStatus::Failure
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The built-in copies are the files of examples/manifests, all of them.
+    #[test]
+    fn the_built_in_examples_are_the_example_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(super::DEFAULT_PATH);
+        let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        on_disk.sort();
+        let mut built_in: Vec<(String, String)> = super::EXAMPLES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        built_in.sort();
+        assert_eq!(built_in, on_disk);
+    }
 }

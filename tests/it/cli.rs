@@ -580,3 +580,21 @@ async fn apply_reports_as_json_for_ci() {
         (Some(true), Some(true))
     );
 }
+
+/// `ampx demo` runs anywhere: outside a clone of the repository it uses the
+/// example manifests built into the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_outside_the_repository() {
+    let elsewhere = temp_dir("demo-elsewhere");
+    let o = crate::harness::Ampx::at("http://127.0.0.1:9")
+        .current_dir(&elsewhere)
+        .args(&["demo"])
+        .run()
+        .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("Verified: a fresh plan shows no changes"),
+        "{out}"
+    );
+}

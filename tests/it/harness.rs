@@ -137,6 +137,12 @@ impl Ampx {
         self
     }
 
+    /// The working directory the binary runs in.
+    pub fn current_dir(mut self, dir: &Path) -> Ampx {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// An environment variable taken away.
     pub fn without(mut self, name: &str) -> Ampx {
         self.cmd.env_remove(name);
