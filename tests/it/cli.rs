@@ -598,3 +598,44 @@ async fn the_demo_runs_outside_the_repository() {
         "{out}"
     );
 }
+
+/// A YAML file beside the manifests that is plainly not one (a
+/// docker-compose.yml) is skipped with a warning; named on its own, or
+/// carrying a `kind`, it is still read and refused.
+#[test]
+fn a_stray_yaml_file_in_the_directory_is_skipped_with_a_warning() {
+    let dir = temp_dir("stray-yaml");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
+    );
+    write(
+        &dir,
+        "docker-compose.yml",
+        "services:\n  web:\n    image: nginx\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = run_offline(&["validate", d]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("1 flag(s)"), "{out}");
+    assert!(
+        err.contains(
+            "docker-compose.yml: not an ampx manifest (no `apiVersion` or `kind`): skipped"
+        ),
+        "{err}"
+    );
+    let o = run_offline(&["validate", dir.join("docker-compose.yml").to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "named on its own, it is read: {:?}",
+        text(&o)
+    );
+    write(&dir, "docker-compose.yml", "kind: Flag\nkey: g\n");
+    let o = run_offline(&["validate", d]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("missing `apiVersion`"), "{err}");
+}

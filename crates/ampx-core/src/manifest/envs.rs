@@ -366,6 +366,7 @@ impl ManifestSet {
             projects: vec![project.clone()],
             project,
             sources: self.sources.clone(),
+            skipped: self.skipped.clone(),
             elsewhere: self
                 .flags
                 .iter()

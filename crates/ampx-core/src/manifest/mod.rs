@@ -120,6 +120,8 @@ pub struct ManifestSet {
     /// only (`onlyIn`): not this environment's to create, nor prune's to
     /// archive.
     pub elsewhere: Vec<(ObjectKind, String)>,
+    /// YAML files met in a directory that are plainly not manifests.
+    pub skipped: Vec<PathBuf>,
 }
 
 impl ManifestSet {
@@ -140,7 +142,16 @@ impl ManifestSet {
     /// an experiment date with a time of day, which the API answers as a
     /// bare date, so the plan compares the date only.
     pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: not an ampx manifest (no `apiVersion` or `kind`): skipped",
+                    f.display()
+                )
+            })
+            .collect();
         for f in &self.flags {
             for (field, value) in [
                 ("startDate", &f.spec.start_date),
@@ -264,20 +275,41 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
     let files = find_files(paths)?;
     let mut sources = Vec::new();
     let mut errors = Vec::new();
+    let mut skipped = Vec::new();
     for file in files {
         match read_file(&file) {
+            // A YAML file met in a directory that is plainly not a manifest
+            // (a docker-compose.yml beside them) is left alone, with a
+            // warning; one named on the command line is read.
+            Ok(text) if !paths.contains(&file) && !looks_like_a_manifest(&text) => {
+                skipped.push(file)
+            }
             Ok(text) => sources.push((file, text)),
             Err(d) => errors.push(d),
         }
     }
     match load_sources(&sources) {
-        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(mut set) if errors.is_empty() => {
+            set.skipped = skipped;
+            Ok(set)
+        }
         Ok(_) => Err(Diagnostics(errors)),
         Err(Diagnostics(more)) => {
             errors.extend(more);
             Err(Diagnostics(errors))
         }
     }
+}
+
+/// Whether a YAML text could be an ampx manifest: a line that starts with
+/// `apiVersion` or `kind`, or names `ampx/`. A file without any is plainly
+/// something else (a CI or compose file); one with a typo is still read,
+/// and refused with its position.
+fn looks_like_a_manifest(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start_matches(['-', ' ', '{', '\t']);
+        l.starts_with("apiVersion") || l.starts_with("kind") || l.contains("ampx/")
+    })
 }
 
 fn read_file(file: &Path) -> Result<String, Diagnostic> {
@@ -557,6 +589,7 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
         holdouts,
         sources: sources.to_vec(),
         elsewhere: Vec::new(),
+        skipped: Vec::new(),
     };
     envs::check(&set, &mut errors);
     if !errors.is_empty() {
