@@ -223,7 +223,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
     if !plan.unknown.is_empty() {
         let _ = writeln!(
             out,
-            "> [!NOTE]\n> Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
+            "> [!NOTE]\n> Not planned ({}): left as it is, for the reason given.",
             plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
         );
         for line in super::text::unknown_lines(plan) {

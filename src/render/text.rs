@@ -353,7 +353,7 @@ fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
         out,
         "{}",
         st.bold(&format!(
-            "Not planned ({}): what the API's answers do not show, or what it lets nobody change.",
+            "Not planned ({}): left as it is, for the reason given.",
             plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
         ))
     );

@@ -639,3 +639,42 @@ fn a_stray_yaml_file_in_the_directory_is_skipped_with_a_warning() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("missing `apiVersion`"), "{err}");
 }
+
+/// A flag made in the UI that no manifest names: drift does not say
+/// "matches" without naming it (and does not fail for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_names_live_objects_no_manifest_names() {
+    let emu = emulator().await;
+    emu.seed_flag(serde_json::json!({"key": "made-in-the-ui"}))
+        .unwrap();
+    emu.seed_experiment(serde_json::json!({"key": "ui-test"}))
+        .unwrap();
+    let dir = temp_dir("unmanaged");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: managed\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = ampx(&emu.base_url, Some(KEY), &["apply", d, "--auto-approve"]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = ampx(&emu.base_url, Some(KEY), &["drift", d]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("No drift."), "{out}");
+    assert!(
+        out.contains("? 1 flag made-in-the-ui: object: no manifest names it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("? 1 experiment ui-test: object: no manifest names it"),
+        "{out}"
+    );
+    let o = ampx(&emu.base_url, Some(KEY), &["drift", d, "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        doc["unknown"][0]["keys"],
+        serde_json::json!(["made-in-the-ui"]),
+        "{doc}"
+    );
+}
