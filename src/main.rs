@@ -24,6 +24,12 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ampx::secrets::ScrubbedStderr)
+        // Colour only on a terminal, and never with NO_COLOR or TERM=dumb.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+        )
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -284,6 +284,8 @@ pub struct Client {
     pub options: ClientOptions,
     /// Every project a list item named so far.
     projects_seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Whether "cannot reach the server" was said already.
+    unreachable_said: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -378,6 +380,7 @@ impl Client {
             limiter: RateLimiter::new(options.max_rps),
             options,
             projects_seen: Default::default(),
+            unreachable_said: Default::default(),
         })
     }
 
@@ -562,6 +565,17 @@ impl Client {
                 maybe_applied = true;
                 if call.once {
                     break Err(err);
+                }
+            }
+            // A server that refuses connections is most likely down or the
+            // wrong address: say so at once, and give up after two retries
+            // rather than a minute of silence.
+            if not_sent {
+                if attempt >= 2 {
+                    break Err(err);
+                }
+                if attempt == 0 && !self.unreachable_said.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("cannot reach {} ({}); trying again", self.base, err.message);
                 }
             }
             if !retryable || started.elapsed() + wait > self.options.max_retry_time || attempt >= 8

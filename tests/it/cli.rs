@@ -678,3 +678,29 @@ async fn drift_names_live_objects_no_manifest_names() {
         "{doc}"
     );
 }
+
+/// A server that refuses connections is named at once, and the command
+/// ends with the reason instead of a minute of retries.
+#[tokio::test]
+async fn an_unreachable_server_is_named_at_once() {
+    let dir = temp_dir("unreachable");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
+    );
+    let o = ampx(
+        "http://127.0.0.1:9",
+        Some(KEY),
+        &["plan", dir.to_str().unwrap()],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes in a redirected stderr: {err:?}"
+    );
+}
