@@ -119,6 +119,9 @@ pub fn check_base_url(url: &str) -> anyhow::Result<String> {
                 )
             }
         }
+        other if !url.contains("://") => anyhow::bail!(
+            "`{url}` is not a URL (`{other}` reads as its scheme)\n  hint: write the scheme: https://{url}, or http://{url} for a server on this machine"
+        ),
         other => anyhow::bail!("unsupported URL scheme `{other}` in `{url}`"),
     }
 }

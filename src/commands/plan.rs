@@ -193,11 +193,13 @@ pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Resul
     print_report(&plan, opts.format, Report::Plan)?;
     if let Some(file) = &opts.out {
         SavedPlan::new(client.base_url(), &set, &live, &plan).write(file)?;
-        eprintln!(
-            "Saved the plan to {}; apply exactly it with: ampx apply --plan {}",
-            file.display(),
-            file.display()
-        );
+        if !global.quiet {
+            super::note(&format!(
+                "Saved the plan to {}; apply exactly it with: ampx apply --plan {}",
+                file.display(),
+                file.display()
+            ));
+        }
     }
     super::refuse_risky(&plan, opts.deny_risky)?;
     Ok(if opts.detailed_exitcode && !plan.is_empty() {

@@ -156,7 +156,7 @@ pub fn render(plan: &Plan, report: Report) -> String {
             ),
             Report::Drift => writeln!(
                 out,
-                "### {title}: {} object(s) differ from the manifests\n\nValues are shown as live → manifest; `ampx apply` would {}.\n",
+                "### {title}: {} object(s) differ from the manifests\n\nValues are shown as live → manifest; `ampx apply` would bring them back ({}).\n",
                 plan.objects.len(),
                 counts(plan)
             ),

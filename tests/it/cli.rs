@@ -704,3 +704,44 @@ async fn an_unreachable_server_is_named_at_once() {
         "no colour codes in a redirected stderr: {err:?}"
     );
 }
+
+/// Messages a newcomer met: a server without its scheme, a file-wide problem
+/// shown as `path:0:0`, `-q` still saying where the plan was saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_name_the_fix_and_quiet_is_quiet() {
+    let dir = temp_dir("messages");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n",
+    );
+    let d = dir.to_str().unwrap();
+    let o = ampx("localhost:8080", Some(KEY), &["plan", d]).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("hint: write the scheme: https://localhost:8080"),
+        "{err}"
+    );
+
+    std::fs::write(dir.join("bad.yaml"), [0xff, 0xfe, b'\n']).unwrap();
+    let o = run_offline(&["validate", d]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains(":0:0"), "{err}");
+    assert!(err.contains("bad.yaml: "), "{err}");
+    std::fs::remove_file(dir.join("bad.yaml")).unwrap();
+
+    let emu = emulator().await;
+    let file = dir.join("plan.json");
+    let o = ampx(
+        &emu.base_url,
+        Some(KEY),
+        &["-q", "plan", d, "--out", file.to_str().unwrap()],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(err.is_empty(), "-q: {err}");
+    assert!(file.exists());
+}

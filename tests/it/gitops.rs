@@ -92,6 +92,10 @@ async fn drift_names_what_changed_and_who_changed_it() {
     let md = markdown::render(&report, Report::Drift);
     assert!(md.contains("### ampx drift: 2 object(s) differ"), "{md}");
     assert!(
+        md.contains("`ampx apply` would bring them back (0 to create, 2 to change, 0 to archive)"),
+        "{md}"
+    );
+    assert!(
         md.contains("| `~` | flag | `alpha` | differs | 1 | by ampx-emulator"),
         "{md}"
     );

@@ -34,14 +34,19 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.pos.line,
-            self.pos.col,
-            self.message
-        )?;
+        // A problem with the file as a whole has no position to show.
+        if self.pos == Pos::default() {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.pos.line,
+                self.pos.col,
+                self.message
+            )?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -625,7 +630,7 @@ fn typed<T: DeserializeOwned>(file: &Path, doc: &Doc, errors: &mut Vec<Diagnosti
             Err(e) => e,
         };
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let inner = plain_types(&e.into_inner().to_string());
         let (path, hint) = match unknown_field(&inner) {
             Some((field, expected)) => {
                 let p = if path == "." {
@@ -662,6 +667,26 @@ fn typed<T: DeserializeOwned>(file: &Path, doc: &Doc, errors: &mut Vec<Diagnosti
         }
     }
     None
+}
+
+/// A deserialiser's message with Rust's type names in words a manifest's
+/// author reads: `expected i64` is "expected a whole number".
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, words) in [
+        ("i64", "a whole number"),
+        ("u64", "a whole number from 0"),
+        ("i32", "a whole number"),
+        ("u32", "a whole number from 0"),
+        ("u8", "a whole number from 0 to 255"),
+        ("f64", "a number"),
+        ("usize", "a whole number from 0"),
+    ] {
+        out = out
+            .replace(&format!("expected {rust}"), &format!("expected {words}"))
+            .replace(&format!("into {rust}"), &format!("into {words}"));
+    }
+    out
 }
 
 /// Removes the value at a serde_path_to_error path (`a.b[0].c`); false when

@@ -211,3 +211,14 @@ fn variant_keys_that_cannot_be_a_path_segment_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("cannot be `..`"), "{err}");
 }
+
+#[test]
+fn messages_say_number_not_a_rust_type() {
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flag\nkey: f\nrolloutPercentage: ten\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("expected a whole number"), "{err}");
+    assert!(!err.contains("i64"), "{err}");
+}
