@@ -72,6 +72,12 @@ pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Loads manifests; every problem comes back in the error.
 pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
     let set = manifest::load(&paths_or_cwd(paths))?;
+    for f in &set.skipped {
+        tracing::info!(
+            "{}: not an ampx manifest (no `apiVersion: ampx/…`): skipped",
+            f.display()
+        );
+    }
     for w in set.warnings() {
         warn(&w);
     }

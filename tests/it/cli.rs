@@ -599,11 +599,12 @@ async fn the_demo_runs_outside_the_repository() {
     );
 }
 
-/// A YAML file beside the manifests that is plainly not one (a
-/// docker-compose.yml) is skipped with a warning; named on its own, or
-/// carrying a `kind`, it is still read and refused.
+/// A YAML file beside the manifests that does not say `apiVersion:
+/// ampx/…` (a docker-compose.yml) is skipped, with a note at `-v`; named on
+/// its own it is still read and refused; one that says it is a manifest is
+/// checked strictly.
 #[test]
-fn a_stray_yaml_file_in_the_directory_is_skipped_with_a_warning() {
+fn a_stray_yaml_file_in_the_directory_is_skipped() {
     let dir = temp_dir("stray-yaml");
     write(
         &dir,
@@ -620,10 +621,11 @@ fn a_stray_yaml_file_in_the_directory_is_skipped_with_a_warning() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("1 flag(s)"), "{out}");
+    assert!(err.is_empty(), "{err}");
+    let o = run_offline(&["-v", "validate", d]);
+    let (_, err) = text(&o);
     assert!(
-        err.contains(
-            "docker-compose.yml: not an ampx manifest (no `apiVersion` or `kind`): skipped"
-        ),
+        err.contains("docker-compose.yml: not an ampx manifest (no `apiVersion: ampx/…`): skipped"),
         "{err}"
     );
     let o = run_offline(&["validate", dir.join("docker-compose.yml").to_str().unwrap()]);
@@ -633,11 +635,25 @@ fn a_stray_yaml_file_in_the_directory_is_skipped_with_a_warning() {
         "named on its own, it is read: {:?}",
         text(&o)
     );
-    write(&dir, "docker-compose.yml", "kind: Flag\nkey: g\n");
+    write(
+        &dir,
+        "docker-compose.yml",
+        "apiVersion: ampx/v1\nkind: Flag\nkey: g\nrolloutPercentage: lots\n",
+    );
     let o = run_offline(&["validate", d]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("missing `apiVersion`"), "{err}");
+    assert!(err.contains("docker-compose.yml:4:"), "{err}");
+    // A flag whose apiVersion has a typo is refused, never dropped.
+    write(
+        &dir,
+        "docker-compose.yml",
+        "apiversion: ampx/v1\nkind: Flag\nkey: g\n",
+    );
+    let o = run_offline(&["validate", d]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("docker-compose.yml:1:"), "{err}");
 }
 
 /// A flag made in the UI that no manifest names: drift does not say

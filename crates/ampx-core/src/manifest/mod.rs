@@ -147,16 +147,7 @@ impl ManifestSet {
     /// an experiment date with a time of day, which the API answers as a
     /// bare date, so the plan compares the date only.
     pub fn warnings(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .skipped
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}: not an ampx manifest (no `apiVersion` or `kind`): skipped",
-                    f.display()
-                )
-            })
-            .collect();
+        let mut out: Vec<String> = Vec::new();
         for f in &self.flags {
             for (field, value) in [
                 ("startDate", &f.spec.start_date),
@@ -306,14 +297,27 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
     }
 }
 
-/// Whether a YAML text could be an ampx manifest: a line that starts with
-/// `apiVersion` or `kind`, or names `ampx/`. A file without any is plainly
-/// something else (a CI or compose file); one with a typo is still read,
-/// and refused with its position.
+/// Whether a YAML text says it is an ampx manifest: a line giving
+/// `apiVersion: ampx/…`, or a `kind` only ampx has (Flag, Experiment,
+/// MutexGroup, HoldoutGroup: a flag whose `apiVersion` has a typo is still
+/// refused, never dropped). A file that says so is checked strictly; one
+/// that does not is some other YAML (a CI, compose or Kubernetes file).
 fn looks_like_a_manifest(text: &str) -> bool {
+    let value = |l: &str, field: &str| -> Option<String> {
+        l.strip_prefix(field)
+            .filter(|rest| rest.trim_start().starts_with(':'))
+            .map(|rest| {
+                rest.trim_start_matches([' ', ':', '"', '\''])
+                    .trim_end_matches([' ', '"', '\'', ','])
+                    .to_string()
+            })
+    };
     text.lines().any(|l| {
         let l = l.trim_start_matches(['-', ' ', '{', '\t']);
-        l.starts_with("apiVersion") || l.starts_with("kind") || l.contains("ampx/")
+        value(l, "apiVersion").is_some_and(|v| v.starts_with("ampx/"))
+            || value(l, "kind").is_some_and(|k| {
+                ["Flag", "Experiment", "MutexGroup", "HoldoutGroup"].contains(&k.as_str())
+            })
     })
 }
 
