@@ -20,16 +20,19 @@ fn main() -> ExitCode {
         _ => "ampx=debug",
     };
     ampx::progress::init(cli.global.quiet);
+    ampx::render::text::set_color(match cli.global.color {
+        ampx::cli::ColorChoice::Auto => None,
+        ampx::cli::ColorChoice::Always => Some(true),
+        ampx::cli::ColorChoice::Never => Some(false),
+    });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ampx::secrets::ScrubbedStderr)
-        // Colour only on a terminal, and never with NO_COLOR or TERM=dumb.
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none()
-                && std::env::var("TERM").map_or(true, |t| t != "dumb"),
-        )
+        // Colour as --color, NO_COLOR, CLICOLOR_FORCE and TERM decide.
+        .with_ansi(ampx::render::text::colour_for(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -19,12 +19,47 @@ pub struct Style {
     pub color: bool,
 }
 
+/// `--color`: 0 auto, 1 always, 2 never.
+static COLOR: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets `--color` for this process: `Some(true)` always, `Some(false)`
+/// never, `None` decided per stream.
+pub fn set_color(choice: Option<bool>) {
+    let v = match choice {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    COLOR.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a stream gets colour: `--color always|never` when given; else
+/// `NO_COLOR` (non-empty) says no, `CLICOLOR_FORCE` (non-empty, not `0`)
+/// says yes, `TERM=dumb` says no, and otherwise a terminal gets colour.
+pub fn colour_for(is_terminal: bool) -> bool {
+    match COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    if set("CLICOLOR_FORCE") {
+        return true;
+    }
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return false;
+    }
+    is_terminal
+}
+
 impl Style {
-    /// Colour on a terminal, unless `NO_COLOR` is set to anything non-empty.
+    /// Colour as [`colour_for`] decides for standard output.
     pub fn for_stdout() -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
-            color: std::io::stdout().is_terminal() && !no_color,
+            color: colour_for(std::io::stdout().is_terminal()),
         }
     }
     pub fn plain() -> Style {

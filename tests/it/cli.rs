@@ -761,3 +761,46 @@ async fn messages_name_the_fix_and_quiet_is_quiet() {
     assert!(err.is_empty(), "-q: {err}");
     assert!(file.exists());
 }
+
+/// `--color always|never`, `CLICOLOR_FORCE` and `NO_COLOR`, on a redirected
+/// standard output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colour_follows_the_flag_and_the_environment() {
+    let emu = emulator().await;
+    let ex = "examples/manifests";
+    let colours = |o: &Output| String::from_utf8_lossy(&o.stdout).contains('\u{1b}');
+    let run =
+        |extra: Vec<&'static str>, vars: Vec<(&'static str, &'static str)>, no_color: bool| {
+            let mut a = crate::harness::Ampx::at(&emu.base_url).key(KEY);
+            if !no_color {
+                a = a.without("NO_COLOR");
+            }
+            for (k, v) in vars {
+                a = a.var(k, v);
+            }
+            let mut args = extra;
+            args.extend(["plan", ex]);
+            a.args(&args).run()
+        };
+    assert!(
+        !colours(&run(vec![], vec![], true).await),
+        "NO_COLOR, redirected"
+    );
+    assert!(!colours(&run(vec![], vec![], false).await), "redirected");
+    assert!(colours(&run(vec!["--color", "always"], vec![], true).await));
+    assert!(colours(
+        &run(vec![], vec![("CLICOLOR_FORCE", "1")], false).await
+    ));
+    assert!(!colours(
+        &run(
+            vec!["--color", "never"],
+            vec![("CLICOLOR_FORCE", "1")],
+            false
+        )
+        .await
+    ));
+    assert!(
+        !colours(&run(vec![], vec![("CLICOLOR_FORCE", "1")], true).await),
+        "NO_COLOR wins"
+    );
+}
