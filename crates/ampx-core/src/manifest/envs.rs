@@ -84,64 +84,38 @@ trait Scoped: Serialize + DeserializeOwned + Clone {
     fn clear(&mut self);
 }
 
-impl Scoped for FlagSpec {
-    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
-        &self.environments
-    }
-    fn only_in(&self) -> &Option<Vec<String>> {
-        &self.only_in
-    }
-    fn clear(&mut self) {
-        self.environments = None;
-        self.only_in = None;
-    }
-    const IDENTITY: &'static [&'static str] = &["key", "kind"];
-    fn restore(&mut self, from: &Self) {
-        self.kind = from.kind;
-    }
+/// `Scoped` for a manifest type with `environments` and `only_in` fields.
+macro_rules! scoped {
+    ($ty:ty, [$($id:literal),*] $(, restore = $restore:expr)?) => {
+        impl Scoped for $ty {
+            fn environments(&self) -> &Option<BTreeMap<String, Value>> {
+                &self.environments
+            }
+            fn only_in(&self) -> &Option<Vec<String>> {
+                &self.only_in
+            }
+            fn clear(&mut self) {
+                self.environments = None;
+                self.only_in = None;
+            }
+            const IDENTITY: &'static [&'static str] = &[$($id),*];
+            $(fn restore(&mut self, from: &Self) {
+                let restore: fn(&mut Self, &Self) = $restore;
+                restore(self, from)
+            })?
+        }
+    };
 }
 
-impl Scoped for DeploymentSpec {
-    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
-        &self.environments
-    }
-    fn only_in(&self) -> &Option<Vec<String>> {
-        &self.only_in
-    }
-    fn clear(&mut self) {
-        self.environments = None;
-        self.only_in = None;
-    }
-    const IDENTITY: &'static [&'static str] = &["label", "kind"];
-}
-
-impl Scoped for MutexSpec {
-    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
-        &self.environments
-    }
-    fn only_in(&self) -> &Option<Vec<String>> {
-        &self.only_in
-    }
-    fn clear(&mut self) {
-        self.environments = None;
-        self.only_in = None;
-    }
-    const IDENTITY: &'static [&'static str] = &["key", "kind"];
-}
-
-impl Scoped for HoldoutSpec {
-    fn environments(&self) -> &Option<BTreeMap<String, Value>> {
-        &self.environments
-    }
-    fn only_in(&self) -> &Option<Vec<String>> {
-        &self.only_in
-    }
-    fn clear(&mut self) {
-        self.environments = None;
-        self.only_in = None;
-    }
-    const IDENTITY: &'static [&'static str] = &["key", "kind"];
-}
+// A flag's kind is not in its body: it comes from the document.
+scoped!(
+    FlagSpec,
+    ["key", "kind"],
+    restore = |to, from| to.kind = from.kind
+);
+scoped!(DeploymentSpec, ["label", "kind"]);
+scoped!(MutexSpec, ["key", "kind"]);
+scoped!(HoldoutSpec, ["key", "kind"]);
 
 /// The objects of one kind in environment `env`, each as it is there;
 /// an override that does not read is an error naming its place.
