@@ -56,8 +56,8 @@ async fn unmanaged(
         .iter()
         .map(|o| (o.kind, o.key.as_str()))
         .collect();
-    let mut entries = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
+        let mut keys = Vec::new();
         let objects = live
             .objects(kind)
             .iter()
@@ -69,15 +69,15 @@ async fn unmanaged(
             {
                 continue;
             }
-            entries.push((
-                kind.into(),
-                key.clone(),
-                "object".to_string(),
-                "no manifest names it: ampx leaves it as it is (`prune: true` in the Project archives such objects)".to_string(),
-            ));
+            keys.push(key.clone());
+        }
+        if !keys.is_empty() {
+            plan.unmanaged.push(crate::plan::Unmanaged {
+                kind: kind.into(),
+                keys,
+            });
         }
     }
-    plan.unknown.extend(crate::plan::group_unknown(entries));
     Ok(())
 }
 

@@ -68,6 +68,7 @@ fn plan_doc(plan: &Plan, report: Report) -> serde_json::Value {
         },
         "objects": plan.objects,
         "unknown": plan.unknown,
+        "unmanaged": plan.unmanaged,
         "requests": plan.requests,
     });
     let mut doc = doc;

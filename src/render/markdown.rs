@@ -220,6 +220,17 @@ pub fn render(plan: &Plan, report: Report) -> String {
         }
         out.push_str(&s);
     }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!NOTE]\n> Not in any manifest ({}): ampx leaves these as they are (`prune: true` in the Project archives them).",
+            plan.unmanaged.iter().map(|u| u.keys.len()).sum::<usize>()
+        );
+        for line in super::text::unmanaged_lines(plan) {
+            let _ = writeln!(out, "> - {}", cell(&line));
+        }
+        let _ = writeln!(out);
+    }
     if !plan.unknown.is_empty() {
         let _ = writeln!(
             out,

@@ -447,8 +447,15 @@ pub fn render_drift(plan: &Plan, st: Style) -> String {
     let plan = &printable(plan);
     let mut out = String::new();
     target_line(&mut out, plan, "Drift check", st);
-    if plan.is_empty() {
+    let unmanaged: usize = plan.unmanaged.iter().map(|u| u.keys.len()).sum();
+    if plan.is_empty() && unmanaged == 0 {
         let _ = writeln!(out, "No drift. The live project matches the manifests.");
+    } else if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "No drift in what the manifests name; {unmanaged} live object(s) are in no manifest (below)."
+        );
+        let _ = writeln!(out);
     } else {
         let _ = writeln!(
             out,
@@ -470,9 +477,52 @@ pub fn render_drift(plan: &Plan, st: Style) -> String {
             plan.op_count()
         );
     }
+    unmanaged_section(&mut out, plan, st);
     unknown_section(&mut out, plan, st);
     requests_line(&mut out, plan.requests);
     out
+}
+
+/// The lines naming live objects in no manifest, a kind each.
+pub fn unmanaged_lines(plan: &Plan) -> Vec<String> {
+    plan.unmanaged
+        .iter()
+        .map(|u| {
+            let mut keys = u
+                .keys
+                .iter()
+                .take(UNKNOWN_SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if u.keys.len() > UNKNOWN_SHOWN {
+                keys.push_str(&format!(" and {} more", u.keys.len() - UNKNOWN_SHOWN));
+            }
+            format!(
+                "{} {}: {keys}",
+                u.keys.len(),
+                plural(u.kind.noun(), u.keys.len())
+            )
+        })
+        .collect()
+}
+
+fn unmanaged_section(out: &mut String, plan: &Plan, st: Style) {
+    if plan.unmanaged.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        st.bold(&format!(
+            "Not in any manifest ({}): ampx leaves these as they are (`prune: true` in the Project archives them).",
+            plan.unmanaged.iter().map(|u| u.keys.len()).sum::<usize>()
+        ))
+    );
+    for line in unmanaged_lines(plan) {
+        let _ = writeln!(out, "  ? {line}");
+    }
+    let _ = writeln!(out);
 }
 
 /// `s` with every control character but line feed and tab shown as its
@@ -531,6 +581,11 @@ fn printable(plan: &Plan) -> Plan {
         }
     }
     for u in &mut plan.unknown {
+        for k in &mut u.keys {
+            *k = printable_text(k);
+        }
+    }
+    for u in &mut plan.unmanaged {
         for k in &mut u.keys {
             *k = printable_text(k);
         }

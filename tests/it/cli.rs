@@ -677,20 +677,18 @@ async fn drift_names_live_objects_no_manifest_names() {
     let o = ampx(&emu.base_url, Some(KEY), &["drift", d]).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(out.contains("No drift."), "{out}");
     assert!(
-        out.contains("? 1 flag made-in-the-ui: object: no manifest names it"),
+        out.contains("No drift in what the manifests name; 2 live object(s) are in no manifest"),
         "{out}"
     );
-    assert!(
-        out.contains("? 1 experiment ui-test: object: no manifest names it"),
-        "{out}"
-    );
+    assert!(out.contains("Not in any manifest (2):"), "{out}");
+    assert!(out.contains("? 1 flag: made-in-the-ui"), "{out}");
+    assert!(out.contains("? 1 experiment: ui-test"), "{out}");
     let o = ampx(&emu.base_url, Some(KEY), &["drift", d, "--format", "json"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
-        doc["unknown"][0]["keys"],
-        serde_json::json!(["made-in-the-ui"]),
+        doc["unmanaged"][0],
+        serde_json::json!({"kind": "flag", "keys": ["made-in-the-ui"]}),
         "{doc}"
     );
 }

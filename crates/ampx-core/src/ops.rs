@@ -359,6 +359,17 @@ pub struct Plan {
     /// The server and project the plan was made against, for its header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// Drift: live objects no manifest names, which ampx leaves alone
+    /// unless prune is on (then they are archives in `objects`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// Live objects of one kind that no manifest names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unmanaged {
+    pub kind: Kind,
+    pub keys: Vec<String>,
 }
 
 /// Where a plan's calls go: the API's base URL and the project.

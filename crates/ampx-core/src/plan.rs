@@ -224,6 +224,7 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
         requests,
         unknown,
         target: None,
+        unmanaged: Vec::new(),
     }
 }
 
@@ -342,6 +343,7 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         requests,
         unknown,
         target: None,
+        unmanaged: Vec::new(),
     })
 }
 
