@@ -461,7 +461,13 @@ fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
             }
         }
         "Flag" | "Experiment" => {
-            if let Some(mut spec) = typed::<FlagSpec>(file, &doc, errors) {
+            // A Flag is told only of the fields a flag has.
+            let hidden = if kind == "Flag" {
+                EXPERIMENT_FIELDS
+            } else {
+                &[]
+            };
+            if let Some(mut spec) = typed_hiding::<FlagSpec>(file, &doc, hidden, errors) {
                 spec.kind = if kind == "Flag" {
                     ObjectKind::Flag
                 } else {
@@ -624,6 +630,17 @@ fn release(doc: &mut Arc<Doc>) {
 /// so that one typo does not hide the next mistake. Returns the value read
 /// from what remains (for further checks) even when errors were found.
 fn typed<T: DeserializeOwned>(file: &Path, doc: &Doc, errors: &mut Vec<Diagnostic>) -> Option<T> {
+    typed_hiding(file, doc, &[], errors)
+}
+
+/// [`typed`], leaving `hidden` fields out of the known fields an error
+/// lists (a Flag is told of no Experiment-only field).
+fn typed_hiding<T: DeserializeOwned>(
+    file: &Path,
+    doc: &Doc,
+    hidden: &[&str],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<T> {
     const MAX_ROUNDS: usize = 50;
     // Read in place; a copy is made only to set fields aside after an error.
     let mut body: Option<Value> = None;
@@ -634,9 +651,15 @@ fn typed<T: DeserializeOwned>(file: &Path, doc: &Doc, errors: &mut Vec<Diagnosti
             Err(e) => e,
         };
         let path = e.path().to_string();
-        let inner = plain_types(&e.into_inner().to_string());
+        let mut inner = plain_types(&e.into_inner().to_string());
         let (path, hint) = match unknown_field(&inner) {
             Some((field, expected)) => {
+                let expected: Vec<String> = expected
+                    .into_iter()
+                    .filter(|f| !hidden.contains(&f.as_str()))
+                    .collect();
+                // The fields are listed once, in the hint.
+                inner = format!("unknown field `{field}`");
                 let p = if path == "." {
                     field.clone()
                 } else if path == field || path.ends_with(&format!(".{field}")) {

@@ -222,3 +222,22 @@ fn messages_say_number_not_a_rust_type() {
     assert!(err.contains("expected a whole number"), "{err}");
     assert!(!err.contains("i64"), "{err}");
 }
+
+#[test]
+fn a_flag_is_told_only_of_flag_fields_and_once() {
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Flag\nkey: f\nzzzzzzzz: 1\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown field `zzzzzzzz`\n"), "{err}");
+    assert!(err.contains("known fields: key, name"), "{err}");
+    assert!(!err.contains("experimentType"), "{err}");
+    assert_eq!(err.matches("rolloutPercentage").count(), 1, "{err}");
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1\nkind: Experiment\nkey: e\nzzzzzzzz: 1\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("experimentType"), "{err}");
+}
