@@ -220,24 +220,9 @@ pub fn render(plan: &Plan, report: Report) -> String {
         }
         out.push_str(&s);
     }
-    if !plan.unmanaged.is_empty() {
-        let _ = writeln!(
-            out,
-            "> [!NOTE]\n> Not in any manifest ({}): ampx leaves these as they are (`prune: true` in the Project archives them).",
-            plan.unmanaged.iter().map(|u| u.keys.len()).sum::<usize>()
-        );
-        for line in super::text::unmanaged_lines(plan) {
-            let _ = writeln!(out, "> - {}", cell(&line));
-        }
-        let _ = writeln!(out);
-    }
-    if !plan.unknown.is_empty() {
-        let _ = writeln!(
-            out,
-            "> [!NOTE]\n> Not planned ({}): left as it is, for the reason given.",
-            plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
-        );
-        for line in super::text::unknown_lines(plan) {
+    for (title, lines) in super::text::notes(plan) {
+        let _ = writeln!(out, "> [!NOTE]\n> {title}");
+        for line in lines {
             let _ = writeln!(out, "> - {}", cell(&line));
         }
         let _ = writeln!(out);

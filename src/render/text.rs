@@ -342,37 +342,6 @@ fn target_line(out: &mut String, plan: &Plan, what: &str, st: Style) {
 /// Most keys named in a "not planned" line; the rest are counted.
 const UNKNOWN_SHOWN: usize = 10;
 
-/// What the plan could not compare or left alone, one line per kind, field
-/// and reason: the objects (at most [`UNKNOWN_SHOWN`] named), then what
-/// ampx did about them.
-pub fn unknown_lines(plan: &Plan) -> Vec<String> {
-    plan.unknown
-        .iter()
-        .map(|u| {
-            let mut keys = u
-                .keys
-                .iter()
-                .take(UNKNOWN_SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if u.keys.len() > UNKNOWN_SHOWN {
-                keys.push_str(&format!(
-                    " and {} more (`--format json` lists them all)",
-                    u.keys.len() - UNKNOWN_SHOWN
-                ));
-            }
-            format!(
-                "{} {} {keys}: {}: {}",
-                u.keys.len(),
-                plural(u.kind.noun(), u.keys.len()),
-                u.field,
-                u.note
-            )
-        })
-        .collect()
-}
-
 fn plural(noun: &str, n: usize) -> String {
     match n {
         1 => noun.to_string(),
@@ -380,22 +349,80 @@ fn plural(noun: &str, n: usize) -> String {
     }
 }
 
-fn unknown_section(out: &mut String, plan: &Plan, st: Style) {
-    if plan.unknown.is_empty() {
-        return;
+/// Up to [`UNKNOWN_SHOWN`] keys, then how many more (with `rest` after).
+fn some_keys(keys: &[String], rest: &str) -> String {
+    let mut shown = keys
+        .iter()
+        .take(UNKNOWN_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > UNKNOWN_SHOWN {
+        shown.push_str(&format!(" and {} more{rest}", keys.len() - UNKNOWN_SHOWN));
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        st.bold(&format!(
-            "Not planned ({}): left as it is, for the reason given.",
-            plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
-        ))
-    );
-    for line in unknown_lines(plan) {
-        let _ = writeln!(out, "  ? {line}");
+    shown
+}
+
+/// What a report leaves as it is, titled, a line each: the live objects in
+/// no manifest (drift), then what the plan could not compare or left alone,
+/// one line per kind, field and reason. Text and markdown show the same.
+pub fn notes(plan: &Plan) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    if !plan.unmanaged.is_empty() {
+        let lines = plan
+            .unmanaged
+            .iter()
+            .map(|u| {
+                let n = u.keys.len();
+                format!(
+                    "{n} {}: {}",
+                    plural(u.kind.noun(), n),
+                    some_keys(&u.keys, "")
+                )
+            })
+            .collect();
+        out.push((
+            format!(
+                "Not in any manifest ({}): ampx leaves these as they are (`prune: true` in the Project archives them).",
+                plan.unmanaged.iter().map(|u| u.keys.len()).sum::<usize>()
+            ),
+            lines,
+        ));
     }
-    let _ = writeln!(out);
+    if !plan.unknown.is_empty() {
+        let lines = plan
+            .unknown
+            .iter()
+            .map(|u| {
+                let n = u.keys.len();
+                let keys = some_keys(&u.keys, " (`--format json` lists them all)");
+                format!(
+                    "{n} {} {keys}: {}: {}",
+                    plural(u.kind.noun(), n),
+                    u.field,
+                    u.note
+                )
+            })
+            .collect();
+        out.push((
+            format!(
+                "Not planned ({}): left as it is, for the reason given.",
+                plan.unknown.iter().map(|u| u.keys.len()).sum::<usize>()
+            ),
+            lines,
+        ));
+    }
+    out
+}
+
+fn notes_section(out: &mut String, plan: &Plan, st: Style) {
+    for (title, lines) in notes(plan) {
+        let _ = writeln!(out, "{}", st.bold(&title));
+        for line in lines {
+            let _ = writeln!(out, "  ? {line}");
+        }
+        let _ = writeln!(out);
+    }
 }
 
 /// Renders a plan.
@@ -436,7 +463,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         }
         let _ = writeln!(out);
     }
-    unknown_section(&mut out, plan, st);
+    notes_section(&mut out, plan, st);
     requests_line(&mut out, plan.requests);
     out
 }
@@ -477,52 +504,9 @@ pub fn render_drift(plan: &Plan, st: Style) -> String {
             plan.op_count()
         );
     }
-    unmanaged_section(&mut out, plan, st);
-    unknown_section(&mut out, plan, st);
+    notes_section(&mut out, plan, st);
     requests_line(&mut out, plan.requests);
     out
-}
-
-/// The lines naming live objects in no manifest, a kind each.
-pub fn unmanaged_lines(plan: &Plan) -> Vec<String> {
-    plan.unmanaged
-        .iter()
-        .map(|u| {
-            let mut keys = u
-                .keys
-                .iter()
-                .take(UNKNOWN_SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if u.keys.len() > UNKNOWN_SHOWN {
-                keys.push_str(&format!(" and {} more", u.keys.len() - UNKNOWN_SHOWN));
-            }
-            format!(
-                "{} {}: {keys}",
-                u.keys.len(),
-                plural(u.kind.noun(), u.keys.len())
-            )
-        })
-        .collect()
-}
-
-fn unmanaged_section(out: &mut String, plan: &Plan, st: Style) {
-    if plan.unmanaged.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "{}",
-        st.bold(&format!(
-            "Not in any manifest ({}): ampx leaves these as they are (`prune: true` in the Project archives them).",
-            plan.unmanaged.iter().map(|u| u.keys.len()).sum::<usize>()
-        ))
-    );
-    for line in unmanaged_lines(plan) {
-        let _ = writeln!(out, "  ? {line}");
-    }
-    let _ = writeln!(out);
 }
 
 /// `s` with every control character but line feed and tab shown as its
