@@ -356,7 +356,7 @@ pub enum DetailOf {
 }
 
 enum Detail {
-    Object(serde_json::Value),
+    Object(Box<LiveFlag>),
     Variants(Vec<LiveVariant>),
     Users(String, Vec<String>),
     Cohorts(String, Vec<String>),
@@ -369,10 +369,10 @@ impl DetailRead {
             DetailOf::Object => {
                 let path = ApiPath::object(Kind::from(kind), Some(id)).to_string();
                 let what = format!("{} `{key}`", kind.noun());
-                let v = client.get_json(&Call::get(&path, &what)).await?;
-                // Read as a whole first: a malformed detail is an error here.
+                let text = client.get_text(&Call::get(&path, &what)).await?;
+                // Read as a whole: a malformed detail is an error here.
                 let shown: LiveFlag =
-                    serde_json::from_value(v.clone()).map_err(|e| malformed(&path, &what, e))?;
+                    serde_json::from_str(text.trim()).map_err(|e| malformed(&path, &what, e))?;
                 if shown.id != id {
                     return Err(malformed(
                         &path,
@@ -380,7 +380,7 @@ impl DetailRead {
                         format!("it answers for id {} instead", shown.id),
                     ));
                 }
-                Detail::Object(v)
+                Detail::Object(Box::new(shown))
             }
             DetailOf::Variants => Detail::Variants(get_variants(&client, kind, id, key).await?),
             DetailOf::Users(v) => {
@@ -431,7 +431,7 @@ pub async fn read_details(
             continue;
         };
         match detail {
-            Detail::Object(v) => fill_from_detail(f, &v),
+            Detail::Object(shown) => fill_from_detail(f, *shown),
             Detail::Variants(vs) => {
                 f.variant_details = Some(vs.iter().map(|v| (v.key.clone(), v.clone())).collect());
                 ordered.insert((read.kind, read.key), vs);
@@ -448,10 +448,7 @@ pub async fn read_details(
 }
 
 /// Takes from an object's detail the fields its list entry did not show.
-fn fill_from_detail(f: &mut LiveFlag, detail: &serde_json::Value) {
-    let Ok(shown) = serde_json::from_value::<LiveFlag>(detail.clone()) else {
-        return;
-    };
+fn fill_from_detail(f: &mut LiveFlag, shown: LiveFlag) {
     if f.tags.is_none() {
         f.tags = shown.tags;
     }
