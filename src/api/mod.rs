@@ -281,6 +281,8 @@ impl RateLimiter {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// `base`, parsed once: every request's URL is checked against it.
+    origin: reqwest::Url,
     key: ApiKey,
     requests: AtomicUsize,
     limiter: RateLimiter,
@@ -375,9 +377,11 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ampx/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let origin = reqwest::Url::parse(&base)?;
         Ok(Client {
             http,
             base,
+            origin,
             key,
             requests: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_rps),
@@ -444,7 +448,7 @@ impl Client {
         // scheme, host, port or userinfo are not the base URL's, is refused
         // here, whatever built it.
         let same_origin = |url: &str| {
-            let (Ok(a), Ok(b)) = (reqwest::Url::parse(url), reqwest::Url::parse(&self.base)) else {
+            let (Ok(a), b) = (reqwest::Url::parse(url), &self.origin) else {
                 return false;
             };
             a.scheme() == b.scheme()
