@@ -41,22 +41,14 @@ async fn unmanaged(
     } else {
         None
     };
-    let named: std::collections::BTreeSet<(ObjectKind, &str)> = set
-        .flags
-        .iter()
-        .map(|f| (f.spec.kind, f.spec.key.as_str()))
-        .chain(
-            set.group_experiments()
-                .map(|k| (ObjectKind::Experiment, k.as_str())),
-        )
-        .chain(set.elsewhere.iter().map(|(k, key)| (*k, key.as_str())))
-        .collect();
+
     let in_plan: std::collections::BTreeSet<(crate::kind::Kind, &str)> = plan
         .objects
         .iter()
         .map(|o| (o.kind, o.key.as_str()))
         .collect();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
+        let named = set.named(kind);
         let mut keys = Vec::new();
         let objects = live
             .objects(kind)
@@ -64,7 +56,7 @@ async fn unmanaged(
             .chain(extra.iter().flat_map(|l| l.objects(kind).iter()));
         for (key, lf) in objects {
             if lf.is_archived()
-                || named.contains(&(kind, key.as_str()))
+                || named.contains(key.as_str())
                 || in_plan.contains(&(kind.into(), key.as_str()))
             {
                 continue;

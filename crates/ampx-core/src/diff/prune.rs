@@ -34,25 +34,9 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
     let owner = set.project.spec.owner_tag.as_deref();
     let mut out = Vec::new();
     for kind in [ObjectKind::Flag, ObjectKind::Experiment] {
-        // A key a group lists is named too: prune never archives it.
-        let listed = set
-            .group_experiments()
-            .filter(|_| kind == ObjectKind::Experiment)
-            .map(String::as_str);
-        // So is one declared for another environment only.
-        let elsewhere = set
-            .elsewhere
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, key)| key.as_str());
-        let named: HashSet<&str> = set
-            .flags
-            .iter()
-            .filter(|f| f.spec.kind == kind)
-            .map(|f| f.spec.key.as_str())
-            .chain(listed)
-            .chain(elsewhere)
-            .collect();
+        // A key a group lists, or one declared for another environment only,
+        // is named too: prune never archives it.
+        let named = set.named(kind);
         for (key, lf) in live.objects(kind) {
             if lf.is_archived() || named.contains(key.as_str()) {
                 continue;

@@ -130,6 +130,29 @@ pub struct ManifestSet {
 }
 
 impl ManifestSet {
+    /// The keys of one kind that the manifests name: its objects, the
+    /// experiments a group lists, and the objects declared for another
+    /// environment only. Prune never archives them; drift does not call
+    /// them unmanaged.
+    pub fn named(&self, kind: ObjectKind) -> HashSet<&str> {
+        let listed = self
+            .group_experiments()
+            .filter(|_| kind == ObjectKind::Experiment)
+            .map(String::as_str);
+        let elsewhere = self
+            .elsewhere
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, key)| key.as_str());
+        self.flags
+            .iter()
+            .filter(|f| f.spec.kind == kind)
+            .map(|f| f.spec.key.as_str())
+            .chain(listed)
+            .chain(elsewhere)
+            .collect()
+    }
+
     /// The experiment keys the mutex and holdout groups name.
     pub fn group_experiments(&self) -> impl Iterator<Item = &String> {
         self.mutexes
