@@ -49,11 +49,9 @@ fn effective<T: Serialize + DeserializeOwned>(spec: &T, env: Option<&str>) -> Re
     let mut v = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     let over = env.and_then(|e| v.get("environments").and_then(|m| m.get(e)).cloned());
     if let Value::Object(m) = &mut v {
+        // A `null` the type writes reads back as what it was.
         m.remove("environments");
         m.remove("onlyIn");
-        // Fields the type writes as `null` when absent are absent.
-        let tri_state = ["startDate", "endDate", "exposureEvent"];
-        m.retain(|k, x| !x.is_null() || tri_state.contains(&k.as_str()));
     }
     if let Some(o) = over {
         merge(&mut v, &o);

@@ -41,6 +41,13 @@ key: m
 slots: [{percentage: 100}]
 environments:
   prod: {description: In prod}
+---
+apiVersion: ampx/v1
+kind: HoldoutGroup
+key: h
+holdoutPercentage: 5
+environments:
+  prod: {individualInclusion: [qa@example.com]}
 ";
 
 #[test]
@@ -69,6 +76,15 @@ fn each_environment_gets_its_overrides_merged_and_its_objects() {
     assert_eq!(prod.flags.len(), 1, "staging-only is not in prod");
     assert_eq!(prod.deployments[0].spec.archived, Some(true));
     assert_eq!(prod.mutexes[0].spec.description.as_deref(), Some("In prod"));
+    let h = &prod.holdouts[0].spec;
+    assert_eq!(
+        h.individual_inclusion.as_deref(),
+        Some(&["qa@example.com".to_string()][..])
+    );
+    assert_eq!(
+        (h.holdout_percentage, h.experiments.as_ref()),
+        (Some(5), None)
+    );
 
     let staging = all.for_env(Some("staging")).unwrap();
     assert_eq!(staging.project.spec.id, "100001");
