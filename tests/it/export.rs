@@ -1026,3 +1026,38 @@ async fn an_export_that_fails_leaves_the_directory_as_it_found_it() {
         entries(&out)
     );
 }
+
+/// An answer that marks an experiment as made in Web Experimentation (the
+/// kinder emulator shows `type: web`): export leaves it out, with a note.
+#[tokio::test]
+async fn export_leaves_out_an_experiment_an_answer_marks_as_web() {
+    let config = ampx::emulator::EmulatorConfig {
+        api_key: KEY.into(),
+        lenient: true,
+        ..Default::default()
+    };
+    let emu = ampx::emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    emu.seed_experiment(json!({"key": "web-test", "type": "web"}))
+        .unwrap();
+    emu.seed_experiment(json!({"key": "feature-test"})).unwrap();
+    let o = Ampx::at(&emu.base_url)
+        .key(KEY)
+        .args(&["export"])
+        .run()
+        .await;
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("key: feature-test") && !out.contains("key: web-test"),
+        "{out}"
+    );
+    assert!(
+        err.contains("experiment `web-test` is left out: a web or Guides & Surveys experiment"),
+        "{err}"
+    );
+}

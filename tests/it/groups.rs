@@ -835,3 +835,27 @@ async fn a_group_archived_with_its_experiment_plans_empty_afterwards() {
         "{err}"
     );
 }
+
+/// The group lists document only `limit` and `cursor`: no other query goes
+/// out with them.
+#[tokio::test]
+async fn group_lists_are_read_with_the_documented_parameters_only() {
+    let e = Env::builder().start().await;
+    e.emu.clear_requests();
+    let _ = plan(&e, &groups_set()).await;
+    let lists: Vec<String> = e
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/1/mutexes" || r.path == "/api/1/holdouts")
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    for q in &lists {
+        assert!(
+            q.split('&')
+                .all(|p| p.starts_with("limit=") || p.starts_with("cursor=")),
+            "{q}"
+        );
+    }
+}

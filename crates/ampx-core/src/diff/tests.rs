@@ -456,3 +456,28 @@ fn removing_what_a_variant_deployment_or_segment_holds_is_destructive() {
     );
     assert!(!d.destructive && d.warnings.is_empty(), "{:?}", d.warnings);
 }
+
+#[test]
+fn prune_leaves_an_experiment_an_answer_marks_as_web_and_says_so() {
+    let set = set_with("prune: true\n", "kind: Flag\nkey: kept\n");
+    let mut live = Live::default();
+    for (key, kind) in [("web-test", Some("web")), ("old-test", None)] {
+        let mut e = json!({"id": key.len(), "key": key});
+        if let Some(t) = kind {
+            e["type"] = json!(t);
+        }
+        live.experiments.insert(key.into(), live_flag(e));
+    }
+    let diffs = diff_all(&set, &live).unwrap();
+    let archived: Vec<&str> = diffs
+        .iter()
+        .filter(|d| d.action == Some(Action::Archive))
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(archived, ["old-test"]);
+    let web = diffs.iter().find(|d| d.key == "web-test").unwrap();
+    assert!(
+        web.unknown[0].1.contains("web or Guides & Surveys"),
+        "{web:?}"
+    );
+}
