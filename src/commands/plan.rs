@@ -203,9 +203,11 @@ pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Resul
         }
     }
     super::refuse_risky(&plan, opts.deny_risky)?;
-    Ok(if opts.detailed_exitcode && !plan.is_empty() {
+    let status = if opts.detailed_exitcode && !plan.is_empty() {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
-    })
+    };
+    super::left_to_exit((set, live, plan));
+    Ok(status)
 }
