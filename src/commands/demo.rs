@@ -2,6 +2,8 @@
 //!
 //! It starts the emulator in-process, gives it a small "live" project that
 //! has drifted from the example manifests, then plans, applies and re-plans.
+//! Then it plans one manifest set for two environments, staging and prod,
+//! each against its own project, so that a per-environment override shows.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use serde_json::json;
 
 use super::apply::plan_apply_verify;
 use super::{client_options, load, out, ExitStatus};
-use crate::api::{ApiKey, Client};
+use crate::api::{ApiKey, Client, ClientOptions};
 use crate::cli::Global;
 use crate::emulator::{self, EmulatorConfig};
 use crate::error::Result;
@@ -72,6 +74,26 @@ const EXAMPLES: &[(&str, &str)] = &[
 /// The default manifest path of `ampx demo`.
 pub const DEFAULT_PATH: &str = "examples/manifests";
 
+/// Where the environments part of the demo reads its manifests: the files
+/// below, from disk when they are there, else the copies built in.
+pub const ENVIRONMENTS_PATH: &str = "examples/environments";
+
+/// One manifest set for dev, staging and prod: the Projects and one flag
+/// whose rollout differs by environment.
+const ENVIRONMENTS: &[(&str, &str)] = &[
+    (
+        "projects.yaml",
+        include_str!("../../examples/environments/projects.yaml"),
+    ),
+    (
+        "checkout-redesign.yaml",
+        include_str!("../../examples/environments/checkout-redesign.yaml"),
+    ),
+];
+
+/// The environments the demo plans, each against a project of its own.
+const DEMO_ENVIRONMENTS: [&str; 2] = ["staging", "prod"];
+
 pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
     let set = if path == Path::new(DEFAULT_PATH) && !path.exists() {
         let sources: Vec<(std::path::PathBuf, String)> = EXAMPLES
@@ -96,7 +118,7 @@ pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
     seed(&handle)?;
     let client = Arc::new(Client::new(
         &handle.base_url,
-        ApiKey::new(key)?,
+        ApiKey::new(key.clone())?,
         client_options(global),
     )?);
     let st = Style::for_stdout();
@@ -113,11 +135,60 @@ pub async fn run(global: &Global, path: &Path) -> Result<ExitStatus> {
     let again = super::plan::make_plan(&client, &set).await?;
     out(&crate::render::text::render(&again, st))?;
     handle.shutdown().await;
+    environments(global, &key, st).await?;
     Ok(if again.is_empty() {
         status
     } else {
         ExitStatus::Failure
     })
+}
+
+/// One manifest set, several projects: staging and prod planned from the
+/// same files, each against its own (empty) project with its overrides.
+async fn environments(global: &Global, key: &str, st: Style) -> Result<()> {
+    let dir = Path::new(ENVIRONMENTS_PATH);
+    let sources: Vec<(std::path::PathBuf, String)> = ENVIRONMENTS
+        .iter()
+        .map(|(name, built_in)| {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|_| built_in.to_string());
+            (path, text)
+        })
+        .collect();
+    let all = crate::manifest::load_sources(&sources)?;
+    let mut sets = Vec::new();
+    for env in DEMO_ENVIRONMENTS {
+        sets.push(all.for_env(Some(env))?);
+    }
+    let ids: Vec<String> = sets.iter().map(|s| s.project.spec.id.clone()).collect();
+    let config = EmulatorConfig {
+        api_key: key.to_string(),
+        project_id: ids[0].clone(),
+        other_projects: ids[1..].to_vec(),
+        ..Default::default()
+    };
+    let handle = emulator::start(config, ([127, 0, 0, 1], 0).into()).await?;
+    out(&format!(
+        "\n== Environments: one manifest set, a project each ==\n\n\
+         {ENVIRONMENTS_PATH} describes dev, staging and prod in one manifest set;\n\
+         checkout-redesign's `environments:` gives each its own rollout. Staging\n\
+         and prod, each planned against its own project:\n"
+    ))?;
+    for (env, set) in DEMO_ENVIRONMENTS.iter().zip(&sets) {
+        let client = Arc::new(Client::new(
+            &handle.base_url,
+            ApiKey::new(key.to_string())?,
+            ClientOptions {
+                project: Some(set.project.spec.id.clone()),
+                ..client_options(global)
+            },
+        )?);
+        let plan = super::plan::targeted(super::plan::make_plan(&client, set).await?, &client, set);
+        out(&format!("\n== ampx --env {env} plan ==\n\n"))?;
+        out(&crate::render::text::render(&plan, st))?;
+    }
+    handle.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,5 +214,19 @@ mod tests {
             .collect();
         built_in.sort();
         assert_eq!(built_in, on_disk);
+    }
+
+    /// The built-in environment manifests are those files of
+    /// examples/environments.
+    #[test]
+    fn the_built_in_environments_are_the_example_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(super::ENVIRONMENTS_PATH);
+        for (name, text) in super::ENVIRONMENTS {
+            assert_eq!(
+                std::fs::read_to_string(dir.join(name)).unwrap(),
+                *text,
+                "{name}"
+            );
+        }
     }
 }

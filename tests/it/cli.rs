@@ -597,6 +597,27 @@ async fn the_demo_runs_outside_the_repository() {
         out.contains("Verified: a fresh plan shows no changes"),
         "{out}"
     );
+    // Then one manifest set planned for two environments, each against its
+    // own project, with its own rollout.
+    let (_, envs) = out
+        .split_once("== Environments: one manifest set, a project each ==")
+        .unwrap_or_else(|| panic!("no environments part: {out}"));
+    let (staging, prod) = envs
+        .split_once("== ampx --env prod plan ==")
+        .unwrap_or_else(|| panic!("no prod plan: {envs}"));
+    assert!(staging.contains("== ampx --env staging plan =="), "{envs}");
+    assert!(
+        staging.contains("Plan for environment staging, project 412002"),
+        "{staging}"
+    );
+    assert!(staging.contains("+ rolloutPercentage: 50"), "{staging}");
+    assert!(
+        prod.contains("Plan for environment prod, project 412003"),
+        "{prod}"
+    );
+    assert!(prod.contains("+ rolloutPercentage: 10"), "{prod}");
+    assert!(prod.contains("pilot-customer-1042"), "{prod}");
+    assert!(!staging.contains("pilot-customer-1042"), "{staging}");
 }
 
 /// A YAML file beside the manifests that does not say `apiVersion:
