@@ -211,6 +211,63 @@ pub enum Command {
         /// Write into a non-empty --out directory: replace the files export writes, keep the rest.
         #[arg(long, requires = "out")]
         force: bool,
+        /// Adopt the project of the --env environment into the manifests at
+        /// PATH, which describe other environments already: only its
+        /// differences are written (`environments.<env>` overrides, `onlyIn`),
+        /// touching only the lines they must.
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["out", "keys", "project_id", "force"])]
+        into: Option<PathBuf>,
+        /// With --into: show the edit without writing it.
+        #[arg(long, requires = "into")]
+        dry_run: bool,
+    },
+    /// Show how one environment differs from another, per object and field.
+    ///
+    /// Compares the effective manifests of the two environments (offline),
+    /// or with --live their live projects (each read with its Project's key).
+    /// Exits 2 when they differ.
+    ///
+    /// Example: ampx compare --from staging --to prod
+    Compare {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// The environment to compare with.
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// The environment to show the differences of.
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Compare the two live projects instead of the manifests.
+        #[arg(long)]
+        live: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Edit the manifests so that one environment takes another's values.
+    ///
+    /// For each object named with --target (all by default), the `environments.<to>`
+    /// override is rewritten so that <to>'s effective values equal <from>'s;
+    /// only the lines that must change are touched, and the result is checked
+    /// before any file is written. Prints the edit as a diff.
+    ///
+    /// Example: ampx promote --from staging --to prod --target flag/checkout-redesign
+    Promote {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// The environment whose values are promoted.
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// The environment that takes them.
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Promote only this object, as KIND/KEY (flag/…, experiment/…,
+        /// deployment/LABEL, mutex/…, holdout/…); repeatable.
+        #[arg(long = "target", value_name = "KIND/KEY")]
+        targets: Vec<String>,
+        /// Show the edit without writing it.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print a shell completion script.
     ///

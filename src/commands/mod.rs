@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod demo;
 pub mod drift;
+pub mod envs;
 pub mod export;
 pub mod plan;
 
@@ -277,11 +278,39 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
                 None => apply::run(&cli.global, &paths, opts).await,
             }
         }
+        Command::Compare {
+            paths,
+            from,
+            to,
+            live,
+            format,
+        } => envs::compare(&cli.global, &paths, &from, &to, live, format).await,
+        Command::Promote {
+            paths,
+            from,
+            to,
+            targets,
+            dry_run,
+        } => envs::promote(&paths, &from, &to, &targets, dry_run),
+        Command::Export {
+            into: Some(into),
+            dry_run,
+            ..
+        } => {
+            let Some(env) = cli.global.env.as_deref() else {
+                return Err(Error::Refused(
+                    "export --into needs --env NAME: the environment whose project is adopted"
+                        .into(),
+                ));
+            };
+            envs::adopt(&cli.global, &[into], env, dry_run).await
+        }
         Command::Export {
             out,
             keys,
             project_id,
             force,
+            ..
         } => {
             let args = export::ExportArgs {
                 out,

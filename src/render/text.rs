@@ -84,6 +84,9 @@ impl Style {
     pub fn bold(&self, t: &str) -> String {
         self.paint("1", t)
     }
+    pub fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
 }
 
 /// A value on one line, if it fits there.
@@ -146,7 +149,20 @@ fn inline_for(path: &str, v: &Value) -> Option<String> {
     }
 }
 
+/// One change, its first line ending with where the desired value comes
+/// from (`# flags/checkout.yaml:14 (environments.prod)`).
 fn render_change(out: &mut String, c: &Change, st: Style) {
+    let start = out.len();
+    render_change_lines(out, c, st);
+    if let Some(src) = &c.source {
+        if let Some(nl) = out[start..].find('\n') {
+            let note = st.dim(&format!("  # {}", printable_text(&src.to_string())));
+            out.insert_str(start + nl, &note);
+        }
+    }
+}
+
+fn render_change_lines(out: &mut String, c: &Change, st: Style) {
     let pad = "      ";
     match (&c.before, &c.after) {
         (None, Some(a)) => match inline_for(&c.path, a) {

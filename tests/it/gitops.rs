@@ -127,7 +127,7 @@ async fn markdown_plan_is_a_table_with_collapsible_diffs() {
     );
     assert!(md.contains("| `+` | flag | `alpha` | create |"), "{md}");
     assert_eq!(md.matches("<details>").count(), 3, "{md}");
-    assert!(md.contains("```diff\n+ name: \"Alpha\"\n"), "{md}");
+    assert!(md.contains("```diff\n+ name: \"Alpha\"  # "), "{md}");
     assert!(
         md.contains("POST /api/1/flags  (create flag alpha)"),
         "{md}"
@@ -181,10 +181,16 @@ async fn json_report_has_field_paths_values_and_calls() {
     let o = &doc["objects"][0];
     assert_eq!(o["key"], "alpha");
     assert_eq!(o["destructive"], false);
+    let change = &o["changes"][0];
     assert_eq!(
-        o["changes"][0],
-        json!({"path": "name", "before": "Other", "after": "Alpha"})
+        (&change["path"], &change["before"], &change["after"]),
+        (&json!("name"), &json!("Other"), &json!("Alpha"))
     );
+    // Where the desired value is written: alpha's `name` line, after the
+    // Project document the file starts with.
+    assert_eq!(change["source"]["line"], 8, "{change}");
+    assert_eq!(change["source"]["file"], "flags.yaml");
+    assert!(change["source"].get("environment").is_none());
     assert_eq!(o["ops"][0]["method"], "PATCH");
     assert_eq!(o["ops"][0]["path"], format!("/api/1/flags/{alpha}"));
     assert_eq!(o["ops"][0]["body"], json!({"name": "Alpha"}));

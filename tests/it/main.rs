@@ -19,6 +19,7 @@ mod groups;
 mod hostile;
 mod interrupt;
 mod projects;
+mod promotion;
 mod reliability;
 mod saved_plans;
 mod secrets;

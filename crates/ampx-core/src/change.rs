@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::manifest::Location;
+use crate::manifest::{Location, Source};
 
 /// One field-level change, as shown in the plan.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -13,6 +13,10 @@ pub struct Change {
     pub path: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// Where the desired value is written (absent for what no manifest
+    /// says, such as a prune's archive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }
 
 /// What happens to an object as a whole.

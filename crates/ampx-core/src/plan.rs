@@ -335,7 +335,8 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    let objects = order::ordered(objects, set, live).map_err(|e| vec![e])?;
+    let mut objects = order::ordered(objects, set, live).map_err(|e| vec![e])?;
+    add_sources(&mut objects, set);
     deployment_types.append(&mut unknown);
     let unknown = deployment_types;
     Ok(Plan {
@@ -345,6 +346,66 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         target: None,
         unmanaged: Vec::new(),
     })
+}
+
+/// Names, for every change of an object a manifest describes, the line its
+/// desired value comes from (and the environment override that sets it).
+fn add_sources(objects: &mut [ObjectPlan], set: &ManifestSet) {
+    use crate::manifest::ObjectKind;
+    use std::collections::HashMap;
+    if objects.iter().all(|o| o.changes.is_empty()) {
+        return;
+    }
+    let flags: HashMap<(ObjectKind, &str), usize> = set
+        .flags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((f.spec.kind, f.spec.key.as_str()), i))
+        .collect();
+    for o in objects
+        .iter_mut()
+        .filter(|o| !o.changes.is_empty() && !o.pruned)
+    {
+        let paths: Vec<&str> = o.changes.iter().map(|c| c.path.as_str()).collect();
+        let sources = match o.kind {
+            Kind::Flag | Kind::Experiment => {
+                let kind = match o.kind {
+                    Kind::Flag => ObjectKind::Flag,
+                    _ => ObjectKind::Experiment,
+                };
+                flags.get(&(kind, o.key.as_str())).map(|&i| {
+                    let f = &set.flags[i];
+                    let variants: Vec<&str> = f
+                        .spec
+                        .variants
+                        .iter()
+                        .flatten()
+                        .map(|v| v.key.as_str())
+                        .collect();
+                    f.sources(&paths, &variants)
+                })
+            }
+            // Few enough that a search each is cheaper than an index.
+            Kind::Deployment => set
+                .deployments
+                .iter()
+                .find(|d| d.spec.label == o.key)
+                .map(|d| d.sources(&paths, &[])),
+            Kind::Mutex => set
+                .mutexes
+                .iter()
+                .find(|g| g.spec.key == o.key)
+                .map(|g| g.sources(&paths, &[])),
+            Kind::Holdout => set
+                .holdouts
+                .iter()
+                .find(|g| g.spec.key == o.key)
+                .map(|g| g.sources(&paths, &[])),
+        };
+        for (c, s) in o.changes.iter_mut().zip(sources.into_iter().flatten()) {
+            c.source = Some(s);
+        }
+    }
 }
 
 /// What [`enc`] leaves as it is: the unreserved characters of RFC 3986.

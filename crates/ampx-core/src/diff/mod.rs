@@ -156,6 +156,7 @@ fn push(changes: &mut Vec<Change>, path: &str, before: Option<Value>, after: Opt
         path: path.to_string(),
         before,
         after,
+        source: None,
     });
 }
 

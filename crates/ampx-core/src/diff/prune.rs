@@ -87,6 +87,7 @@ pub(super) fn prune_diffs(set: &ManifestSet, live: &Live) -> Vec<FlagDiff> {
                 path: "archived".into(),
                 before: Some(Value::Bool(false)),
                 after: Some(Value::Bool(true)),
+                source: None,
             });
             out.push(d);
         }

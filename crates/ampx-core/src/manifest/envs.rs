@@ -138,16 +138,22 @@ fn in_env<T: Scoped>(
                 spec,
                 file: o.file.clone(),
                 doc: o.doc.clone(),
+                env_override: None,
             });
             continue;
         }
         match effective(&o.spec, env) {
             Ok(mut spec) => {
                 spec.restore(&o.spec);
+                let over = env.and_then(|e| {
+                    let v = o.spec.environments().as_ref()?.get(e)?;
+                    Some((e.to_string(), v.clone()))
+                });
                 out.push(Located {
                     spec,
                     file: o.file.clone(),
                     doc: o.doc.clone(),
+                    env_override: over,
                 });
             }
             Err(e) => errors.push(diag(

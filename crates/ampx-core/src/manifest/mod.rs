@@ -81,6 +81,10 @@ pub struct Located<T> {
     pub spec: T,
     pub file: PathBuf,
     pub doc: Arc<Doc>,
+    /// In one environment's set: the environment's name and the
+    /// `environments.<name>` values merged into `spec`, if the object has
+    /// any, so that a field can still say where its value comes from.
+    pub env_override: Option<(String, Value)>,
 }
 
 impl<T> Located<T> {
@@ -91,6 +95,118 @@ impl<T> Located<T> {
             line: self.doc.pos(path).line,
         }
     }
+
+    /// Where the desired value of each changed field comes from, for field
+    /// paths as plans show them (`rolloutPercentage`, `variants.on.payload`):
+    /// its line in this object's document, and the environment override it
+    /// comes from when one sets it. `variants` lists the variant keys in the
+    /// manifest's order. One parse of the document answers every path.
+    pub fn sources(&self, paths: &[&str], variants: &[&str]) -> Vec<Source> {
+        let manifest_paths: Vec<(String, Option<String>)> = paths
+            .iter()
+            .map(|p| manifest_path(p, variants, self.env_override.as_ref()))
+            .collect();
+        let lookups: Vec<&str> = manifest_paths.iter().map(|(p, _)| p.as_str()).collect();
+        self.doc
+            .positions(&lookups)
+            .into_iter()
+            .zip(manifest_paths)
+            .map(|(pos, (_, environment))| Source {
+                file: self.file.display().to_string(),
+                line: pos.line,
+                environment,
+            })
+            .collect()
+    }
+}
+
+/// Where a field's desired value is written: a file, a line, and the
+/// environment whose `environments.<name>` sets it, if one does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Source {
+    pub file: String,
+    pub line: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(e) = &self.environment {
+            write!(f, " (environments.{e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A plan's field path (`variants.on.payload`) as a path into the manifest
+/// document (`variants[1].payload`, or `environments.prod.variants[0].payload`
+/// when the override sets it), with the overriding environment's name.
+fn manifest_path(
+    path: &str,
+    variants: &[&str],
+    over: Option<&(String, Value)>,
+) -> (String, Option<String>) {
+    let mut parts = path.splitn(3, '.');
+    let field = parts.next().unwrap_or_default();
+    let child = |base: &str, k: &str| {
+        if base == "." {
+            k.to_string()
+        } else {
+            format!("{base}.{k}")
+        }
+    };
+    if field == "variants" {
+        if let Some(vkey) = parts.next() {
+            let rest = parts.next();
+            if let Some((env, ov)) = over {
+                let list = ov.get("variants").and_then(Value::as_array);
+                let found = list.and_then(|l| {
+                    l.iter()
+                        .position(|v| v.get("key").and_then(Value::as_str) == Some(vkey))
+                        .map(|j| (j, &l[j]))
+                });
+                match (found, rest) {
+                    (Some((j, v)), Some(r)) => {
+                        let first = r.split('.').next().unwrap_or(r);
+                        if v.get(first).is_some() {
+                            let p = format!("environments.{env}.variants[{j}].{r}");
+                            return (p, Some(env.clone()));
+                        }
+                    }
+                    // The whole variant, which the override changes.
+                    (Some((j, _)), None) => {
+                        return (
+                            format!("environments.{env}.variants[{j}]"),
+                            Some(env.clone()),
+                        )
+                    }
+                    (None, _) => {}
+                }
+            }
+            if let Some(i) = variants.iter().position(|k| *k == vkey) {
+                let base = format!("variants[{i}]");
+                return (
+                    match rest {
+                        Some(r) => format!("{base}.{r}"),
+                        None => base,
+                    },
+                    None,
+                );
+            }
+            return ("variants".to_string(), None);
+        }
+    }
+    if let Some((env, ov)) = over {
+        if ov.get(field).is_some() {
+            return (
+                child(&format!("environments.{env}"), path),
+                Some(env.clone()),
+            );
+        }
+    }
+    (child(".", path), None)
 }
 
 /// Where something is declared: a manifest file and a line in it. Shown as
@@ -472,6 +588,7 @@ fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
             spec,
             file: file.to_path_buf(),
             doc,
+            env_override: None,
         };
         check(&located);
         release(&mut located.doc);

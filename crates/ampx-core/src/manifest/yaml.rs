@@ -54,23 +54,36 @@ impl Doc {
     /// one: a mapping key's position for a value it introduces. Parses the
     /// document again, and only to its end.
     pub fn pos(&self, path: &str) -> Pos {
+        self.positions(&[path])[0]
+    }
+
+    /// The positions of several paths (as [`pos`](Self::pos)), from one
+    /// parse of the document.
+    pub fn positions(&self, paths: &[&str]) -> Vec<Pos> {
+        if paths.is_empty() {
+            return Vec::new();
+        }
         count_parse(|c| c.documents += 1);
         let (offset, lines) = self.origin;
-        let Some(text) = self.text.get(offset..) else {
-            return self.start;
+        let parsed = self
+            .text
+            .get(offset..)
+            .and_then(|text| RawDocuments::new(text).next());
+        let Some(Ok((node, start, _))) = parsed else {
+            return vec![self.start; paths.len()];
         };
-        match RawDocuments::new(text).next() {
-            Some(Ok((node, start, _))) => {
-                let mut table = Positions::default();
-                table.index(&node, start, ".");
+        let mut table = Positions::default();
+        table.index(&node, start, ".");
+        paths
+            .iter()
+            .map(|path| {
                 let p = table.find(path).unwrap_or(start);
                 Pos {
                     line: p.line + lines,
                     col: p.col,
                 }
-            }
-            _ => self.start,
-        }
+            })
+            .collect()
     }
 
     /// Lets the tree go once the document is read and checked: a manifest
