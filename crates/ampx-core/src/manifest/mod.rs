@@ -175,14 +175,20 @@ fn manifest_path(
                             return (p, Some(env.clone()));
                         }
                     }
-                    // The whole variant, which the override changes.
-                    (Some((j, _)), None) => {
+                    // The whole variant, when the override changes its body
+                    // (inclusions and cohorts are changes of their own).
+                    (Some((j, v)), None)
+                        if v.as_object().is_some_and(|m| {
+                            m.keys()
+                                .any(|k| !matches!(k.as_str(), "key" | "inclusions" | "cohorts"))
+                        }) =>
+                    {
                         return (
                             format!("environments.{env}.variants[{j}]"),
                             Some(env.clone()),
                         )
                     }
-                    (None, _) => {}
+                    _ => {}
                 }
             }
             if let Some(i) = variants.iter().position(|k| *k == vkey) {

@@ -241,3 +241,44 @@ fn a_flag_is_told_only_of_flag_fields_and_once() {
     .to_string();
     assert!(err.contains("experimentType"), "{err}");
 }
+
+#[test]
+fn a_plan_path_maps_to_its_manifest_line_or_the_override_that_sets_it() {
+    let over = (
+        "prod".to_string(),
+        serde_json::json!({
+            "rolloutPercentage": 5,
+            "variants": [{"key": "on", "inclusions": ["a"]}, {"key": "off", "payload": {"x": 1}}]
+        }),
+    );
+    let variants = ["off", "on"];
+    let at = |p: &str| super::manifest_path(p, &variants, Some(&over));
+    let prod = Some("prod".to_string());
+    assert_eq!(
+        at("rolloutPercentage"),
+        ("environments.prod.rolloutPercentage".into(), prod.clone())
+    );
+    assert_eq!(at("name"), ("name".into(), None));
+    assert_eq!(
+        at("variants.on.inclusions"),
+        (
+            "environments.prod.variants[0].inclusions".into(),
+            prod.clone()
+        )
+    );
+    // The override gives `on` only inclusions: its body is the base's.
+    assert_eq!(at("variants.on"), ("variants[1]".into(), None));
+    assert_eq!(
+        at("variants.on.payload"),
+        ("variants[1].payload".into(), None)
+    );
+    assert_eq!(
+        at("variants.off"),
+        ("environments.prod.variants[1]".into(), prod)
+    );
+    // Without an override, the base's lines.
+    assert_eq!(
+        super::manifest_path("variants.off.payload", &variants, None),
+        ("variants[0].payload".into(), None)
+    );
+}
