@@ -677,6 +677,37 @@ fn a_stray_yaml_file_in_the_directory_is_skipped() {
     assert!(err.contains("docker-compose.yml:1:"), "{err}");
 }
 
+/// What an `.ampxignore` matches is not loaded (a draft with a mistake in
+/// it does not fail the set); named on the command line it is read.
+#[test]
+fn an_ampxignore_leaves_its_files_out() {
+    let dir = temp_dir("ampxignore");
+    write(
+        &dir,
+        "m.yaml",
+        "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: f\n",
+    );
+    std::fs::create_dir_all(dir.join("drafts")).unwrap();
+    let draft = dir.join("drafts/next.yaml");
+    std::fs::write(
+        &draft,
+        "apiVersion: ampx/v1\nkind: Flag\nkey: g\nrolloutPercentage: lots\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let o = run_offline(&["validate", d]);
+    assert_eq!(o.status.code(), Some(1), "not ignored yet: {:?}", text(&o));
+    write(&dir, ".ampxignore", "# work in progress\ndrafts/\n");
+    let o = run_offline(&["validate", d]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("1 flag(s)"), "{out}");
+    let o = run_offline(&["validate", d, draft.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("next.yaml:4:"), "{err}");
+}
+
 /// A flag made in the UI that no manifest names: drift does not say
 /// "matches" without naming it (and does not fail for it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

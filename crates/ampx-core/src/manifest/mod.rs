@@ -324,21 +324,33 @@ const KINDS: &[&str] = &[
 ];
 const API_VERSION: &str = "ampx/v1";
 
+/// The file whose patterns (gitignore syntax) leave files and directories
+/// under a manifest directory out of the walk.
+pub const IGNORE_FILE: &str = ".ampxignore";
+
 /// Finds manifest files: files named directly, and `*.yaml` / `*.yml` under
-/// directories (recursively, skipping hidden directories), in a stable order.
+/// directories (recursively, skipping hidden directories and what an
+/// [`IGNORE_FILE`] there or above, up to the directory given, matches), in a
+/// stable order.
 pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    let mut visited = HashSet::new();
+    let mut walk = Walk::default();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out, &mut errors, &mut visited);
+            walk.dir(p);
         } else if p.is_file() {
-            out.push(p.clone());
+            // Named on the command line: read whatever an ignore file says.
+            walk.out.push(p.clone());
         } else {
-            errors.push(diag(p, Pos::default(), "no such file or directory", None));
+            walk.errors
+                .push(diag(p, Pos::default(), "no such file or directory", None));
         }
     }
+    let Walk {
+        mut out,
+        mut errors,
+        ignored,
+        ..
+    } = walk;
     if errors.is_empty() && out.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         errors.push(diag(
@@ -348,7 +360,11 @@ pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
                 .unwrap_or(Path::new(".")),
             Pos::default(),
             &format!("no *.yaml or *.yml manifests found in {}", shown.join(", ")),
-            Some("pass the directory or files that hold your manifests".into()),
+            Some(if ignored > 0 {
+                format!("{ignored} file(s) or directories were left out by {IGNORE_FILE}")
+            } else {
+                "pass the directory or files that hold your manifests".into()
+            }),
         ));
     }
     if errors.is_empty() {
@@ -360,45 +376,127 @@ pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     }
 }
 
-/// Walks `dir` for manifests. A directory reached again (through a
-/// symbolic link back up the tree, say) is not walked twice, so that links
-/// cannot make the walk endless or exponential.
-fn walk(
-    dir: &Path,
-    out: &mut Vec<PathBuf>,
-    errors: &mut Vec<Diagnostic>,
-    visited: &mut HashSet<PathBuf>,
-) {
-    if let Ok(real) = std::fs::canonicalize(dir) {
-        if !visited.insert(real) {
-            return;
+/// A walk of manifest directories: what it found, and the ignore files in
+/// force in the directory it is in (the outermost first).
+#[derive(Default)]
+struct Walk {
+    out: Vec<PathBuf>,
+    errors: Vec<Diagnostic>,
+    /// Real paths of the directories walked.
+    visited: HashSet<PathBuf>,
+    ignores: Vec<ignore::gitignore::Gitignore>,
+    /// Files and directories an ignore file left out.
+    ignored: usize,
+}
+
+impl Walk {
+    /// Walks `dir` for manifests. A directory reached again (through a
+    /// symbolic link back up the tree, say) is not walked twice, so that
+    /// links cannot make the walk endless or exponential.
+    fn dir(&mut self, dir: &Path) {
+        if let Ok(real) = std::fs::canonicalize(dir) {
+            if !self.visited.insert(real) {
+                return;
+            }
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors.push(diag(
+                    dir,
+                    Pos::default(),
+                    &format!("cannot read directory: {e}"),
+                    None,
+                ));
+                return;
+            }
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        // The directory's own ignore file is found in its listing: a
+        // directory without one costs nothing more.
+        let own = entries
+            .iter()
+            .find(|p| p.file_name() == Some(IGNORE_FILE.as_ref()))
+            .and_then(|p| match read_ignore(dir, p) {
+                Ok(matcher) => Some(matcher),
+                Err(d) => {
+                    self.errors.extend(d);
+                    None
+                }
+            });
+        let pushed = own.is_some();
+        self.ignores.extend(own);
+        for path in entries {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') {
+                continue;
+            }
+            let is_dir = path.is_dir();
+            let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+            if !is_dir && !yaml {
+                continue;
+            }
+            if self.is_ignored(&path, is_dir) {
+                self.ignored += 1;
+                continue;
+            }
+            if is_dir {
+                self.dir(&path);
+            } else {
+                self.out.push(path);
+            }
+        }
+        if pushed {
+            self.ignores.pop();
         }
     }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
+
+    /// Whether the ignore files in force leave `path` out: the innermost
+    /// file that matches it decides, as with `.gitignore` (a `!pattern`
+    /// there brings back what an outer one leaves out).
+    fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
+        for matcher in self.ignores.iter().rev() {
+            match matcher.matched(path, is_dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => {}
+            }
+        }
+        false
+    }
+}
+
+/// Reads the ignore file `file` of directory `dir`: its patterns are
+/// relative to `dir`. A pattern that does not read is an error at its line.
+fn read_ignore(dir: &Path, file: &Path) -> Result<ignore::gitignore::Gitignore, Vec<Diagnostic>> {
+    let text = read_file(file).map_err(|d| vec![d])?;
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Err(e) = builder.add_line(Some(file.to_path_buf()), line) {
             errors.push(diag(
-                dir,
-                Pos::default(),
-                &format!("cannot read directory: {e}"),
-                None,
+                file,
+                Pos {
+                    line: i + 1,
+                    col: 1,
+                },
+                &format!("invalid pattern: {e}"),
+                Some("patterns are written as in .gitignore".into()),
             ));
-            return;
-        }
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, out, errors, visited);
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            out.push(path);
         }
     }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    builder.build().map_err(|e| {
+        vec![diag(
+            file,
+            Pos::default(),
+            &format!("invalid patterns: {e}"),
+            None,
+        )]
+    })
 }
 
 fn diag(file: &Path, pos: Pos, message: &str, hint: Option<String>) -> Diagnostic {

@@ -107,6 +107,89 @@ fn missing_project_and_duplicate_keys() {
     );
 }
 
+/// A fresh directory for a test, with `files` (relative path, text) in it.
+fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ampx-core-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn an_ignore_file_leaves_out_what_it_matches_below_its_directory() {
+    let dir = tree(
+        "ampxignore",
+        &[
+            (".ampxignore", "# drafts are not planned\ndrafts/\n*.local.yaml\n!keep.local.yaml\n/top-only.yaml\n"),
+            ("p.yaml", ""),
+            ("top-only.yaml", ""),
+            ("a.local.yaml", ""),
+            ("keep.local.yaml", ""),
+            ("drafts/d.yaml", ""),
+            ("flags/drafts/d.yaml", ""),
+            ("flags/top-only.yaml", ""),
+            ("flags/.ampxignore", "old.yaml\n!b.local.yaml\n"),
+            ("flags/old.yaml", ""),
+            ("flags/b.local.yaml", ""),
+            ("flags/c.local.yaml", ""),
+            ("other/old.yaml", ""),
+            (".hidden/h.yaml", ""),
+        ],
+    );
+    let found = find_files(std::slice::from_ref(&dir)).unwrap();
+    let rel: Vec<String> = found
+        .iter()
+        .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        rel,
+        [
+            "flags/b.local.yaml",
+            "flags/top-only.yaml",
+            "keep.local.yaml",
+            "other/old.yaml",
+            "p.yaml"
+        ],
+        "a deeper file's `!pattern` brings back what an outer one leaves out; a pattern with a leading / is anchored to its own directory"
+    );
+
+    // A file named on the command line is read all the same; a directory
+    // given below an ignore file does not read that file.
+    let named = dir.join("drafts/d.yaml");
+    let found = find_files(&[dir.clone(), named.clone()]).unwrap();
+    assert!(found.contains(&named), "{found:?}");
+    let found = find_files(&[dir.join("flags")]).unwrap();
+    assert!(found.contains(&dir.join("flags/c.local.yaml")), "{found:?}");
+    assert!(!found.contains(&dir.join("flags/old.yaml")), "{found:?}");
+
+    // Everything left out: the error says why.
+    let all = tree("ampxignore-all", &[(".ampxignore", "*\n"), ("p.yaml", "")]);
+    let err = find_files(std::slice::from_ref(&all))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 file(s) or directories were left out by .ampxignore"),
+        "{err}"
+    );
+
+    // A pattern that does not read is an error at its line.
+    let bad = tree(
+        "ampxignore-bad",
+        &[(".ampxignore", "ok.yaml\n[z-a].yaml\n"), ("p.yaml", "")],
+    );
+    let err = find_files(std::slice::from_ref(&bad))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(".ampxignore:2:1: invalid pattern"), "{err}");
+    for d in [dir, all, bad] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 #[test]
 fn too_many_inclusions_and_unknown_kind() {
     let ids: Vec<String> = (0..2001).map(|i| format!("u{i}")).collect();
