@@ -10,6 +10,17 @@ use crate::manifest::Region;
 /// against the Experiment Management API.
 ///
 /// The Management API key is read from AMPLITUDE_MANAGEMENT_API_KEY only.
+///
+/// Defaults: ampx.toml in the current directory (or the file --config or
+/// AMPX_CONFIG names) may set `paths` (a list, used when a command is given
+/// no PATH; relative to the file), `format` (text|json|markdown: plan,
+/// drift, compare, and apply when text or json), `parallelism`, `max_rps`,
+/// `env`, `server`, `region` and `color`. A command-line option wins over its
+/// environment variable (AMPX_ENV, AMPX_SERVER; NO_COLOR and CLICOLOR_FORCE
+/// for colour), which wins over ampx.toml, which wins over the built-in
+/// default. An unknown key or a bad value is an error naming its file and
+/// line, and nothing is sent to the API. The file never holds the API key:
+/// an entry that looks like one (`api_key`, `key`, `token`, …) is refused.
 #[derive(Debug, Parser)]
 #[command(name = "ampx", version, propagate_version = true)]
 pub struct Cli {
@@ -48,6 +59,10 @@ pub struct Global {
     /// forces it), `always` or `never`.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// Read option defaults from FILE instead of ./ampx.toml (see `ampx
+    /// --help`).
+    #[arg(long, env = "AMPX_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--color`.
@@ -221,6 +236,38 @@ pub enum Command {
         #[arg(long, requires = "into")]
         dry_run: bool,
     },
+    /// Print one live object as manifest YAML: what `ampx export --key` writes for it.
+    ///
+    /// KIND/KEY names a flag, experiment, mutex or holdout group by key, or
+    /// a deployment by label: flag/checkout-redesign, experiment/pricing-test,
+    /// deployment/web-production, mutex/checkout-mutex, holdout/q1-holdout.
+    /// The document comes with its header comment, and what manifests cannot
+    /// express is left out with a note, as in an export.
+    ///
+    /// With manifests (PATH, or the current directory when it holds any),
+    /// the project is their Project's, with its key (`apiKeyEnv`), server
+    /// and region, and --env when they describe several environments.
+    /// Without any, the project is found as export finds it: the key from
+    /// AMPLITUDE_MANAGEMENT_API_KEY, and --project-id or the one project the
+    /// key sees. An unknown or archived object is an error (exit 1) naming
+    /// it. Reads the lists, then only that object's details.
+    ///
+    /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx show flag/checkout-redesign > flags/checkout-redesign.yaml
+    ///
+    /// Example: ampx --env prod show experiment/pricing-test manifests/
+    Show {
+        /// The object, as KIND/KEY (flag/…, experiment/…, deployment/LABEL,
+        /// mutex/…, holdout/…).
+        #[arg(value_name = "KIND/KEY")]
+        target: String,
+        /// Manifest files or directories whose Project is read (default:
+        /// the current directory, when it holds any).
+        paths: Vec<PathBuf>,
+        /// Without manifests: the project to read (default: the one project
+        /// the key sees).
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String>,
+    },
     /// Show how one environment differs from another, per object and field.
     ///
     /// Compares the effective manifests of the two environments (offline),
@@ -354,7 +401,7 @@ pub enum Command {
 /// `--max-rps`: requests a second, from 0.001 to 1000. Zero or a tiny value
 /// would stall every request (1e-20 overflowed the pause between them); the
 /// API grants 100 a second, and more than ten times that is a typo.
-fn max_rps(s: &str) -> Result<f64, String> {
+pub(crate) fn max_rps(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.001..=1000.0).contains(&v) => Ok(v),
         Ok(_) => Err(format!(
@@ -365,7 +412,7 @@ fn max_rps(s: &str) -> Result<f64, String> {
 }
 
 /// `--parallelism`: requests in flight, 1 to 64.
-fn parallelism(s: &str) -> Result<usize, String> {
+pub(crate) fn parallelism(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=64).contains(&n) => Ok(n),
         _ => Err(format!("`{s}` is not a whole number from 1 to 64")),

@@ -17,6 +17,7 @@ pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod edit;
 pub mod error;
 pub mod export;

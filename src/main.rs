@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::CommandFactory;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -9,11 +9,20 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     // Usage errors exit 1 (bad input), not clap's 2: 2 means "differences
     // found" for plan --detailed-exitcode and drift.
-    let cli = match ampx::cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let matches = match ampx::cli::Cli::command().try_get_matches() {
+        Ok(matches) => matches,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    // ampx.toml's defaults, under the command line and the environment. A
+    // config that does not read stops here, before any API call.
+    let cli = match ampx::config::resolve(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("{}", ampx::render::text::printable_text(&e.to_string()));
+            return ExitCode::from(1);
         }
     };
     let default = match cli.global.verbose {

@@ -252,7 +252,7 @@ fn shown(v: &Option<Value>) -> String {
     }
 }
 
-fn parse_target(t: &str) -> Result<(Kind, String)> {
+pub(crate) fn parse_target(t: &str) -> Result<(Kind, String)> {
     let Some((kind, key)) = t.split_once('/') else {
         return Err(Error::Refused(format!(
             "`{t}` is not KIND/KEY (e.g. flag/checkout-redesign, experiment/pricing-test, deployment/web, mutex/…, holdout/…)"

@@ -19,22 +19,24 @@ pub struct ExportArgs {
     pub force: bool,
 }
 
-pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
-    // Refuse a non-empty directory before any API call.
-    if let Some(dir) = &args.out {
-        export::check_out_dir(dir, args.force)?;
-    }
+/// The client for a project no manifest describes (export, and show
+/// without manifests): the key from AMPLITUDE_MANAGEMENT_API_KEY, the server
+/// from `--server` or `--region` (default us), and the project `project_id`
+/// names or else the only one the key sees (the deployment list, which every
+/// project has, names them all). Returns the client scoped to that project,
+/// its id, and the region.
+pub(crate) async fn client_without_manifests(
+    global: &Global,
+    project_id: Option<&str>,
+) -> Result<(Arc<Client>, String, Region)> {
     let key = ApiKey::from_env()?;
     let region: Region = global.region.map(Region::from).unwrap_or(Region::Us);
     let base = match &global.server {
         Some(s) => s.clone(),
         None => region.base_url().to_string(),
     };
-    // Every read is scoped to one project: the one named, or the only one
-    // the key sees (the deployment list, which every project has, names
-    // them all).
-    let project = match &args.project_id {
-        Some(p) => p.clone(),
+    let project = match project_id {
+        Some(p) => p.to_string(),
         None => {
             let probe = Client::new(&base, key.clone(), client_options(global))?;
             probe
@@ -53,6 +55,16 @@ pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
         ..client_options(global)
     };
     let client = Arc::new(Client::new(&base, key, options)?);
+    Ok((client, project, region))
+}
+
+pub async fn run(global: &Global, args: ExportArgs) -> Result<ExitStatus> {
+    // Refuse a non-empty directory before any API call.
+    if let Some(dir) = &args.out {
+        export::check_out_dir(dir, args.force)?;
+    }
+    let (client, project, region) =
+        client_without_manifests(global, args.project_id.as_deref()).await?;
     let snapshot = export::read(&client, &args.keys, Some(&project)).await?;
     let written_region = global.server.is_none().then_some(region);
     let exported = export::build(&snapshot, written_region);

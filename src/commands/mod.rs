@@ -6,6 +6,7 @@ pub mod drift;
 pub mod envs;
 pub mod export;
 pub mod plan;
+pub mod show;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -292,6 +293,18 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             targets,
             dry_run,
         } => envs::promote(&paths, &from, &to, &targets, dry_run),
+        Command::Show {
+            target,
+            paths,
+            project_id,
+        } => {
+            let args = show::ShowArgs {
+                target,
+                paths,
+                project_id,
+            };
+            show::run(&cli.global, args).await
+        }
         Command::Export {
             into: Some(into),
             dry_run,

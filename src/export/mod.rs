@@ -35,7 +35,7 @@ mod to_yaml;
 mod write;
 pub mod yaml_out;
 
-pub use read::{project_id, read, Snapshot};
+pub use read::{project_id, read, read_from, Snapshot};
 use settle::{settle, FlagDoc};
 use to_spec::*;
 use to_yaml::*;

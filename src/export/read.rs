@@ -106,7 +106,7 @@ pub fn project_id(client: &Client, given: Option<&str>) -> anyhow::Result<String
             "cannot tell the project id: the API listed no flag, experiment, group or deployment that names its project\n  hint: pass --project-id ID (the id shown in the project's settings in Amplitude)"
         ),
         (None, _) => anyhow::bail!(
-            "this API key sees several projects ({}): export reads one; nothing was written\n  hint: pass --project-id with one of them",
+            "this API key sees several projects ({}): name the one to read; nothing was written\n  hint: pass --project-id with one of them",
             list()
         ),
     }
@@ -123,7 +123,19 @@ pub async fn read(
     keys: &[String],
     given_project_id: Option<&str>,
 ) -> anyhow::Result<Snapshot> {
-    let mut live = read_lists(client, Lists::ALL).await?;
+    let live = read_lists(client, Lists::ALL).await?;
+    read_from(client, live, keys, given_project_id).await
+}
+
+/// [`read`] from lists already read (every list, as [`Lists::ALL`] reads
+/// them): the details of the objects `keys` name. `ampx show` looks the
+/// object up in the lists first, and then reads no more than export does.
+pub async fn read_from(
+    client: &Arc<Client>,
+    mut live: Live,
+    keys: &[String],
+    given_project_id: Option<&str>,
+) -> anyhow::Result<Snapshot> {
     let project_id = project_id(client, given_project_id)?;
     let archived = named(&live).iter().filter(|(_, a)| *a).count();
 

@@ -300,6 +300,7 @@ fn help_has_an_example_for_every_command() {
         "plan",
         "apply",
         "export",
+        "show",
         "emulator",
         "demo",
         "schema",

@@ -23,3 +23,4 @@ mod promotion;
 mod reliability;
 mod saved_plans;
 mod secrets;
+mod show_config;

@@ -545,7 +545,7 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
 /// MutexGroup, HoldoutGroup: a flag whose `apiVersion` has a typo is still
 /// refused, never dropped). A file that says so is checked strictly; one
 /// that does not is some other YAML (a CI, compose or Kubernetes file).
-fn looks_like_a_manifest(text: &str) -> bool {
+pub fn looks_like_a_manifest(text: &str) -> bool {
     let value = |l: &str, field: &str| -> Option<String> {
         l.strip_prefix(field)
             .filter(|rest| rest.trim_start().starts_with(':'))
