@@ -44,6 +44,9 @@ pub struct ObjectReport {
     /// The call that failed, and why.
     pub failed: Option<(Op, Failure)>,
     pub not_attempted: Vec<Op>,
+    /// The manifest file the object's changes come from, when the plan
+    /// names one: where to act on a failure the manifest must fix.
+    pub manifest: Option<String>,
 }
 
 /// Why a call of an object did not apply.
@@ -168,7 +171,8 @@ impl Report {
                     if matches!(err, Failure::NotEditable(_)) {
                         let _ = writeln!(
                             out,
-                            "    remove it from the manifests: the API answers 405 to every edit of a web or Guides & Surveys experiment"
+                            "    remove it from {}: the API answers 405 to every edit of a web or Guides & Surveys experiment",
+                            o.manifest.as_deref().unwrap_or("the manifests")
                         );
                     }
                     for a in &o.applied {
@@ -379,6 +383,7 @@ async fn run_object(client: Arc<Client>, o: ObjectPlan, ids: Ids, stop: Stop) ->
         applied: Vec::new(),
         failed: None,
         not_attempted: Vec::new(),
+        manifest: manifest_of(&o),
     };
     let name = object_name(&o);
     let mut id = o.id.clone();
@@ -545,7 +550,16 @@ fn not_applied(o: &ObjectPlan, why: Failure) -> ObjectReport {
         applied: Vec::new(),
         failed: ops.next().map(|op| (op, why)),
         not_attempted: ops.collect(),
+        manifest: manifest_of(o),
     }
+}
+
+/// The manifest file an object's planned changes are written in.
+fn manifest_of(o: &ObjectPlan) -> Option<String> {
+    o.changes
+        .iter()
+        .find_map(|c| c.source.as_ref())
+        .map(|s| s.file.clone())
 }
 
 /// Set once an interrupt asks the apply to stop: no new call starts.

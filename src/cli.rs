@@ -30,13 +30,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of every command. `server`, `region`, `max_rps` and
+/// `parallelism` are those of the API: the commands that call it take them
+/// as their own options ([`ApiArgs`]), and [`Cli::settle_api`] sets them here,
+/// where every command reads them. Given before the subcommand (`ampx
+/// --server URL plan`) they are still read, but shown in no help.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Base URL of the Management API; overrides the manifest's `server` and `region`.
-    #[arg(long, env = "AMPX_SERVER", global = true)]
+    #[arg(long, env = "AMPX_SERVER", hide = true)]
     pub server: Option<String>,
     /// Region of the project (ignored when a server URL is given).
-    #[arg(long, global = true)]
+    #[arg(long, hide = true)]
     pub region: Option<RegionArg>,
     /// The environment to work on, when the manifests describe several
     /// (the `environment` of one of their Project documents).
@@ -44,10 +49,10 @@ pub struct Global {
     pub env: Option<String>,
     /// Most API requests per second, at least 0.001 (the API allows 100 per
     /// project).
-    #[arg(long, default_value_t = 100.0, global = true, value_parser = max_rps)]
+    #[arg(long, default_value_t = 100.0, hide = true, value_parser = max_rps)]
     pub max_rps: f64,
     /// Most API requests in flight at once, 1 to 64.
-    #[arg(long, default_value_t = 8, global = true, value_parser = parallelism)]
+    #[arg(long, default_value_t = 8, hide = true, value_parser = parallelism)]
     pub parallelism: usize,
     /// More logging on stderr (-v info, -vv debug); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
@@ -63,6 +68,65 @@ pub struct Global {
     /// --help`).
     #[arg(long, env = "AMPX_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// The options of the commands that call the API. Each one given wins over
+/// the same option given before the subcommand, over its environment
+/// variable and over the default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// Base URL of the Management API (or AMPX_SERVER); overrides the
+    /// manifest's `server` and `region`.
+    #[arg(long, help_heading = "API")]
+    pub server: Option<String>,
+    /// Region of the project (ignored when a server URL is given).
+    #[arg(long, help_heading = "API")]
+    pub region: Option<RegionArg>,
+    /// Most API requests per second, 0.001 to 1000 (default: 100, what the
+    /// API allows per project).
+    #[arg(long, value_parser = max_rps, help_heading = "API")]
+    pub max_rps: Option<f64>,
+    /// Most API requests in flight at once, 1 to 64 (default: 8).
+    #[arg(long, value_parser = parallelism, help_heading = "API")]
+    pub parallelism: Option<usize>,
+}
+
+impl Cli {
+    /// Sets the API options the command was given on [`Global`], where
+    /// every command reads them.
+    pub fn settle_api(&mut self) {
+        let Some(api) = self.command.api() else {
+            return;
+        };
+        let g = &mut self.global;
+        if let Some(s) = &api.server {
+            g.server = Some(s.clone());
+        }
+        if let Some(r) = api.region {
+            g.region = Some(r);
+        }
+        if let Some(v) = api.max_rps {
+            g.max_rps = v;
+        }
+        if let Some(n) = api.parallelism {
+            g.parallelism = n;
+        }
+    }
+}
+
+impl Command {
+    /// The API options of a command that calls the API.
+    pub fn api(&self) -> Option<&ApiArgs> {
+        match self {
+            Command::Plan { api, .. }
+            | Command::Drift { api, .. }
+            | Command::Apply { api, .. }
+            | Command::Export { api, .. }
+            | Command::Show { api, .. }
+            | Command::Compare { api, .. } => Some(api),
+            _ => None,
+        }
+    }
 }
 
 /// `--color`.
@@ -123,6 +187,8 @@ pub enum Command {
     ///
     /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx plan flags/ --detailed-exitcode
     Plan {
+        #[command(flatten)]
+        api: ApiArgs,
         /// Manifest files or directories (default: the current directory).
         paths: Vec<PathBuf>,
         /// Output format.
@@ -150,6 +216,8 @@ pub enum Command {
     ///
     /// Example: ampx drift flags/ --format markdown > drift.md
     Drift {
+        #[command(flatten)]
+        api: ApiArgs,
         /// Manifest files or directories (default: the current directory).
         paths: Vec<PathBuf>,
         /// Output format.
@@ -168,6 +236,8 @@ pub enum Command {
     ///
     /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx apply flags/ --auto-approve
     Apply {
+        #[command(flatten)]
+        api: ApiArgs,
         /// Manifest files or directories (default: the current directory).
         #[arg(conflicts_with = "plan")]
         paths: Vec<PathBuf>,
@@ -214,6 +284,8 @@ pub enum Command {
     ///
     /// Example: AMPLITUDE_MANAGEMENT_API_KEY=... ampx export --key checkout-redesign --key checkout-mutex --key web-production
     Export {
+        #[command(flatten)]
+        api: ApiArgs,
         /// Directory to write the manifests into (new or empty; default: stdout).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -256,6 +328,8 @@ pub enum Command {
     ///
     /// Example: ampx --env prod show experiment/pricing-test manifests/
     Show {
+        #[command(flatten)]
+        api: ApiArgs,
         /// The object, as KIND/KEY (flag/…, experiment/…, deployment/LABEL,
         /// mutex/…, holdout/…).
         #[arg(value_name = "KIND/KEY")]
@@ -276,6 +350,8 @@ pub enum Command {
     ///
     /// Example: ampx compare --from staging --to prod
     Compare {
+        #[command(flatten)]
+        api: ApiArgs,
         /// Manifest files or directories (default: the current directory).
         paths: Vec<PathBuf>,
         /// The environment to compare with.

@@ -811,8 +811,14 @@ pub async fn adopt(
     let all = super::load(paths)?;
     let envs = all.environments();
     if !envs.iter().any(|e| e == env) {
+        let known: Vec<&str> = envs.iter().map(String::as_str).collect();
+        let close = crate::manifest::nearest(env, &known)
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(Error::Refused(format!(
-            "no Project document names the environment `{env}`: add one (with its project `id` and `apiKeyEnv`) to the manifests first"
+            "no Project document in {} names the environment `{env}`{close}: add one there first, with `environment: {env}`, the project's `id` and its `apiKeyEnv`",
+            shown.join(", ")
         )));
     }
     let set = all.for_env(Some(env))?;

@@ -154,8 +154,9 @@ pub fn client(global: &Global, set: &ManifestSet) -> anyhow::Result<Arc<Client>>
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<ExitStatus> {
+pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
     QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
+    cli.settle_api();
     match cli.command {
         Command::Validate { paths, all_envs } => {
             let all = load(&paths)?;
@@ -210,6 +211,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             }
         }
         Command::Plan {
+            api: _,
             paths,
             format,
             detailed_exitcode,
@@ -241,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             plan::run(&cli.global, &paths, opts).await
         }
         Command::Drift {
+            api: _,
             paths,
             format,
             all_envs,
@@ -263,6 +266,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             drift::run(&cli.global, &paths, format).await
         }
         Command::Apply {
+            api: _,
             paths,
             plan,
             auto_approve,
@@ -280,6 +284,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             }
         }
         Command::Compare {
+            api: _,
             paths,
             from,
             to,
@@ -294,6 +299,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             dry_run,
         } => envs::promote(&paths, &from, &to, &targets, dry_run),
         Command::Show {
+            api: _,
             target,
             paths,
             project_id,

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use crate::api::live::{Live, LiveDeployment, LiveFlag, LiveHoldout, LiveMutex, LiveVariant};
 use crate::api::{ApiError, Call, Client};
 use crate::kind::Kind;
-use crate::manifest::{FlagSpec, ManifestSet, ObjectKind};
+use crate::manifest::{FlagSpec, Located, ManifestSet, ObjectKind, ProjectSpec};
 use crate::plan::ApiPath;
 
 /// The live variants a flag manifest removes: those neither it nor a
@@ -561,12 +561,12 @@ pub async fn fetch(client: &Arc<Client>, set: &ManifestSet) -> anyhow::Result<Li
         // A list scoped to a project the key does not see may answer 403:
         // say which projects it does see.
         Err(e) if e.status == Some(403) => {
-            check_project(client, &set.project.spec.id).await?;
+            check_project(client, &set.project).await?;
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
     };
-    check_project(client, &set.project.spec.id).await?;
+    check_project(client, &set.project).await?;
     let typed: Vec<&str> = set
         .deployments
         .iter()
@@ -651,7 +651,9 @@ pub async fn read_deployment_types(
 /// every write. The lists read so far say which projects the key sees; when
 /// they name none (a project without flags), the deployment list, which
 /// every project has and which is not filtered by project, is read too.
-pub async fn check_project(client: &Client, project: &str) -> anyhow::Result<()> {
+/// The refusal names the Project document's `id` and the key's variable.
+pub async fn check_project(client: &Client, located: &Located<ProjectSpec>) -> anyhow::Result<()> {
+    let project = &located.spec.id;
     if client.projects_seen().contains(project) {
         return Ok(());
     }
@@ -667,14 +669,20 @@ pub async fn check_project(client: &Client, project: &str) -> anyhow::Result<()>
     if seen.contains(project) {
         return Ok(());
     }
+    let var = located
+        .spec
+        .api_key_env
+        .as_deref()
+        .unwrap_or(crate::api::KEY_ENV);
+    let id_at = located.at("id");
     let message = if seen.is_empty() {
         format!(
-            "the API key sees no project: no flag, experiment or deployment it can read names project {project}; nothing was changed\n  hint: check that the Management API key belongs to project {project}"
+            "the API key sees no project: no flag, experiment or deployment it can read names project {project}; nothing was changed\n  hint: check that the key in {var} belongs to project {project} (the Project's `id` at {id_at})"
         )
     } else {
         let list: Vec<&str> = seen.iter().map(String::as_str).collect();
         format!(
-            "the API key sees project(s) {}, not project {project} that the manifests name; nothing was changed\n  hint: use the Management API key of project {project}, or correct the Project's `id`",
+            "the API key sees project(s) {}, not project {project} that the manifests name; nothing was changed\n  hint: put the Management API key of project {project} in {var}, or correct the Project's `id` at {id_at}",
             list.join(", ")
         )
     };

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use crate::harness::{ampx, temp_dir, text, write};
+use crate::harness::{ampx, temp_dir, text, write, Ampx};
 use ampx::emulator::{self, EmulatorConfig, EmulatorHandle};
 
 const KEY: &str = "cli-test-key-42";
@@ -288,6 +288,14 @@ fn validate_reports_every_mistake_with_position_and_hint() {
     let o = run_offline(&["validate", "tests/fixtures/invalid.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     insta::assert_snapshot!("validate_invalid", text(&o).1);
+    // No Project: named at the first file in path order, with one to add.
+    let o = run_offline(&["validate", "tests/fixtures/invalid-no-project"]);
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!("validate_no_project", text(&o).1);
+    // Names with a typo: the name meant.
+    let o = run_offline(&["validate", "tests/fixtures/invalid-environments.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!("validate_names", text(&o).1);
 }
 
 #[test]
@@ -315,6 +323,105 @@ fn help_has_an_example_for_every_command() {
         );
     }
     insta::assert_snapshot!("help_plan", text(&run_offline(&["plan", "--help"])).0);
+}
+
+/// The API's options are options of the commands that call it, and only
+/// of those; given before the subcommand they still apply, and the
+/// command's own win over them and over AMPX_SERVER.
+#[test]
+fn api_options_belong_to_the_commands_that_call_the_api() {
+    for cmd in [
+        "validate",
+        "schema",
+        "completions",
+        "emulator",
+        "promote",
+        "demo",
+    ] {
+        let help = text(&run_offline(&[cmd, "--help"])).0;
+        for option in ["--server", "--region", "--max-rps", "--parallelism"] {
+            assert!(
+                !help.contains(option),
+                "`ampx {cmd} --help` shows {option}:\n{help}"
+            );
+        }
+    }
+    for cmd in ["plan", "apply", "drift", "export", "compare"] {
+        let help = text(&run_offline(&[cmd, "--help"])).0;
+        for option in ["--server", "--region", "--max-rps", "--parallelism"] {
+            assert!(
+                help.contains(option),
+                "`ampx {cmd} --help` lacks {option}:\n{help}"
+            );
+        }
+    }
+    let o = run_offline(&["validate", "examples/manifests", "--max-rps", "5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unexpected argument '--max-rps'"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+/// Adopting an environment no Project declares names the manifests to add
+/// it to, and the environment meant.
+#[test]
+fn adopting_an_undeclared_environment_names_where_to_declare_it() {
+    let o = run_offline(&["--env", "prdo", "export", "--into", "examples/environments"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no Project document in examples/environments names the environment `prdo` (did you mean `prod`?): add one there first"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_is_taken_from_the_command_then_before_it_then_the_environment() {
+    let emu = emulator().await;
+    let url = emu.base_url.as_str();
+    // Nothing listens there: a request to it fails at once.
+    let nowhere = "http://127.0.0.1:9";
+    let ex = "examples/manifests";
+    for (env, args) in [
+        (Some(nowhere), vec!["plan", "--server", url, ex]),
+        (None, vec!["--server", url, "plan", ex]),
+        (None, vec!["--server", nowhere, "plan", ex, "--server", url]),
+        (
+            Some(nowhere),
+            vec![
+                "--max-rps",
+                "500",
+                "plan",
+                ex,
+                "--server",
+                url,
+                "--parallelism",
+                "2",
+            ],
+        ),
+    ] {
+        let run = Ampx::at(nowhere).key(KEY).args(&args);
+        let run = match env {
+            Some(e) => run.var("AMPX_SERVER", e),
+            None => run.without("AMPX_SERVER"),
+        };
+        let o = run.run().await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{env:?} {args:?}: {out}{err}");
+    }
+    let o = Ampx::at(url)
+        .key(KEY)
+        .args(&["plan", ex, "--server", nowhere])
+        .run()
+        .await;
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the command's own --server wins over AMPX_SERVER"
+    );
+    assert!(text(&o).1.contains("cannot reach"), "{:?}", text(&o));
 }
 
 #[test]
@@ -452,7 +559,7 @@ fn request_rate_and_parallelism_out_of_range_are_usage_errors() {
         (vec!["--parallelism", "0"], "from 1 to 64"),
         (vec!["--parallelism", "100"], "from 1 to 64"),
     ] {
-        let mut all = vec!["validate", "examples/manifests"];
+        let mut all = vec!["plan", "examples/manifests"];
         all.extend(args.iter().copied());
         let o = run_offline(&all);
         let (_, err) = text(&o);

@@ -152,7 +152,7 @@ async fn a_web_experiment_fails_clearly_and_the_rest_still_applies() {
         text.contains("cannot be edited through the API (web or Guides & Surveys experiment)"),
         "{text}"
     );
-    assert!(text.contains("remove it from the manifests"), "{text}");
+    assert!(text.contains("remove it from flags.yaml:"), "{text}");
     assert!(text.contains("✓ flag plain"), "{text}");
     assert_eq!(emu.flag_json("plain").unwrap()["name"], "y");
 }

@@ -440,6 +440,23 @@ async fn references_to_unknown_keys_or_the_wrong_kind_name_both_ends() {
     assert!(err.contains("flags.yaml:"), "{err}");
     assert!(writes(&e).is_empty());
 
+    // A key close to one the manifests declare is suggested.
+    let typos = format!("{EXPERIMENTS}{GROUPS}")
+        .replace(
+            "experiments: [checkout-copy-test]",
+            "experiments: [checkout-copy-tst]",
+        )
+        .replace("holdouts: [q1-holdout]", "holdouts: [q1-holdot]");
+    let err = plan_error(&e, &manifests(&typos)).await;
+    assert!(
+        err.contains("names experiment `checkout-copy-tst`, which neither the manifests nor the project has; did you mean `checkout-copy-test`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("names holdout group `q1-holdot`, which neither the manifests nor the project has; did you mean `q1-holdout`?"),
+        "{err}"
+    );
+
     let text = format!(
         "apiVersion: ampx/v1\nkind: Project\nid: \"100001\"\n---\napiVersion: ampx/v1\nkind: Flag\nkey: checkout-copy-test\n---\n{}",
         EXPERIMENTS.split("---\n").next().unwrap().to_string() + "---\n" + GROUPS

@@ -98,6 +98,12 @@ async fn a_key_that_does_not_see_the_project_is_refused_before_any_write() {
             err.contains("sees project(s) 100001, 100002, not project 555"),
             "{args:?}: {err}"
         );
+        // The hint names the key's variable and where the `id` is written.
+        assert!(
+            err.contains("in AMPLITUDE_MANAGEMENT_API_KEY, or correct the Project's `id` at ")
+                && err.contains("m.yaml:3"),
+            "{args:?}: {err}"
+        );
         assert!(
             e.emu.requests().iter().all(|r| r.method == "GET"),
             "no write"

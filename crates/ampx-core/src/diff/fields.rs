@@ -39,10 +39,16 @@ pub(super) fn deployment_ids(
                     .map(|d| d.label.clone())
                     .collect();
                 known.sort();
+                let close = crate::manifest::nearest(
+                    label,
+                    &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
                 errors.push(DiffError {
                     at: f.at(&format!("deployments[{i}]")),
                     message: format!(
-                        "{} `{}` names deployment `{label}`, which the project does not have (deployments: {})",
+                        "{} `{}` names deployment `{label}`, which the project does not have{close} (deployments: {})",
                         f.spec.kind.noun(),
                         f.spec.key,
                         if known.is_empty() { "none".to_string() } else { known.join(", ") }

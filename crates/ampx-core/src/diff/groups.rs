@@ -246,9 +246,11 @@ impl Members<'_> {
     /// A member key → its live id (or a placeholder for one the plan
     /// creates), or an error naming both ends: `live` is the live object's
     /// (id, archived); `declared` whether a manifest declares the key, and
-    /// `restored` whether that manifest keeps it unarchived.
+    /// `restored` whether that manifest keeps it unarchived. `known` lists
+    /// the keys of that kind the manifests and the project have, asked for
+    /// only to suggest one close to a key neither has.
     #[allow(clippy::too_many_arguments)]
-    fn member(
+    fn member<'k>(
         kind: Kind,
         live: Option<(&str, bool)>,
         declared: bool,
@@ -256,12 +258,20 @@ impl Members<'_> {
         key: &str,
         owner: &str,
         at: Location,
+        known: impl FnOnce() -> Vec<&'k str>,
         errors: &mut Vec<DiffError>,
     ) -> Value {
         let problem = match live {
-            Some((_, true)) if !restored => Some("which is archived in the project"),
+            Some((_, true)) if !restored => Some("which is archived in the project".to_string()),
             Some(_) => None,
-            None if !declared => Some("which neither the manifests nor the project has"),
+            None if !declared => {
+                let close = crate::manifest::nearest(key, &known())
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "which neither the manifests nor the project has{close}"
+                ))
+            }
             None => None,
         };
         if let Some(p) = problem {
@@ -299,6 +309,18 @@ impl Members<'_> {
             key,
             owner,
             at,
+            || {
+                let live = self.live.experiments.iter();
+                let live = live.filter(|(_, e)| !e.is_archived()).map(|(k, _)| k);
+                self.set
+                    .flags
+                    .iter()
+                    .filter(|f| f.spec.kind == ObjectKind::Experiment)
+                    .map(|f| &f.spec.key)
+                    .chain(live)
+                    .map(String::as_str)
+                    .collect()
+            },
             errors,
         )
     }
@@ -317,6 +339,19 @@ impl Members<'_> {
             key,
             owner,
             at,
+            || {
+                let live = self.live.holdouts.iter().flatten();
+                let live = live
+                    .filter(|(_, h)| !(h.deleted || h.archived))
+                    .map(|(k, _)| k);
+                self.set
+                    .holdouts
+                    .iter()
+                    .map(|g| &g.spec.key)
+                    .chain(live)
+                    .map(String::as_str)
+                    .collect()
+            },
             errors,
         )
     }

@@ -161,6 +161,23 @@ fn unknown_deployment_label_is_an_error_with_location() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].at.to_string(), "f.yaml:8");
     assert!(errors[0].message.contains("deployment `nope`") && errors[0].message.contains("web"));
+    assert!(
+        !errors[0].message.contains("did you mean"),
+        "{}",
+        errors[0].message
+    );
+
+    // A label close to one the project has is suggested.
+    let f = flag("key: a\ndeployments: [web-prodution]\n");
+    let mut live = live;
+    live.deployments.as_mut().unwrap()[0].label = "web-production".into();
+    let mut errors = Vec::new();
+    diff_flag(&f, &live, &mut errors);
+    assert!(
+        errors[0].message.contains("did you mean `web-production`?"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[test]

@@ -43,10 +43,22 @@ fn merge_variants(base: &mut Value, over: &Value) {
     }
 }
 
+/// Why an object's override does not read: the message, a hint when one
+/// helps, and the top-level field it is about, when it is about one.
+struct Unread {
+    message: String,
+    hint: Option<String>,
+    field: Option<String>,
+}
+
 /// An object as it is in environment `env`: its `environments.<env>`
 /// merged over its other fields; `environments` and `onlyIn` gone.
-fn effective<T: Serialize + DeserializeOwned>(spec: &T, env: Option<&str>) -> Result<T, String> {
-    let mut v = serde_json::to_value(spec).map_err(|e| e.to_string())?;
+fn effective<T: Serialize + DeserializeOwned>(spec: &T, env: Option<&str>) -> Result<T, Unread> {
+    let mut v = serde_json::to_value(spec).map_err(|e| Unread {
+        message: e.to_string(),
+        hint: None,
+        field: None,
+    })?;
     let over = env.and_then(|e| v.get("environments").and_then(|m| m.get(e)).cloned());
     if let Value::Object(m) = &mut v {
         // A `null` the type writes reads back as what it was.
@@ -58,7 +70,31 @@ fn effective<T: Serialize + DeserializeOwned>(spec: &T, env: Option<&str>) -> Re
     }
     serde_path_to_error::deserialize(&v).map_err(|e| {
         let path = e.path().to_string();
-        format!("`{path}`: {}", e.into_inner())
+        let inner = e.into_inner().to_string();
+        // A field the type does not know, at the top level: where it
+        // belongs if it is a variant's, or the name it is a typo of.
+        if let Some((field, expected)) = unknown_field(&inner).filter(|(f, _)| *f == path) {
+            let hint = if expected.iter().any(|f| f == "variants") {
+                misplaced_variant_field(&field, &v, env)
+            } else {
+                None
+            };
+            let known: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let hint = hint.unwrap_or_else(|| match nearest(&field, &known) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("known fields: {}", known.join(", ")),
+            });
+            return Unread {
+                message: format!("`{field}`: unknown field `{field}`"),
+                hint: Some(hint),
+                field: Some(field),
+            };
+        }
+        Unread {
+            message: format!("`{path}`: {inner}"),
+            hint: None,
+            field: None,
+        }
     })
 }
 
@@ -156,16 +192,23 @@ fn in_env<T: Scoped>(
                     env_override: over,
                 });
             }
-            Err(e) => errors.push(diag(
-                &o.file,
-                o.doc
-                    .pos(&format!("environments.{}", env.unwrap_or_default())),
-                &format!(
-                    "environment `{}`: the override does not read: {e}",
-                    env.unwrap_or_default()
-                ),
-                None,
-            )),
+            Err(e) => {
+                let at = format!("environments.{}", env.unwrap_or_default());
+                let at = match &e.field {
+                    Some(f) => format!("{at}.{f}"),
+                    None => at,
+                };
+                errors.push(diag(
+                    &o.file,
+                    o.doc.pos(&at),
+                    &format!(
+                        "environment `{}`: the override does not read: {}",
+                        env.unwrap_or_default(),
+                        e.message
+                    ),
+                    e.hint,
+                ))
+            }
         }
     }
     out
@@ -174,12 +217,13 @@ fn in_env<T: Scoped>(
 /// Checks the `environments` and `onlyIn` of one object against the
 /// environments the Projects declare.
 fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec<Diagnostic>) {
-    let names = || {
+    let names = |name: &str| {
         if declared.is_empty() {
-            "no Project names an `environment`".to_string()
-        } else {
-            format!("the Projects declare {}", declared.join(", "))
+            return "no Project names an `environment`".to_string();
         }
+        let known: Vec<&str> = declared.iter().map(String::as_str).collect();
+        let close = did_you_mean(name, &known);
+        format!("{close}the Projects declare {}", known.join(", "))
     };
     for (name, over) in o.spec.environments().iter().flatten() {
         let at = format!("environments.{name}");
@@ -188,7 +232,7 @@ fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec
                 &o.file,
                 o.doc.pos(&at),
                 &format!("`environments.{name}` names an unknown environment"),
-                Some(names()),
+                Some(names(name)),
             ));
             continue;
         }
@@ -228,6 +272,7 @@ fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.get("key")).collect())
                 .unwrap_or_default();
+            let keys: Vec<&str> = known.iter().filter_map(|k| k.as_str()).collect();
             for (i, v) in vs.iter().enumerate() {
                 match v.get("key") {
                     Some(k) if known.contains(&k) => {}
@@ -235,7 +280,10 @@ fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec
                         &o.file,
                         o.doc.pos(&format!("{at}.variants[{i}].key")),
                         &format!("`environments.{name}` names variant {k}, which the object does not declare"),
-                        Some("overrides merge variants by key: declare the variant in the object's own `variants`".into()),
+                        Some(format!(
+                            "{}overrides merge variants by key: declare the variant in the object's own `variants`",
+                            did_you_mean(k.as_str().unwrap_or_default(), &keys)
+                        )),
                     )),
                     None => errors.push(diag(
                         &o.file,
@@ -253,7 +301,7 @@ fn check_scoped<T: Scoped>(o: &Located<T>, declared: &[String], errors: &mut Vec
                 &o.file,
                 o.doc.pos(&format!("onlyIn[{i}]")),
                 &format!("`onlyIn` names an unknown environment `{name}`"),
-                Some(names()),
+                Some(names(name)),
             ));
         }
     }
@@ -327,7 +375,10 @@ impl ManifestSet {
                         Some(if self.environments().is_empty() {
                             "add `environment: NAME` to the Project".to_string()
                         } else {
-                            format!("known environments: {}", self.environments().join(", "))
+                            let known = self.environments();
+                            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                            let close = did_you_mean(name, &known);
+                            format!("{close}known environments: {}", known.join(", "))
                         }),
                     )]))
                 }

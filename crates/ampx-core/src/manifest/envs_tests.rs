@@ -156,6 +156,31 @@ environments:
 }
 
 #[test]
+fn an_override_with_a_variant_field_at_its_top_says_where_it_belongs() {
+    let err = load_str(&format!(
+        "{TWO}apiVersion: ampx/v1
+kind: Flag
+key: f
+variants:
+  - key: treatment
+environments:
+  prod:
+    inclusions: [qa@example.com]
+"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("m.yaml:19:5: environment `prod`: the override does not read: `inclusions`: unknown field `inclusions`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments:\n            prod:\n              variants:\n                - key: treatment\n                  inclusions: [...]"),
+        "{err}"
+    );
+}
+
+#[test]
 fn several_projects_each_name_a_distinct_environment() {
     let err = load_str(
         "apiVersion: ampx/v1\nkind: Project\nid: \"1\"\n---\napiVersion: ampx/v1\nkind: Project\nid: \"2\"\nenvironment: prod\n---\napiVersion: ampx/v1\nkind: Project\nid: \"3\"\nenvironment: prod\n",

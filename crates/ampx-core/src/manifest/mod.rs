@@ -527,7 +527,28 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet, Diagnostics> {
             Err(d) => errors.push(d),
         }
     }
-    match load_sources(&sources) {
+    // One directory given: a missing Project is named there.
+    let dir = match paths {
+        [one] if one.is_dir() => Some(one.as_path()),
+        _ => None,
+    };
+    if sources.is_empty() && errors.is_empty() && !skipped.is_empty() {
+        let at = dir.unwrap_or(&skipped[0]);
+        return Err(Diagnostics(vec![diag(
+            at,
+            Pos::default(),
+            &format!(
+                "no ampx manifests found: {} YAML file(s) skipped as not ampx manifests ({}{})",
+                skipped.len(),
+                skipped[0].display(),
+                if skipped.len() > 1 { ", …" } else { "" }
+            ),
+            Some(format!(
+                "a manifest starts with `apiVersion: {API_VERSION}` and its `kind`"
+            )),
+        )]));
+    }
+    match load_sources_in(&sources, dir) {
         Ok(mut set) if errors.is_empty() => {
             set.skipped = skipped;
             Ok(set)
@@ -753,6 +774,15 @@ fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
 
 /// Loads manifests from in-memory sources (file name, text).
 pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagnostics> {
+    load_sources_in(sources, None)
+}
+
+/// [`load_sources`], read from directory `dir` when one was given (where a
+/// missing Project document is suggested).
+fn load_sources_in(
+    sources: &[(PathBuf, String)],
+    dir: Option<&Path>,
+) -> Result<ManifestSet, Diagnostics> {
     let mut errors = Vec::new();
     let mut projects: Vec<Located<ProjectSpec>> = Vec::new();
     let mut flags: Vec<Located<FlagSpec>> = Vec::new();
@@ -821,16 +851,7 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     groups::check_references(&flags, &deployments, &mutexes, &holdouts, &mut errors);
     let project = projects.first().cloned();
     if project.is_none() && errors.is_empty() {
-        let first = sources.first().map(|s| s.0.clone()).unwrap_or_default();
-        errors.push(diag(
-            &first,
-            Pos { line: 1, col: 1 },
-            "no `kind: Project` document in the manifests",
-            Some(
-                "add a document with `apiVersion: ampx/v1`, `kind: Project` and the project `id`"
-                    .into(),
-            ),
-        ));
+        errors.push(no_project(sources, dir));
     }
     if !errors.is_empty() {
         errors.sort_by(|a, b| {
@@ -860,6 +881,30 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<ManifestSet, Diagno
     Ok(set)
 }
 
+/// The error for a manifest set without a Project document, at a place that
+/// does not depend on the order the files were read in: the first file in
+/// path order, line 1 (the directory given, when there is no file), with a
+/// Project document to add and where.
+fn no_project(sources: &[(PathBuf, String)], dir: Option<&Path>) -> Diagnostic {
+    let first = sources.iter().map(|(f, _)| f).min();
+    let folder = dir
+        .or_else(|| first.and_then(|f| f.parent()))
+        .unwrap_or(Path::new("."));
+    let (file, pos) = match first {
+        Some(f) => (f.as_path(), Pos { line: 1, col: 1 }),
+        None => (folder, Pos::default()),
+    };
+    diag(
+        file,
+        pos,
+        "no `kind: Project` document in the manifests: ampx does not know which project they describe",
+        Some(format!(
+            "add one, e.g. as {}:\n          apiVersion: {API_VERSION}\n          kind: Project\n          id: \"123456\"   # the project's id, shown in its settings in Amplitude",
+            folder.join("project.yaml").display()
+        )),
+    )
+}
+
 /// Releases a checked document's tree and positions (see [`Doc::release`]):
 /// later stages need a position only for an error message, and then read
 /// the file again.
@@ -885,6 +930,31 @@ fn typed_hiding<T: DeserializeOwned>(
     hidden: &[&str],
     errors: &mut Vec<Diagnostic>,
 ) -> Option<T> {
+    // Unknown fields that no other hint fits: (the error, the known fields).
+    let mut unlisted: Vec<(usize, Vec<String>)> = Vec::new();
+    let read = read_typed(file, doc, hidden, errors, &mut unlisted);
+    // Each list of known fields is shown once, on the first of its errors
+    // in the document (fields are not read in the document's order).
+    unlisted.sort_by_key(|(i, _)| (errors[*i].pos.line, errors[*i].pos.col));
+    let mut shown: Vec<Vec<String>> = Vec::new();
+    for (i, expected) in unlisted {
+        if !shown.contains(&expected) {
+            errors[i].hint = Some(format!("known fields: {}", expected.join(", ")));
+            shown.push(expected);
+        }
+    }
+    read
+}
+
+/// The reading of [`typed_hiding`]: an error per round, each unknown field
+/// that only a list of the known fields could help with in `unlisted`.
+fn read_typed<T: DeserializeOwned>(
+    file: &Path,
+    doc: &Doc,
+    hidden: &[&str],
+    errors: &mut Vec<Diagnostic>,
+    unlisted: &mut Vec<(usize, Vec<String>)>,
+) -> Option<T> {
     const MAX_ROUNDS: usize = 50;
     // Read in place; a copy is made only to set fields aside after an error.
     let mut body: Option<Value> = None;
@@ -902,7 +972,7 @@ fn typed_hiding<T: DeserializeOwned>(
                     .into_iter()
                     .filter(|f| !hidden.contains(&f.as_str()))
                     .collect();
-                // The fields are listed once, in the hint.
+                // The fields are listed once, in a hint.
                 inner = format!("unknown field `{field}`");
                 let p = if path == "." {
                     field.clone()
@@ -911,14 +981,20 @@ fn typed_hiding<T: DeserializeOwned>(
                 } else {
                     format!("{path}.{field}")
                 };
-                let hint = match nearest(
-                    &field,
-                    &expected.iter().map(String::as_str).collect::<Vec<_>>(),
-                ) {
-                    Some(n) => format!("did you mean `{n}`?"),
-                    None => format!("known fields: {}", expected.join(", ")),
+                // A variant's field at the top level of a flag: the path is
+                // the field's name alone.
+                let hint = if p == field && expected.iter().any(|f| f == "variants") {
+                    misplaced_variant_field(&field, &doc.value, None)
+                } else {
+                    None
                 };
-                (p, Some(hint))
+                let known: Vec<&str> = expected.iter().map(String::as_str).collect();
+                let hint = hint
+                    .or_else(|| nearest(&field, &known).map(|n| format!("did you mean `{n}`?")));
+                if hint.is_none() {
+                    unlisted.push((errors.len(), expected));
+                }
+                (p, hint)
             }
             None => (path, None),
         };
@@ -938,6 +1014,35 @@ fn typed_hiding<T: DeserializeOwned>(
         }
     }
     None
+}
+
+/// A variant's own field written at the top level of a flag or experiment,
+/// or of its override for environment `env` (indented one level too
+/// little): where it goes, shown with the object's first variant key.
+fn misplaced_variant_field(field: &str, body: &Value, env: Option<&str>) -> Option<String> {
+    let example = match field {
+        "inclusions" | "cohorts" => "[...]",
+        "payload" => "{...}",
+        "renamedFrom" => "old-key",
+        _ => return None,
+    };
+    let key = body
+        .get("variants")
+        .and_then(|v| v.get(0))
+        .and_then(|v| v.get("key"))
+        .and_then(Value::as_str)
+        .unwrap_or("on");
+    // Continuation lines line up under the hint's first word.
+    let (intro, pad) = match env {
+        None => (String::new(), ""),
+        Some(e) => (
+            format!("\n          environments:\n            {e}:"),
+            "    ",
+        ),
+    };
+    Some(format!(
+        "`{field}` belongs to a variant: indent it under one, as in{intro}\n          {pad}variants:\n            {pad}- key: {key}\n              {pad}{field}: {example}"
+    ))
 }
 
 /// A deserialiser's message with Rust's type names in words a manifest's
@@ -1035,6 +1140,14 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// `did you mean `x`? ` when a candidate is close to `word`, else nothing:
+/// the start of a hint that goes on to list the candidates.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    nearest(word, candidates)
+        .map(|n| format!("did you mean `{n}`? "))
+        .unwrap_or_default()
+}
+
 fn check_percentage(
     f: &Located<FlagSpec>,
     path: &str,
@@ -1130,7 +1243,11 @@ fn validate_flag(f: &Located<FlagSpec>, errors: &mut Vec<Diagnostic>) {
                 &f.file,
                 f.doc.pos("rolledOutVariant"),
                 &format!("`rolledOutVariant` is `{v}`, which is not a variant of this experiment"),
-                Some(format!("one of: {}", keys.join(", "))),
+                Some(format!(
+                    "{}one of: {}",
+                    did_you_mean(v, &keys),
+                    keys.join(", ")
+                )),
             ));
         }
     }

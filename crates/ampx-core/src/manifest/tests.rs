@@ -191,6 +191,58 @@ fn an_ignore_file_leaves_out_what_it_matches_below_its_directory() {
 }
 
 #[test]
+fn a_variant_field_at_the_top_level_says_where_it_belongs() {
+    let err = load_str(&format!(
+        "{PROJECT}apiVersion: ampx/v1
+kind: Flag
+key: f
+variants:
+  - key: treatment
+inclusions: [alice]
+payload: {{a: 1}}
+zeta: 1
+alpha: 2
+"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("m.yaml:10:1: `inclusions`: unknown field `inclusions`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`inclusions` belongs to a variant: indent it under one, as in\n          variants:\n            - key: treatment\n              inclusions: [...]"),
+        "{err}"
+    );
+    assert!(err.contains("`payload` belongs to a variant"), "{err}");
+    // The known fields are listed once, on the first field they are for.
+    assert_eq!(err.matches("known fields:").count(), 1, "{err}");
+    assert!(
+        err.contains("m.yaml:12:1: `zeta`: unknown field `zeta`\n  hint: known fields: key,"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.yaml:13:1: `alpha`: unknown field `alpha`\n4 errors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_project_is_named_at_the_first_file_in_path_order() {
+    let flag = |k: &str| format!("apiVersion: ampx/v1\nkind: Flag\nkey: {k}\n");
+    for order in [["b/z.yaml", "a.yaml"], ["a.yaml", "b/z.yaml"]] {
+        let sources: Vec<(PathBuf, String)> =
+            order.iter().map(|f| (PathBuf::from(f), flag(f))).collect();
+        let err = load_sources(&sources).unwrap_err().to_string();
+        assert!(
+            err.starts_with("error: a.yaml:1:1: no `kind: Project` document"),
+            "{err}"
+        );
+        assert!(err.contains("add one, e.g. as project.yaml:\n          apiVersion: ampx/v1\n          kind: Project\n"), "{err}");
+    }
+}
+
+#[test]
 fn too_many_inclusions_and_unknown_kind() {
     let ids: Vec<String> = (0..2001).map(|i| format!("u{i}")).collect();
     let err = load_str(&format!(
