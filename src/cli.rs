@@ -123,7 +123,8 @@ impl Command {
             | Command::Apply { api, .. }
             | Command::Export { api, .. }
             | Command::Show { api, .. }
-            | Command::Compare { api, .. } => Some(api),
+            | Command::Compare { api, .. }
+            | Command::Lint { api, .. } => Some(api),
             _ => None,
         }
     }
@@ -160,6 +161,17 @@ pub enum Format {
     Json,
     /// For a pull-request comment or an issue (kept under GitHub's 65,536 characters).
     Markdown,
+}
+
+/// `lint --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum LintFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
 }
 
 /// How `apply` reports.
@@ -205,8 +217,13 @@ pub enum Command {
         out: Option<PathBuf>,
         /// Plan every environment the manifests describe: a section each
         /// (its own project and key), one summary.
-        #[arg(long, conflicts_with_all = ["out", "env"])]
+        #[arg(long, conflicts_with_all = ["out", "env", "targets"])]
         all_envs: bool,
+        /// Plan only this object, as KIND/KEY (flag/…, experiment/…,
+        /// deployment/LABEL, mutex/…, holdout/…), and the objects it must
+        /// wait for; repeatable. Prune is off under it.
+        #[arg(long = "target", value_name = "KIND/KEY")]
+        targets: Vec<String>,
     },
     /// Compare the live project with the manifests, naming who changed what.
     ///
@@ -255,6 +272,11 @@ pub enum Command {
         /// whether the verify step found no changes).
         #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
         format: ApplyFormat,
+        /// Apply only this object, as KIND/KEY, and the objects it must wait
+        /// for; repeatable. Prune is off under it, and the verification
+        /// looks at the targets only. (A saved plan keeps its own targets.)
+        #[arg(long = "target", value_name = "KIND/KEY", conflicts_with = "plan")]
+        targets: Vec<String>,
     },
     /// Write the live project as manifests: flags, experiments, deployments and groups.
     ///
@@ -367,6 +389,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Check the manifests against the Policy's rules.
+    ///
+    /// Offline without a key: description, key pattern, tags, expiry, and
+    /// each step of a rollout schedule. With the project's key in the
+    /// environment, also the rules that read the live project: the rollout
+    /// step of this apply, and flags that have served one variant to
+    /// everyone for too long (from their version history). Exit 1 when an
+    /// error-level rule is broken and not waived. `plan` and `apply` apply
+    /// the same rules (stale aside) and refuse on an error.
+    ///
+    /// Example: ampx lint flags/ --format sarif > ampx.sarif
+    Lint {
+        /// Manifest files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+        /// Output format (`sarif` for GitHub code scanning).
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Edit the manifests so that one environment takes another's values.
     ///
     /// For each object named with --target (all by default), the `environments.<to>`
@@ -392,6 +434,21 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Find the managed flag and experiment keys in source code.
+    ///
+    /// Searches the --src trees (as git sees them: .gitignore and .ignore
+    /// honoured, hidden and binary files skipped) for every key the
+    /// manifests at PATH declare, in every environment unless --env names
+    /// one, as a whole token in its written form and its camelCase,
+    /// PascalCase, snake_case, SCREAMING_SNAKE_CASE and kebab-case forms.
+    /// Reports each key's references (file:line), the keys referenced
+    /// nowhere, SDK calls (`variant("KEY")`, `exposure(…)`, `getVariant(…)`,
+    /// `isEnabled(…)`) that ask for a key no manifest declares, and archived
+    /// flags still referenced. No API call. Exit 0, or 2 with --fail-on when
+    /// findings of that kind exist.
+    ///
+    /// Example: ampx refs --src src --src web flags/ --fail-on undeclared --fail-on archived
+    Refs(crate::commands::refs::RefsArgs),
     /// Print a shell completion script.
     ///
     /// Example: ampx completions bash > /etc/bash_completion.d/ampx

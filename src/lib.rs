@@ -10,7 +10,7 @@
 //! `api`, `fetch`, `apply`, `export`'s reader and `commands` touch the
 //! network; everything they hand to the core is data.
 
-pub use ampx_core::{diff, kind, live, manifest, plan, schema};
+pub use ampx_core::{diff, kind, live, manifest, plan, policy, schema, time};
 pub use ampx_emulator as emulator;
 
 pub mod api;
@@ -23,6 +23,7 @@ pub mod error;
 pub mod export;
 pub mod fetch;
 pub mod progress;
+pub mod refs;
 pub mod render;
 pub mod saved;
 pub mod secrets;

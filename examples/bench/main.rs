@@ -8,6 +8,7 @@
 //! cargo run --release --example bench               # everything
 //! cargo run --release --example bench -- --quick    # N = 100; commands at 1,000
 //! cargo run --release --example bench -- --n 1000   # a subset (repeatable)
+//! cargo run --release --example bench -- --refs-only  # `ampx refs` alone (see `refs.rs`)
 //! ```
 //!
 //! The emulator runs in a child process (this program started again with
@@ -16,6 +17,7 @@
 //! `--seed`: the same seed gives the same flags, changes and requests.
 
 mod commands;
+mod refs;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
@@ -1192,6 +1194,14 @@ struct Args {
     /// The command for `--measure-child`.
     #[arg(last = true, hide = true)]
     child: Vec<String>,
+    /// Only `ampx refs` over a large codebase: rewrites only its section of
+    /// the report.
+    #[arg(long)]
+    refs_only: bool,
+    /// The source tree `ampx refs` searches (default: the cargo registry's
+    /// sources, `$CARGO_HOME/registry/src`).
+    #[arg(long, value_name = "DIR")]
+    refs_src: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -1225,6 +1235,9 @@ fn main() -> anyhow::Result<()> {
         command.push_str(" -- ");
         command.push_str(&extra.join(" "));
     }
+    if args.refs_only {
+        return refs::only(&args.out, args.refs_src.as_deref(), &command, &state);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1243,7 +1256,11 @@ fn main() -> anyhow::Result<()> {
     let commands_sizes = or(&args.commands_sizes, &[1_000], &[1_000, 10_000, 50_000]);
     let plan_sizes = or(&args.plan_sizes, &[1_000], &[1_000, 10_000]);
     let runs = run_commands(&commands_sizes, &plan_sizes, args.seed)?;
-    let md = report(&rows, &runs, &notes, &command, state);
+    let md = report(&rows, &runs, &notes, &command, state.clone());
+    let md = refs::splice(
+        &md,
+        &refs::run_section(args.refs_src.as_deref(), &command, &state),
+    );
     std::fs::write(&args.out, &md)?;
     println!("{md}");
     eprintln!("wrote {}", args.out.display());

@@ -4,7 +4,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::plan::make_plan;
 use super::{client, out, ExitStatus};
 use crate::api::Client;
 use crate::cli::Global;
@@ -64,12 +63,14 @@ async fn next_signal(_: &mut Option<()>) {
 }
 
 /// How `apply` proceeds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     pub auto_approve: bool,
     pub deny_risky: bool,
     /// `--format json`: standard output carries only the report document.
     pub json: bool,
+    /// `--target KIND/KEY`: only these objects and what they need.
+    pub targets: Vec<String>,
 }
 
 /// The apply report as a versioned JSON document (`--format json`): the
@@ -138,7 +139,13 @@ pub async fn plan_apply_verify(
     opts: ApplyOptions,
     st: Style,
 ) -> Result<ExitStatus> {
-    let plan = super::plan::targeted(make_plan(client, set).await?, client, set);
+    let targets = super::targets_in(set, &opts.targets)?;
+    let (plan, live) = super::plan::read_and_plan(client, set).await?;
+    super::lint::gate(set, &live)?;
+    let mut plan = super::plan::targeted(plan, client, set);
+    if !targets.is_empty() {
+        plan.select(&targets);
+    }
     apply_and_verify(client, set, plan, opts, st).await
 }
 
@@ -200,6 +207,19 @@ async fn apply_and_verify(
         }
     };
     signals.abort();
+    // Under --target, the targets (and what they needed) are what must
+    // now match; the rest was left out on purpose.
+    if let Some(sel) = &plan.selected {
+        let mut wanted: Vec<(crate::kind::Kind, String)> = Vec::new();
+        for o in &plan.objects {
+            wanted.push((o.kind, o.key.clone()));
+        }
+        for t in &sel.targets {
+            wanted.extend(super::envs::parse_target(t).ok());
+        }
+        again.select(&wanted);
+        again.selected = plan.selected.clone();
+    }
     // A prune archive the API refused (a web experiment) is in every plan
     // until someone acts on it; the report above says so.
     again.objects.retain(|o| {
@@ -277,7 +297,7 @@ pub async fn run_saved(
             )));
         }
     }
-    let set = saved.manifest_set()?;
+    let set = super::scheduled(saved.manifest_set()?)?;
     // The server is settled without the file: the manifests in it may not
     // choose where the key goes. The file's own record must agree.
     let base = match &global.server {
@@ -334,6 +354,11 @@ pub async fn run_saved(
             lines.join("\n")
         )
     })?;
+    super::lint::gate(&set, &live)?;
+    let mut again = again;
+    if let Some(sel) = &saved.plan.selected {
+        again.select(&super::targets_in(&set, &sel.targets)?);
+    }
     if let Err(why) = saved.check_calls(&again) {
         return Err(Error::Refused(format!(
             "{} does not hold the plan its manifests make: {why}; nothing was changed\n  hint: a saved plan is applied only as `ampx plan --out` wrote it; make the plan again",

@@ -41,7 +41,7 @@ impl View {
     fn source(&self, path: &str) -> Option<Source> {
         let at = self.at.as_ref()?;
         let variants: Vec<&str> = self.variants.iter().map(String::as_str).collect();
-        at.sources(&[path], &variants).pop()
+        at.sources(&[path], &variants, &[]).pop()
     }
 }
 

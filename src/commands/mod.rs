@@ -5,7 +5,9 @@ pub mod demo;
 pub mod drift;
 pub mod envs;
 pub mod export;
+pub mod lint;
 pub mod plan;
+pub mod refs;
 pub mod show;
 
 use std::io::Write;
@@ -80,6 +82,37 @@ pub fn left_to_exit<T>(held: T) {
     std::mem::forget(held);
 }
 
+/// The objects `--target` names, each checked against the manifests: an
+/// object no manifest describes is refused (with the closest name), before
+/// any API call.
+pub fn targets_in(
+    set: &ManifestSet,
+    targets: &[String],
+) -> Result<Vec<(crate::kind::Kind, String)>> {
+    let named = envs::views(set);
+    targets
+        .iter()
+        .map(|t| {
+            let (kind, key) = envs::parse_target(t)?;
+            if named.contains_key(&(kind, key.clone())) {
+                return Ok((kind, key));
+            }
+            let same_kind: Vec<&str> = named
+                .keys()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            let close = manifest::nearest(&key, &same_kind)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            Err(Error::Refused(format!(
+                "--target {t}: no manifest describes {} `{key}`{close}",
+                kind.noun()
+            )))
+        })
+        .collect()
+}
+
 /// Loads manifests; every problem comes back in the error.
 pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
     let set = manifest::load(&paths_or_cwd(paths))?;
@@ -98,7 +131,14 @@ pub fn load(paths: &[PathBuf]) -> Result<ManifestSet> {
 /// The manifests as they are in the environment `--env` names (or the only
 /// one): what every command that talks to the API works on.
 pub fn load_env(global: &Global, paths: &[PathBuf]) -> Result<ManifestSet> {
-    Ok(load(paths)?.into_env(global.env.as_deref())?)
+    scheduled(load(paths)?.into_env(global.env.as_deref())?)
+}
+
+/// One environment's manifests with every rollout schedule at the step due
+/// now (see [`lint::now`]).
+pub fn scheduled(mut set: ManifestSet) -> Result<ManifestSet> {
+    set.schedules = crate::policy::apply_schedules(&mut set, lint::now()?);
+    Ok(set)
 }
 
 /// `-q`: warnings are not shown.
@@ -218,6 +258,7 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
             deny_risky,
             out,
             all_envs,
+            targets,
         } => {
             if all_envs {
                 let differs = plan::run_all_envs(
@@ -239,6 +280,7 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
                 detailed_exitcode,
                 deny_risky,
                 out,
+                targets,
             };
             plan::run(&cli.global, &paths, opts).await
         }
@@ -272,11 +314,13 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
             auto_approve,
             deny_risky,
             format,
+            targets,
         } => {
             let opts = apply::ApplyOptions {
                 auto_approve,
                 deny_risky,
                 json: format == crate::cli::ApplyFormat::Json,
+                targets,
             };
             match plan {
                 Some(file) => apply::run_saved(&cli.global, &file, opts).await,
@@ -291,6 +335,7 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
             live,
             format,
         } => envs::compare(&cli.global, &paths, &from, &to, live, format).await,
+        Command::Lint { paths, format, .. } => lint::run(&cli.global, &paths, format).await,
         Command::Promote {
             paths,
             from,
@@ -374,6 +419,7 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
             crate::emulator::serve_forever(config, port).await?;
             Ok(ExitStatus::Success)
         }
+        Command::Refs(args) => refs::run(&cli.global, args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();

@@ -46,7 +46,7 @@ pub async fn read_and_plan(
     Ok((plan, live))
 }
 
-/// The JSON form of a plan or drift report (`formatVersion` 1, documented
+/// The JSON form of a plan or drift report (`formatVersion` 2, documented
 /// in docs/json-format.md).
 pub fn plan_json(plan: &Plan, report: Report) -> String {
     format!(
@@ -58,7 +58,7 @@ pub fn plan_json(plan: &Plan, report: Report) -> String {
 /// The JSON document of a plan or drift report.
 fn plan_doc(plan: &Plan, report: Report) -> serde_json::Value {
     let doc = serde_json::json!({
-        "formatVersion": 1,
+        "formatVersion": 2,
         "report": match report { Report::Plan => "plan", Report::Drift => "drift" },
         "summary": {
             "create": plan.count(crate::diff::Action::Create),
@@ -78,6 +78,30 @@ fn plan_doc(plan: &Plan, report: Report) -> serde_json::Value {
         if let Some(e) = &t.environment {
             m.insert("environment".into(), e.clone().into());
         }
+    }
+    if let (false, Some(m)) = (plan.schedules.is_empty(), doc.as_object_mut()) {
+        let list: Vec<serde_json::Value> = plan
+            .schedules
+            .iter()
+            .map(|s| {
+                let step = |st: Option<(i64, i64)>| {
+                    st.map(|(at, p)| serde_json::json!({"at": crate::time::format_rfc3339(at), "rolloutPercentage": p}))
+                };
+                serde_json::json!({
+                    "kind": s.kind,
+                    "key": s.key,
+                    "current": step(s.current),
+                    "next": step(s.next),
+                })
+            })
+            .collect();
+        m.insert("schedules".into(), list.into());
+    }
+    if let (Some(sel), Some(m)) = (&plan.selected, doc.as_object_mut()) {
+        m.insert(
+            "selected".into(),
+            serde_json::to_value(sel).unwrap_or_default(),
+        );
     }
     doc
 }
@@ -100,9 +124,12 @@ pub async fn run_all_envs(
     }
     let mut plans = Vec::new();
     for env in &envs {
-        let set = all.for_env(env.as_deref())?;
+        let set = super::scheduled(all.for_env(env.as_deref())?)?;
         let client = client(global, &set)?;
         let (plan, live) = read_and_plan(&client, &set).await?;
+        if report == Report::Plan {
+            super::lint::gate(&set, &live)?;
+        }
         let mut plan = targeted(plan, &client, &set);
         if report == Report::Drift {
             crate::fetch::attribution::attribute(&client, &mut plan, &live).await;
@@ -123,7 +150,7 @@ pub async fn run_all_envs(
     let text = match format {
         Format::Json => {
             let doc = serde_json::json!({
-                "formatVersion": 1,
+                "formatVersion": 2,
                 "report": match report { Report::Plan => "plan", Report::Drift => "drift" },
                 "environments": plans
                     .iter()
@@ -184,13 +211,20 @@ pub struct PlanOptions {
     pub deny_risky: bool,
     /// Save the plan here for `apply --plan`.
     pub out: Option<PathBuf>,
+    /// `--target KIND/KEY`: only these objects and what they need.
+    pub targets: Vec<String>,
 }
 
 pub async fn run(global: &Global, paths: &[PathBuf], opts: PlanOptions) -> Result<ExitStatus> {
     let set = super::load_env(global, paths)?;
+    let targets = super::targets_in(&set, &opts.targets)?;
     let client = client(global, &set)?;
     let (plan, live) = read_and_plan(&client, &set).await?;
-    let plan = targeted(plan, &client, &set);
+    super::lint::gate(&set, &live)?;
+    let mut plan = targeted(plan, &client, &set);
+    if !targets.is_empty() {
+        plan.select(&targets);
+    }
     print_report(&plan, opts.format, Report::Plan)?;
     if let Some(file) = &opts.out {
         SavedPlan::new(client.base_url(), &set, &live, &plan).write(file)?;

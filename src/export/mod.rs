@@ -479,6 +479,10 @@ mod tests {
             rolled_out_variant: None,
             environments: None,
             only_in: None,
+            owner: None,
+            expires: None,
+            waive: None,
+            schedule: None,
         };
         assert!(unmanage(&mut spec, "variants.on.payload"));
         assert_eq!(spec.variants.as_ref().unwrap()[0].payload, None);

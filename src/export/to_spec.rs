@@ -80,6 +80,10 @@ pub(super) fn spec_of(
         rolled_out_variant: None,
         environments: None,
         only_in: None,
+        owner: None,
+        expires: None,
+        waive: None,
+        schedule: None,
     };
 
     if !lf.deployments.is_empty() {

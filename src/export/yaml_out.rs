@@ -311,6 +311,43 @@ fn seq(out: &mut String, items: &[Node], indent: usize) {
     }
 }
 
+/// A value on one line as YAML writes it (`Checkout`, `"on"`, `10`,
+/// `[web, ios]`, `{ control: 1, on: 1 }`), when it fits in `width`
+/// characters and needs no nesting.
+pub fn inline_value(v: &Value, width: usize) -> Option<String> {
+    let n = Node::from(v);
+    let text = match &n {
+        Node::Str(s) if s.contains('\n') => return None,
+        Node::Seq(_) | Node::Map(_) => {
+            if !n.is_empty_collection() && !fits_flow(&n, 0) {
+                return None;
+            }
+            flow(&n)
+        }
+        other => scalar(other),
+    };
+    (text.chars().count() <= width).then_some(text)
+}
+
+/// A value as block YAML, one line per field or item (a mapping's entries,
+/// a sequence's `-` items, or the value itself), for line diffs.
+pub fn block_value(v: &Value) -> String {
+    let mut out = String::new();
+    match Node::from(v) {
+        Node::Map(items) if !items.is_empty() => map(&mut out, &items, 0, None),
+        Node::Seq(items) if !items.is_empty() => seq(&mut out, &items, 0),
+        Node::Str(s) => {
+            out.push_str(&s);
+            out.push('\n');
+        }
+        other => {
+            out.push_str(&scalar(&other));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// One YAML document (no `---`) for a top-level mapping.
 pub fn document(entries: &[(String, Node)]) -> String {
     let mut out = String::new();

@@ -248,5 +248,9 @@ pub fn render(plan: &Plan, report: Report) -> String {
         );
         out.insert_str(end + 1, &line);
     }
+    // Under --target, which part of the plan this is.
+    if let (Some(note), Some(end)) = (super::text::selection_note(plan), out.find("\n\n")) {
+        out.insert_str(end + 2, &format!("> {}\n\n", cell(&note)));
+    }
     out
 }

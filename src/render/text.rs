@@ -89,32 +89,14 @@ impl Style {
     }
 }
 
-/// A value on one line, if it fits there.
+/// A value on one line, as YAML writes it, if it fits there.
 fn inline(v: &Value) -> Option<String> {
-    match v {
-        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
-            let s = serde_json::to_string(v).ok()?;
-            (s.len() <= 100).then_some(s)
-        }
-        Value::Object(m) if m.is_empty() => Some("{}".into()),
-        Value::Object(m) if m.values().all(|x| !x.is_object() && !x.is_array()) => {
-            let s = serde_json::to_string(v).ok()?;
-            (s.len() <= 80).then_some(s)
-        }
-        Value::Array(_) | Value::Object(_) => None,
-        Value::String(s) if s.contains('\n') => None,
-        other => Some(other.to_string()),
-    }
+    crate::export::yaml_out::inline_value(v, 100)
 }
 
+/// A value as block YAML, a line per field, for line diffs.
 fn lines_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s}\n"),
-        other => format!(
-            "{}\n",
-            serde_json::to_string_pretty(other).unwrap_or_default()
-        ),
-    }
+    crate::export::yaml_out::block_value(v)
 }
 
 fn set_delta(before: &Value, after: &Value) -> Option<(Vec<String>, Vec<String>)> {
@@ -136,9 +118,30 @@ fn is_set_field(path: &str) -> bool {
     SET_FIELDS.contains(&path) || path.ends_with(".inclusions")
 }
 
-/// Payloads and segments read best as line diffs, whatever their size.
+/// Payloads and segments read best as line diffs, whatever their size (a
+/// segment order, a list of names, reads best on one line).
 fn always_multiline(path: &str, v: &Value) -> bool {
-    (path.ends_with(".payload") || path == "targetSegments") && (v.is_object() || v.is_array())
+    let segment = path.starts_with("targetSegments");
+    let nested = match v {
+        Value::Object(_) => true,
+        Value::Array(items) => items.iter().any(|x| x.is_object() || x.is_array()),
+        _ => false,
+    };
+    (path.ends_with(".payload") && (v.is_object() || v.is_array())) || (segment && nested)
+}
+
+/// A variant renamed in place (`renamedFrom`): `variants.<new>` going from
+/// the old key to the new one.
+fn renamed_variant<'a>(
+    path: &str,
+    before: &'a Value,
+    after: &'a Value,
+) -> Option<(&'a str, &'a str)> {
+    let key = path.strip_prefix("variants.")?;
+    match (before, after) {
+        (Value::String(b), Value::String(a)) if a == key => Some((b, a)),
+        _ => None,
+    }
 }
 
 fn inline_for(path: &str, v: &Value) -> Option<String> {
@@ -185,6 +188,16 @@ fn render_change_lines(out: &mut String, c: &Change, st: Style) {
             }
         },
         (Some(b), Some(a)) => {
+            if let Some((from, to)) = renamed_variant(&c.path, b, a) {
+                let _ = writeln!(
+                    out,
+                    "    {} variant {} renamed to {} (its users, payload and history stay with it)",
+                    st.yellow("~"),
+                    crate::export::yaml_out::quote(from),
+                    crate::export::yaml_out::quote(to)
+                );
+                return;
+            }
             if is_set_field(&c.path) {
                 if let Some((added, removed)) = set_delta(b, a) {
                     let _ = writeln!(
@@ -355,6 +368,20 @@ fn target_line(out: &mut String, plan: &Plan, what: &str, st: Style) {
     }
 }
 
+/// What `--target` kept and left out, in one sentence.
+pub fn selection_note(plan: &Plan) -> Option<String> {
+    let sel = plan.selected.as_ref()?;
+    let needed = match sel.needed.len() {
+        0 => String::new(),
+        _ => format!(" and {}, which they need first", sel.needed.join(", ")),
+    };
+    Some(format!(
+        "Only the targets {}{needed}: {} other object(s) that differ are left out, and prune is off.",
+        sel.targets.join(", "),
+        sel.left_out
+    ))
+}
+
 /// Most keys named in a "not planned" line; the rest are counted.
 const UNKNOWN_SHOWN: usize = 10;
 
@@ -405,6 +432,32 @@ pub fn notes(plan: &Plan) -> Vec<(String, Vec<String>)> {
             lines,
         ));
     }
+    if !plan.schedules.is_empty() {
+        let at = |t: i64| crate::time::format(t);
+        let lines = plan
+            .schedules
+            .iter()
+            .map(|s| {
+                let now = match (s.current, s.before) {
+                    (Some((t, p)), _) => format!("{p}% since {}", at(t)),
+                    (None, Some(p)) => format!("{p}% until its first step"),
+                    (None, None) => "no step due yet".to_string(),
+                };
+                let next = match s.next {
+                    Some((t, p)) => format!("next {p}% at {}", at(t)),
+                    None => "the last step".to_string(),
+                };
+                format!("{} {}: {now}; {next}", s.kind.noun(), s.key)
+            })
+            .collect();
+        out.push((
+            format!(
+                "Rollout schedules ({}): the step due sets rolloutPercentage; apply again after the next step's time to move on.",
+                plan.schedules.len()
+            ),
+            lines,
+        ));
+    }
     if !plan.unknown.is_empty() {
         let lines = plan
             .unknown
@@ -446,7 +499,12 @@ pub fn render(plan: &Plan, st: Style) -> String {
     let plan = &printable(plan);
     let mut out = String::new();
     target_line(&mut out, plan, "Plan", st);
-    if plan.is_empty() {
+    if let Some(note) = selection_note(plan) {
+        let _ = writeln!(out, "{}\n", st.yellow(&note));
+    }
+    if plan.is_empty() && plan.selected.is_some() {
+        let _ = writeln!(out, "No changes to the targets.");
+    } else if plan.is_empty() {
         let _ = writeln!(out, "No changes. The live project matches the manifests.");
     }
     for o in &plan.objects {

@@ -313,6 +313,7 @@ fn help_has_an_example_for_every_command() {
         "demo",
         "schema",
         "completions",
+        "refs",
     ] {
         let o = run_offline(&[cmd, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{cmd}");

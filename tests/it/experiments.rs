@@ -186,7 +186,7 @@ async fn an_experiment_is_concluded_from_the_manifests() {
     );
     let p = plan(&e, &set).await;
     let text = render(&p, Style::plain());
-    assert!(text.contains("~ decision: null → \"rollout\""), "{text}");
+    assert!(text.contains("~ decision: null → rollout"), "{text}");
     assert!(
         p.warnings()
             .any(|w| w.contains("recording a decision concludes it")),

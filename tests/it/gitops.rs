@@ -84,7 +84,7 @@ async fn drift_names_what_changed_and_who_changed_it() {
     assert!(text.contains("~ flag alpha"), "{text}");
     assert!(text.contains("rolloutPercentage: 50 → 10"), "{text}");
     assert!(
-        text.contains("name: \"Renamed in the UI\" → \"Gamma test\""),
+        text.contains("name: Renamed in the UI → Gamma test"),
         "{text}"
     );
     assert!(text.contains("last changed by "), "{text}");
@@ -127,7 +127,7 @@ async fn markdown_plan_is_a_table_with_collapsible_diffs() {
     );
     assert!(md.contains("| `+` | flag | `alpha` | create |"), "{md}");
     assert_eq!(md.matches("<details>").count(), 3, "{md}");
-    assert!(md.contains("```diff\n+ name: \"Alpha\"  # "), "{md}");
+    assert!(md.contains("```diff\n+ name: Alpha  # "), "{md}");
     assert!(
         md.contains("POST /api/1/flags  (create flag alpha)"),
         "{md}"
@@ -175,7 +175,7 @@ async fn json_report_has_field_paths_values_and_calls() {
     .await;
     let p = plan(&e, &set).await;
     let doc: Value = serde_json::from_str(&plan_json(&p, Report::Plan)).unwrap();
-    assert_eq!(doc["formatVersion"], 1);
+    assert_eq!(doc["formatVersion"], 2);
     assert_eq!(doc["report"], "plan");
     assert_eq!(doc["summary"]["change"], 1);
     let o = &doc["objects"][0];

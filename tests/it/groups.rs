@@ -125,7 +125,7 @@ async fn groups_and_the_experiments_they_list_are_created_in_one_apply() {
         "{shown}"
     );
     assert!(
-        shown.contains("slots[0].experiments: [\"pricing-page-test\"]"),
+        shown.contains("slots[0].experiments: [pricing-page-test]"),
         "{shown}"
     );
 
@@ -331,7 +331,7 @@ async fn a_deployment_the_manifests_create_is_created_before_the_flags_that_use_
         "{shown}"
     );
     assert!(
-        shown.contains("deployments: [\"ios-production\",\"web-production\"]"),
+        shown.contains("deployments: [ios-production, web-production]"),
         "{shown}"
     );
     let after = apply(&e, &set).await;

@@ -42,7 +42,7 @@ async fn objects_of_other_projects_are_never_planned_pruned_or_exported() {
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     // The key of another project is not this flag, and the other
     // project's flags are not prune's to archive.
-    assert!(out.contains("name: \"Ours\" → \"Renamed\""), "{out}");
+    assert!(out.contains("name: Ours → Renamed"), "{out}");
     assert!(
         !out.contains("theirs-only") && !out.contains("Theirs"),
         "{out}"
@@ -190,10 +190,7 @@ async fn deployments_are_typed_from_their_detail_and_relabelled_in_place() {
     );
     let o = ampx(&url, Some(KEY), &["plan", &m]).await;
     let (out, _) = text(&o);
-    assert!(
-        out.contains("label: \"web-staging\" → \"web-preview\""),
-        "{out}"
-    );
+    assert!(out.contains("label: web-staging → web-preview"), "{out}");
     assert!(
         out.contains(&format!("PATCH  /api/1/deployments/{staging}")),
         "{out}"

@@ -94,7 +94,7 @@ async fn every_changed_field_names_the_line_and_override_it_comes_from() {
             out.contains("m.yaml:27 (environments.prod)"),
             "{format}: {out}"
         );
-        assert!(out.contains("+ name: \"Checkout\"  # "), "{format}: {out}");
+        assert!(out.contains("+ name: Checkout  # "), "{format}: {out}");
         assert!(out.contains("m.yaml:17\n"), "{format}: {out}");
     }
     let o = ampx(&url)

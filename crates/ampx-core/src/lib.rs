@@ -19,4 +19,6 @@ pub mod live;
 pub mod manifest;
 pub mod ops;
 pub mod plan;
+pub mod policy;
 pub mod schema;
+pub mod time;

@@ -363,6 +363,25 @@ pub struct Plan {
     /// unless prune is on (then they are archives in `objects`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
+    /// `--target`: the plan holds only the named objects and what they need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Selection>,
+    /// Where each rollout schedule stands: the step in force and the next.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::policy::Scheduled>,
+}
+
+/// What `--target` kept of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Selection {
+    /// The objects named, as `KIND/KEY`.
+    pub targets: Vec<String>,
+    /// Objects of the plan the targets need first (`COLL/KEY`), kept too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needed: Vec<String>,
+    /// Objects that differ but were left out, prune's archives included.
+    #[serde(rename = "leftOut")]
+    pub left_out: usize,
 }
 
 /// Live objects of one kind that no manifest names.
@@ -427,6 +446,51 @@ pub fn group_unknown(
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+
+    /// Keeps only the objects `targets` names (kind and key; a deployment
+    /// by label) and the objects of the plan they must wait for, in the
+    /// plan's order. Prune's archives are never kept: prune is off under a
+    /// selection.
+    pub fn select(&mut self, targets: &[(Kind, String)]) {
+        use std::collections::HashSet;
+        let name = |o: &ObjectPlan| format!("{}/{}", o.kind.collection(), o.key);
+        let mut keep: HashSet<String> = self
+            .objects
+            .iter()
+            .filter(|o| !o.pruned && targets.iter().any(|(k, key)| *k == o.kind && *key == o.key))
+            .map(name)
+            .collect();
+        let in_plan: HashSet<String> = self.objects.iter().map(name).collect();
+        let mut needed = Vec::new();
+        loop {
+            let more: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|o| keep.contains(&name(o)))
+                .flat_map(|o| o.after.iter())
+                .filter(|a| in_plan.contains(*a) && !keep.contains(*a))
+                .cloned()
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            for a in more {
+                if keep.insert(a.clone()) {
+                    needed.push(a);
+                }
+            }
+        }
+        let before = self.objects.len();
+        self.objects.retain(|o| keep.contains(&name(o)));
+        self.selected = Some(Selection {
+            targets: targets
+                .iter()
+                .map(|(k, key)| format!("{}/{key}", k.noun().replace(' ', "-")))
+                .collect(),
+            needed,
+            left_out: before - self.objects.len(),
+        });
     }
     pub fn op_count(&self) -> usize {
         self.objects.iter().map(|o| o.ops.len()).sum()

@@ -225,6 +225,8 @@ pub fn build(diffs: Vec<FlagDiff>, project_id: &str, requests: usize) -> Plan {
         unknown,
         target: None,
         unmanaged: Vec::new(),
+        selected: None,
+        schedules: Vec::new(),
     }
 }
 
@@ -345,6 +347,8 @@ pub fn make(set: &ManifestSet, live: &Live, requests: usize) -> Result<Plan, Vec
         unknown,
         target: None,
         unmanaged: Vec::new(),
+        selected: None,
+        schedules: set.schedules.clone(),
     })
 }
 
@@ -382,7 +386,14 @@ fn add_sources(objects: &mut [ObjectPlan], set: &ManifestSet) {
                         .flatten()
                         .map(|v| v.key.as_str())
                         .collect();
-                    f.sources(&paths, &variants)
+                    let segments: Vec<&str> = f
+                        .spec
+                        .target_segments
+                        .iter()
+                        .flatten()
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    f.sources(&paths, &variants, &segments)
                 })
             }
             // Few enough that a search each is cheaper than an index.
@@ -390,17 +401,17 @@ fn add_sources(objects: &mut [ObjectPlan], set: &ManifestSet) {
                 .deployments
                 .iter()
                 .find(|d| d.spec.label == o.key)
-                .map(|d| d.sources(&paths, &[])),
+                .map(|d| d.sources(&paths, &[], &[])),
             Kind::Mutex => set
                 .mutexes
                 .iter()
                 .find(|g| g.spec.key == o.key)
-                .map(|g| g.sources(&paths, &[])),
+                .map(|g| g.sources(&paths, &[], &[])),
             Kind::Holdout => set
                 .holdouts
                 .iter()
                 .find(|g| g.spec.key == o.key)
-                .map(|g| g.sources(&paths, &[])),
+                .map(|g| g.sources(&paths, &[], &[])),
         };
         for (c, s) in o.changes.iter_mut().zip(sources.into_iter().flatten()) {
             c.source = Some(s);

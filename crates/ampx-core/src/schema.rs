@@ -6,7 +6,7 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::manifest::{
-    DeploymentSpec, FlagSpec, HoldoutSpec, MutexSpec, ProjectSpec, EXPERIMENT_FIELDS,
+    DeploymentSpec, FlagSpec, HoldoutSpec, MutexSpec, PolicySpec, ProjectSpec, EXPERIMENT_FIELDS,
 };
 
 /// Turns a struct's schema into a document schema for `kind`.
@@ -73,13 +73,19 @@ pub fn schema_json() -> String {
         &[],
         &mut defs,
     );
+    let policy = document(
+        serde_json::to_value(schema_for!(PolicySpec)).unwrap_or_default(),
+        "Policy",
+        &[],
+        &mut defs,
+    );
     let doc = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ampx manifest",
         "description": "One document of an ampx manifest set (apiVersion ampx/v1).",
         "type": "object",
         "required": ["apiVersion", "kind"],
-        "oneOf": [project, flag, experiment, deployment, mutex, holdout],
+        "oneOf": [project, flag, experiment, deployment, mutex, holdout, policy],
         "$defs": defs,
     });
     format!(

@@ -440,14 +440,81 @@ fn segments(spec: &FlagSpec, lf: &LiveFlag, d: &mut FlagDiff, ch: &mut Vec<Chang
                     spec.key
                 ));
             }
-            push(
-                ch,
-                "targetSegments",
-                Some(Value::Array(have_n)),
-                Some(Value::Array(want_n)),
-            );
+            segment_changes(&have_n, &want_n, ch);
             d.patch.insert("targetSegments".into(), Value::Array(want));
         }
+    }
+}
+
+/// Target segments changed, one change per segment so that each names its
+/// segment: matched by name when the names on both sides are distinct
+/// (`targetSegments.<name>`, plus `targetSegments` with the names in order
+/// when only the order changed), by position otherwise (`targetSegments[i]`).
+/// The API receives the whole list either way.
+fn segment_changes(have: &[Value], want: &[Value], ch: &mut Vec<Change>) {
+    let names = |list: &[Value]| -> Option<Vec<String>> {
+        let names: Vec<String> = list
+            .iter()
+            .map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect::<Option<_>>()?;
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        (distinct.len() == names.len()).then_some(names)
+    };
+    let (Some(have_names), Some(want_names)) = (names(have), names(want)) else {
+        for i in 0..have.len().max(want.len()) {
+            let (b, a) = (have.get(i), want.get(i));
+            if b != a {
+                push(ch, &format!("targetSegments[{i}]"), b.cloned(), a.cloned());
+            }
+        }
+        return;
+    };
+    let at = |names: &[String], n: &str| names.iter().position(|x| x == n);
+    for (i, n) in want_names.iter().enumerate() {
+        match at(&have_names, n) {
+            Some(j) if have[j] == want[i] => {}
+            Some(j) => push(
+                ch,
+                &format!("targetSegments.{n}"),
+                Some(have[j].clone()),
+                Some(want[i].clone()),
+            ),
+            None => push(
+                ch,
+                &format!("targetSegments.{n}"),
+                None,
+                Some(want[i].clone()),
+            ),
+        }
+    }
+    for (j, n) in have_names.iter().enumerate() {
+        if at(&want_names, n).is_none() {
+            push(
+                ch,
+                &format!("targetSegments.{n}"),
+                Some(have[j].clone()),
+                None,
+            );
+        }
+    }
+    // Segments are tried in order: the first that matches a user decides.
+    let common = |of: &[String], other: &[String]| -> Vec<Value> {
+        of.iter()
+            .filter(|n| other.contains(n))
+            .map(|n| Value::String(n.clone()))
+            .collect()
+    };
+    let (b, a) = (
+        common(&have_names, &want_names),
+        common(&want_names, &have_names),
+    );
+    if b != a {
+        push(
+            ch,
+            "targetSegments",
+            Some(Value::Array(b)),
+            Some(Value::Array(a)),
+        );
     }
 }
 

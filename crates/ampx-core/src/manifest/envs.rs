@@ -394,6 +394,8 @@ impl ManifestSet {
             holdouts: in_env(&self.holdouts, env, &mut errors),
             projects: vec![project.clone()],
             project,
+            policy: self.policy.clone(),
+            schedules: Vec::new(),
             sources: self.sources.clone(),
             skipped: self.skipped.clone(),
             elsewhere: self

@@ -99,12 +99,13 @@ impl<T> Located<T> {
     /// Where the desired value of each changed field comes from, for field
     /// paths as plans show them (`rolloutPercentage`, `variants.on.payload`):
     /// its line in this object's document, and the environment override it
-    /// comes from when one sets it. `variants` lists the variant keys in the
-    /// manifest's order. One parse of the document answers every path.
-    pub fn sources(&self, paths: &[&str], variants: &[&str]) -> Vec<Source> {
+    /// comes from when one sets it. `variants` and `segments` list the
+    /// variant keys and segment names in the manifest's order. One parse of
+    /// the document answers every path.
+    pub fn sources(&self, paths: &[&str], variants: &[&str], segments: &[&str]) -> Vec<Source> {
         let manifest_paths: Vec<(String, Option<String>)> = paths
             .iter()
-            .map(|p| manifest_path(p, variants, self.env_override.as_ref()))
+            .map(|p| manifest_path(p, variants, segments, self.env_override.as_ref()))
             .collect();
         let lookups: Vec<&str> = manifest_paths.iter().map(|(p, _)| p.as_str()).collect();
         self.doc
@@ -146,6 +147,7 @@ impl fmt::Display for Source {
 fn manifest_path(
     path: &str,
     variants: &[&str],
+    segments: &[&str],
     over: Option<&(String, Value)>,
 ) -> (String, Option<String>) {
     let mut parts = path.splitn(3, '.');
@@ -204,6 +206,29 @@ fn manifest_path(
             return ("variants".to_string(), None);
         }
     }
+    // A segment by name (`targetSegments.<name>`) is the list item of that
+    // name, in the override's list when the override replaces the list.
+    if let Some(name) = path.strip_prefix("targetSegments.") {
+        let index = |list: Option<&Vec<Value>>| {
+            list?
+                .iter()
+                .position(|s| s.get("name").and_then(Value::as_str) == Some(name))
+        };
+        if let Some((env, ov)) = over {
+            if let Some(list) = ov.get("targetSegments") {
+                let p = match index(list.as_array()) {
+                    Some(j) => format!("environments.{env}.targetSegments[{j}]"),
+                    None => format!("environments.{env}.targetSegments"),
+                };
+                return (p, Some(env.clone()));
+            }
+        }
+        return match segments.iter().position(|s| *s == name) {
+            Some(i) => (format!("targetSegments[{i}]"), None),
+            None => ("targetSegments".to_string(), None),
+        };
+    }
+    let field = path.split(['.', '[']).next().unwrap_or(path);
     if let Some((env, ov)) = over {
         if ov.get(field).is_some() {
             return (
@@ -241,6 +266,11 @@ pub struct ManifestSet {
     pub deployments: Vec<Located<DeploymentSpec>>,
     pub mutexes: Vec<Located<MutexSpec>>,
     pub holdouts: Vec<Located<HoldoutSpec>>,
+    /// The rules of the one `kind: Policy` document, if there is one.
+    pub policy: Option<Located<PolicySpec>>,
+    /// Where each rollout schedule stands, once applied (see
+    /// [`crate::policy::apply_schedules`]).
+    pub schedules: Vec<crate::policy::Scheduled>,
     /// The files it was read from (name, text): a saved plan records them.
     pub sources: Vec<(PathBuf, String)>,
     /// Flags and experiments the manifests declare for other environments
@@ -321,6 +351,7 @@ const KINDS: &[&str] = &[
     "Deployment",
     "MutexGroup",
     "HoldoutGroup",
+    "Policy",
 ];
 const API_VERSION: &str = "ampx/v1";
 
@@ -580,7 +611,7 @@ pub fn looks_like_a_manifest(text: &str) -> bool {
         let l = l.trim_start_matches(['-', ' ', '{', '\t']);
         value(l, "apiVersion").is_some_and(|v| v.starts_with("ampx/"))
             || value(l, "kind").is_some_and(|k| {
-                ["Flag", "Experiment", "MutexGroup", "HoldoutGroup"].contains(&k.as_str())
+                ["Flag", "Experiment", "MutexGroup", "HoldoutGroup", "Policy"].contains(&k.as_str())
             })
     })
 }
@@ -635,6 +666,7 @@ struct FileObjects {
     deployments: Vec<Located<DeploymentSpec>>,
     mutexes: Vec<Located<MutexSpec>>,
     holdouts: Vec<Located<HoldoutSpec>>,
+    policies: Vec<Located<PolicySpec>>,
 }
 
 /// Reads and checks one file's documents one at a time, releasing each
@@ -738,7 +770,10 @@ fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
                 } else {
                     ObjectKind::Experiment
                 };
-                let f = keep(spec, file, doc, |l| validate_flag(l, errors));
+                let f = keep(spec, file, doc, |l| {
+                    validate_flag(l, errors);
+                    crate::policy::validate_flag(l, errors);
+                });
                 got.flags.push(f);
             }
         }
@@ -758,6 +793,14 @@ fn load_document(file: &Path, mut doc: Doc, got: &mut FileObjects) {
             if let Some(spec) = typed::<HoldoutSpec>(file, &doc, errors) {
                 let g = keep(spec, file, doc, |l| groups::validate_holdout(l, errors));
                 got.holdouts.push(g);
+            }
+        }
+        "Policy" => {
+            if let Some(spec) = typed::<PolicySpec>(file, &doc, errors) {
+                let p = keep(spec, file, doc, |l| {
+                    crate::policy::validate_policy(l, errors)
+                });
+                got.policies.push(p);
             }
         }
         other => errors.push(diag(
@@ -789,6 +832,7 @@ fn load_sources_in(
     let mut deployments: Vec<Located<DeploymentSpec>> = Vec::new();
     let mut mutexes: Vec<Located<MutexSpec>> = Vec::new();
     let mut holdouts: Vec<Located<HoldoutSpec>> = Vec::new();
+    let mut policies: Vec<Located<PolicySpec>> = Vec::new();
 
     for (file, text) in sources {
         let got = load_file(file, text);
@@ -798,6 +842,18 @@ fn load_sources_in(
         deployments.extend(got.deployments);
         mutexes.extend(got.mutexes);
         holdouts.extend(got.holdouts);
+        policies.extend(got.policies);
+    }
+    if let [first, second, ..] = policies.as_slice() {
+        errors.push(diag(
+            &second.file,
+            second.doc.start,
+            &format!(
+                "a second Policy document (the first is at {}): one Policy holds every rule",
+                first.at(".")
+            ),
+            None,
+        ));
     }
 
     // Positions are asked for only when a duplicate is found: a released
@@ -867,6 +923,8 @@ fn load_sources_in(
         deployments,
         mutexes,
         holdouts,
+        policy: policies.into_iter().next(),
+        schedules: Vec::new(),
         sources: sources.to_vec(),
         elsewhere: Vec::new(),
         skipped: Vec::new(),

@@ -307,6 +307,117 @@ pub struct FlagSpec {
     /// The environments this object exists in (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_in: Option<Vec<String>>,
+    /// Who owns the flag (manifest-only: never sent to the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// When the flag should be gone, a date (manifest-only; the `expiry`
+    /// policy rule reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Policy rules this object is exempt from, each with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waive: Option<Vec<Waiver>>,
+    /// `rolloutPercentage` over time: the latest step that is due sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<ScheduleStep>>,
+}
+
+/// An exemption from one policy rule, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One step of a rollout schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleStep {
+    /// When the step is due (RFC 3339, e.g. `2026-12-05T09:00:00Z`).
+    #[serde(deserialize_with = "string_like")]
+    pub at: String,
+    pub rollout_percentage: i64,
+}
+
+/// How much a policy rule's violation counts.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Off,
+    Warning,
+    Error,
+}
+
+/// `kind: Policy`: rules every flag and experiment is checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicySpec {
+    pub rules: PolicyRules,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyRules {
+    /// Every flag and experiment has a description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_description: Option<Severity>,
+    /// Keys match a regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pattern: Option<KeyPatternRule>,
+    /// Every flag and experiment has a tag matching one of the patterns
+    /// (`*` matches any run of characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_tags: Option<RequireTagsRule>,
+    /// `rolloutPercentage` rises at most this many points per apply (and
+    /// per schedule step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rollout_step: Option<MaxRolloutStepRule>,
+    /// Flags carry `expires`, at most this many days ahead, and are gone by
+    /// then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<ExpiryRule>,
+    /// A flag serving one variant to everyone for this many days is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyPatternRule {
+    pub severity: Severity,
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequireTagsRule {
+    pub severity: Severity,
+    pub any_of: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MaxRolloutStepRule {
+    pub severity: Severity,
+    pub points: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpiryRule {
+    pub severity: Severity,
+    pub max_days: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StaleRule {
+    pub severity: Severity,
+    pub days: i64,
 }
 
 /// Fields only an experiment has.

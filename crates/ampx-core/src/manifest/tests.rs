@@ -387,7 +387,7 @@ fn a_plan_path_maps_to_its_manifest_line_or_the_override_that_sets_it() {
         }),
     );
     let variants = ["off", "on"];
-    let at = |p: &str| super::manifest_path(p, &variants, Some(&over));
+    let at = |p: &str| super::manifest_path(p, &variants, &[], Some(&over));
     let prod = Some("prod".to_string());
     assert_eq!(
         at("rolloutPercentage"),
@@ -413,7 +413,41 @@ fn a_plan_path_maps_to_its_manifest_line_or_the_override_that_sets_it() {
     );
     // Without an override, the base's lines.
     assert_eq!(
-        super::manifest_path("variants.off.payload", &variants, None),
+        super::manifest_path("variants.off.payload", &variants, &[], None),
         ("variants[0].payload".into(), None)
+    );
+}
+
+#[test]
+fn a_segment_is_found_by_name_in_the_list_that_sets_it() {
+    let segments = ["beta", "staff"];
+    let at = |p: &str, over: Option<&(String, serde_json::Value)>| {
+        super::manifest_path(p, &[], &segments, over)
+    };
+    assert_eq!(
+        at("targetSegments.staff", None),
+        ("targetSegments[1]".into(), None)
+    );
+    assert_eq!(
+        at("targetSegments[0]", None),
+        ("targetSegments[0]".into(), None)
+    );
+    let over = (
+        "prod".to_string(),
+        serde_json::json!({"targetSegments": [{"name": "staff"}]}),
+    );
+    assert_eq!(
+        at("targetSegments.staff", Some(&over)),
+        (
+            "environments.prod.targetSegments[0]".into(),
+            Some("prod".into())
+        )
+    );
+    assert_eq!(
+        at("targetSegments[1]", Some(&over)),
+        (
+            "environments.prod.targetSegments[1]".into(),
+            Some("prod".into())
+        )
     );
 }
