@@ -406,6 +406,11 @@ pub enum Command {
         /// Output format (`sarif` for GitHub code scanning).
         #[arg(long, value_enum, default_value_t = LintFormat::Text)]
         format: LintFormat,
+        /// Source code to look for references in (repeatable): a stale flag
+        /// no code references is ready to archive, and the report shows the
+        /// manifest edit that archives it.
+        #[arg(long, value_name = "DIR")]
+        src: Vec<PathBuf>,
         #[command(flatten)]
         api: ApiArgs,
     },

@@ -646,7 +646,7 @@ fn reload(all: &ManifestSet, edited: &BTreeMap<PathBuf, (String, String)>) -> Re
 }
 
 /// Shows each edited file as a unified diff.
-fn file_diffs(edited: &BTreeMap<PathBuf, (String, String)>) -> String {
+pub(crate) fn file_diffs(edited: &BTreeMap<PathBuf, (String, String)>) -> String {
     let mut out = String::new();
     for (file, (old, new)) in edited {
         let name = file.display().to_string();

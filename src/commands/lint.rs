@@ -124,7 +124,12 @@ pub fn gate(set: &ManifestSet, live: &Live) -> Result<()> {
 
 /// `ampx lint`: every rule the manifests break. With the project's key in
 /// the environment, also the rules that read the live project.
-pub async fn run(global: &Global, paths: &[PathBuf], format: LintFormat) -> Result<ExitStatus> {
+pub async fn run(
+    global: &Global,
+    paths: &[PathBuf],
+    format: LintFormat,
+    src: &[PathBuf],
+) -> Result<ExitStatus> {
     let set = super::load_env(global, paths)?;
     let now = now()?;
     let key_var = set
@@ -143,7 +148,12 @@ pub async fn run(global: &Global, paths: &[PathBuf], format: LintFormat) -> Resu
     } else {
         None
     };
-    let found = policy::check(&set, facts.as_ref(), now);
+    let mut found = policy::check(&set, facts.as_ref(), now);
+    let archive = if src.is_empty() {
+        Vec::new()
+    } else {
+        ready_to_archive(&set, &mut found, src)?
+    };
     let errors = found.iter().filter(|v| v.blocks()).count();
     let warnings = found
         .iter()
@@ -174,6 +184,14 @@ pub async fn run(global: &Global, paths: &[PathBuf], format: LintFormat) -> Resu
                     out.push_str(&format!(" (waived: {r})"));
                 }
                 out.push('\n');
+            }
+            if !archive.is_empty() {
+                out.push_str(&format!(
+                    "\nReady to archive ({}): stale, and no code under {} references them. The edit:\n\n{}",
+                    archive.len(),
+                    src.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                    archive_diff(&archive)?
+                ));
             }
             out.push_str(&format!(
                 "{}{errors} error(s), {warnings} warning(s), {waived} waived; {scope}.\n",
@@ -235,6 +253,12 @@ pub async fn run(global: &Global, paths: &[PathBuf], format: LintFormat) -> Resu
                     "warnings": warnings,
                     "waived": waived,
                     "violations": list,
+                    "readyToArchive": archive.iter().map(|(k, file, line)| json!({
+                        "kind": k.0,
+                        "key": k.1,
+                        "file": file.display().to_string(),
+                        "line": line,
+                    })).collect::<Vec<_>>(),
                 }))
                 .unwrap_or_default()
             )
@@ -250,6 +274,82 @@ pub async fn run(global: &Global, paths: &[PathBuf], format: LintFormat) -> Resu
     } else {
         ExitStatus::Success
     })
+}
+
+/// A flag to archive: its kind and key, its file, and its document's line.
+type ToArchive = ((ObjectKind, String), PathBuf, usize);
+
+/// Stale flags that no code under `src` references: each finding says so,
+/// and the flag's kind, key, file and document line come back for the edit
+/// that archives it.
+fn ready_to_archive(
+    set: &ManifestSet,
+    found: &mut [Violation],
+    src: &[PathBuf],
+) -> Result<Vec<ToArchive>> {
+    let stale: Vec<usize> = (0..found.len())
+        .filter(|&i| found[i].rule == "stale")
+        .collect();
+    if stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = stale.iter().map(|&i| found[i].key.clone()).collect();
+    let exclude = set
+        .flags
+        .iter()
+        .map(|f| f.file.clone())
+        .chain(set.projects.iter().map(|p| p.file.clone()))
+        .collect();
+    let scan = crate::refs::scan(&crate::refs::Config {
+        src: src.to_vec(),
+        keys: keys.clone(),
+        exclude,
+        ..Default::default()
+    })
+    .map_err(Error::Refused)?;
+    let mut out = Vec::new();
+    for (n, &i) in stale.iter().enumerate() {
+        if scan.references.iter().any(|r| r.key == n) {
+            continue;
+        }
+        let v = &mut found[i];
+        v.message.push_str(&format!(
+            "; no code references it: ready to archive (`archived: true` in {})",
+            v.at.file.display()
+        ));
+        if let Some(f) = set
+            .flags
+            .iter()
+            .find(|f| f.spec.kind == v.kind && f.spec.key == v.key)
+        {
+            out.push(((v.kind, v.key.clone()), f.file.clone(), f.doc.start.line));
+        }
+    }
+    Ok(out)
+}
+
+/// The manifest edit that archives each flag ready for it, as a diff.
+fn archive_diff(flags: &[ToArchive]) -> Result<String> {
+    let mut edited = std::collections::BTreeMap::new();
+    let mut order: Vec<&ToArchive> = flags.iter().collect();
+    // From the end of each file up, so that no edit moves another's line.
+    order.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
+    for (_, file, line) in order {
+        let entry = match edited.entry(file.clone()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| Error::Refused(format!("{}: cannot read: {e}", file.display())))?;
+                v.insert((text.clone(), text))
+            }
+        };
+        let mut lines = crate::edit::Lines::new(&entry.1);
+        lines
+            .set(*line, &["archived"], Some(&Value::Bool(true)))
+            .map_err(|m| Error::Refused(format!("{}:{line}: {m}", file.display())))?;
+        entry.1 = lines.text();
+    }
+    Ok(super::envs::file_diffs(&edited))
 }
 
 /// What each rule checks, for SARIF's rule list.

@@ -335,7 +335,9 @@ pub async fn run(mut cli: Cli) -> Result<ExitStatus> {
             live,
             format,
         } => envs::compare(&cli.global, &paths, &from, &to, live, format).await,
-        Command::Lint { paths, format, .. } => lint::run(&cli.global, &paths, format).await,
+        Command::Lint {
+            paths, format, src, ..
+        } => lint::run(&cli.global, &paths, format, &src).await,
         Command::Promote {
             paths,
             from,

@@ -258,7 +258,7 @@ async fn lint_with_a_key_finds_a_flag_that_served_one_variant_too_long() {
     let url = e.emu.base_url.clone();
     let m = dir_with(
         "stale",
-        "apiVersion: ampx/v1\nkind: Flag\nkey: done\ndescription: Rolled out\ntags: [\"team:web\"]\nexpires: 2027-01-01\nenabled: true\nrolloutPercentage: 100\nvariants:\n  - key: \"on\"\n",
+        "apiVersion: ampx/v1\nkind: Flag\nkey: legacy-banner\ndescription: Rolled out\ntags: [\"team:web\"]\nexpires: 2027-01-01\nenabled: true\nrolloutPercentage: 100\nvariants:\n  - key: \"on\"\n",
     );
     let o = Ampx::at(&url)
         .var("AMPLITUDE_MANAGEMENT_API_KEY", KEY)
@@ -284,11 +284,43 @@ async fn lint_with_a_key_finds_a_flag_that_served_one_variant_too_long() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(
-        out.contains("warning [stale] flag `done` has served one variant to everyone for 40 days"),
+        out.contains(
+            "warning [stale] flag `legacy-banner` has served one variant to everyone for 40 days"
+        ),
         "{out}"
     );
     assert!(
         out.contains("checked against the manifests and the live project 100001"),
         "{out}"
     );
+
+    // With the source code: referenced, it stays; referenced nowhere, it is
+    // ready to archive, with the manifest edit that does it.
+    let src = temp_dir("stale-src");
+    write(
+        &src,
+        "banner.ts",
+        "if (client.variant('legacy-banner').value === 'on') show();\n",
+    );
+    let lint = |src: std::path::PathBuf| {
+        Ampx::at(&url)
+            .var("AMPLITUDE_MANAGEMENT_API_KEY", KEY)
+            .var("AMPX_NOW", &format!("{later}T12:00:00Z"))
+            .args(&["lint", &m, "--src", src.to_str().unwrap()])
+            .run()
+    };
+    let out = text(&lint(src.clone()).await).0;
+    assert!(!out.contains("ready to archive"), "{out}");
+    write(
+        &src,
+        "banner.ts",
+        "show(); // the banner is always on now\n",
+    );
+    let out = text(&lint(src.clone()).await).0;
+    assert!(
+        out.contains("no code references it: ready to archive (`archived: true` in "),
+        "{out}"
+    );
+    assert!(out.contains("Ready to archive (1)"), "{out}");
+    assert!(out.contains("+archived: true"), "{out}");
 }
