@@ -1256,7 +1256,14 @@ fn main() -> anyhow::Result<()> {
     let commands_sizes = or(&args.commands_sizes, &[1_000], &[1_000, 10_000, 50_000]);
     let plan_sizes = or(&args.plan_sizes, &[1_000], &[1_000, 10_000]);
     let runs = run_commands(&commands_sizes, &plan_sizes, args.seed)?;
-    let md = report(&rows, &runs, &notes, &command, state.clone());
+    eprintln!("ampx demo…");
+    let demo = commands::demo_line(&commands::ampx_binary()?)?;
+    let mut md = report(&rows, &runs, &notes, &command, state.clone());
+    md = md.replacen(
+        "\nTargets for whole commands:\n\n",
+        &format!("\nTargets for whole commands:\n\n{demo}\n"),
+        1,
+    );
     let md = refs::splice(
         &md,
         &refs::run_section(args.refs_src.as_deref(), &command, &state),
