@@ -162,8 +162,22 @@ impl Lines {
         let mut indent = None;
         let mut entries: Vec<Entry> = Vec::new();
         let mut last_content = start;
+        // Inside a block scalar (`|`, `>`): its key's indentation, and
+        // whether it keeps its trailing blank lines (`|+`). Every deeper
+        // line is the scalar's, whatever it holds (`#` included).
+        let mut scalar: Option<(usize, bool)> = None;
         for i in start..end {
             let l = self.line(i);
+            if let Some((key_indent, keep)) = scalar {
+                let blank = l.trim().is_empty();
+                if blank || indent_of(l) > key_indent {
+                    if !blank || keep {
+                        last_content = i + 1;
+                    }
+                    continue;
+                }
+                scalar = None;
+            }
             if !is_content(l) {
                 continue;
             }
@@ -176,6 +190,13 @@ impl Lines {
             if n < at {
                 break;
             }
+            // A sequence written at its key's own indentation (`key:\n- a`)
+            // is that key's value.
+            let t = l.trim_start();
+            if (t.starts_with("- ") || t == "-") && entries.last().is_some_and(|e| !e.inline) {
+                last_content = i + 1;
+                continue;
+            }
             let Some((key, rest)) = key_of(l) else {
                 return Err(format!(
                     "line {} is not a `key: value` entry of a block mapping",
@@ -186,6 +207,10 @@ impl Lines {
                 prev.end = last_content;
             }
             let rest = rest.trim();
+            let value = rest.split(" #").next().unwrap_or(rest).trim();
+            if value.starts_with(['|', '>']) {
+                scalar = Some((n, value.contains('+')));
+            }
             entries.push(Entry {
                 key,
                 line: i,
@@ -280,6 +305,10 @@ impl Lines {
                     })
                     .collect();
                 new.extend(self.render(leaf, v, indent + step * parents.len()));
+                // A last line without its line break gets one first.
+                if at_end > 0 && !self.lines[at_end - 1].ends_with('\n') {
+                    self.lines[at_end - 1].push_str(self.eol);
+                }
                 self.lines.splice(at_end..at_end, new);
                 Ok(())
             }
@@ -289,7 +318,7 @@ impl Lines {
                 Ok(())
             }
             (Some(e), None) if rest.is_empty() => {
-                let from = self.comments_above(e.line, indent);
+                let from = self.comments_above(e.line, indent).max(start);
                 self.lines.drain(from..e.end);
                 Ok(())
             }
@@ -303,7 +332,7 @@ impl Lines {
                 let end = (e.end + self.lines.len()).saturating_sub(before);
                 // A mapping the removal emptied goes too, with its comments.
                 if (e.line + 1..end).all(|i| !is_content(self.line(i))) {
-                    let from = self.comments_above(e.line, indent);
+                    let from = self.comments_above(e.line, indent).max(start);
                     self.lines.drain(from..end);
                 }
                 Ok(())
@@ -393,6 +422,43 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn block_scalars_and_sequences_at_the_keys_indentation_stay_whole() {
+        // A `#` line and a kept blank line inside a block scalar are the
+        // scalar's: replacing it replaces them too.
+        let text = "key: a\ndescription: |+\n  Text\n  # not a comment\n\nname: A\n";
+        assert_eq!(
+            edit(text, &["description"], Some(json!("New"))),
+            "key: a\ndescription: New\nname: A\n"
+        );
+        // A sequence at its key's own indentation is that key's value.
+        let text = "key: a\nonlyIn:\n- dev\n- staging\nname: A\n";
+        assert_eq!(
+            edit(text, &["onlyIn"], Some(json!(["dev", "staging", "prod"]))),
+            "key: a\nonlyIn: [dev, staging, prod]\nname: A\n"
+        );
+    }
+
+    #[test]
+    fn a_last_line_without_its_line_break_is_not_joined() {
+        let out = edit(
+            "key: a\ndescription: |\n  Some text",
+            &["onlyIn"],
+            Some(json!(["prod"])),
+        );
+        assert_eq!(out, "key: a\ndescription: |\n  Some text\nonlyIn: [prod]\n");
+    }
+
+    #[test]
+    fn a_removal_never_takes_lines_above_its_document() {
+        let text = "# about b\nkey: b\n";
+        let mut l = Lines::new("key: a\n---\n# about b\nonlyIn: [dev]\nkey: b\n");
+        // The document's root starts on line 4 (`onlyIn`); its comment above
+        // is the document's header, before the root: it stays.
+        l.set(4, &["onlyIn"], None).unwrap();
+        assert_eq!(l.text(), format!("key: a\n---\n{text}"));
     }
 
     #[test]

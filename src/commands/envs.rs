@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 use crate::kind::Kind;
 use crate::manifest::{self, Doc, Located, ManifestSet, ObjectKind, Source};
 
+/// Fields whose `null` means "managed, and empty" (sent to the API as such).
+const NULLABLE: &[&str] = &["startDate", "endDate", "exposureEvent"];
+
 /// Fields that name an object or scope it, never compared or promoted.
 const NOT_VALUES: &[&str] = &[
     "key",
@@ -51,7 +54,11 @@ fn fields_of(value: Value) -> Map<String, Value> {
         return Map::new();
     };
     m.into_iter()
-        .filter(|(k, v)| !v.is_null() && !NOT_VALUES.contains(&k.as_str()))
+        // A null is "not set", except where it is a value of its own: a
+        // managed date or exposure event that is to be empty.
+        .filter(|(k, v)| {
+            (!v.is_null() || NULLABLE.contains(&k.as_str())) && !NOT_VALUES.contains(&k.as_str())
+        })
         .map(|(k, v)| {
             let v = match (k.as_str(), v) {
                 ("variants", Value::Array(vs)) => Value::Array(
@@ -195,11 +202,17 @@ pub fn field_diffs(
 /// mappings key by key (as overrides merge), and `null` for a field `want`
 /// leaves out.
 pub fn delta(base: &Map<String, Value>, want: &Map<String, Value>) -> Map<String, Value> {
+    delta_at(base, want, true)
+}
+
+/// [`delta`], where `top` says whether the maps are the object itself (only
+/// its own `variants` go by key).
+fn delta_at(base: &Map<String, Value>, want: &Map<String, Value>, top: bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, w) in want {
         match base.get(k) {
             Some(b) if b == w => {}
-            Some(Value::Array(bs)) if k == "variants" => {
+            Some(Value::Array(bs)) if top && k == "variants" => {
                 if let Value::Array(ws) = w {
                     let mut list = Vec::new();
                     for wv in ws {
@@ -207,7 +220,7 @@ pub fn delta(base: &Map<String, Value>, want: &Map<String, Value>) -> Map<String
                         let bv = bs.iter().find(|b| b.get("key") == key);
                         match (bv.and_then(Value::as_object), wv.as_object()) {
                             (Some(bm), Some(wm)) => {
-                                let d = delta(bm, wm);
+                                let d = delta_at(bm, wm, false);
                                 let d: Map<String, Value> =
                                     d.into_iter().filter(|(f, _)| f != "key").collect();
                                 if !d.is_empty() {
@@ -226,7 +239,7 @@ pub fn delta(base: &Map<String, Value>, want: &Map<String, Value>) -> Map<String
                 }
             }
             Some(Value::Object(bm)) if w.is_object() => {
-                let d = delta(bm, w.as_object().expect("an object"));
+                let d = delta_at(bm, w.as_object().expect("an object"), false);
                 if !d.is_empty() {
                     out.insert(k.clone(), Value::Object(d));
                 }
@@ -628,6 +641,7 @@ fn reload(all: &ManifestSet, edited: &BTreeMap<PathBuf, (String, String)>) -> Re
     files.extend(all.deployments.iter().map(|p| p.file.as_path()));
     files.extend(all.mutexes.iter().map(|p| p.file.as_path()));
     files.extend(all.holdouts.iter().map(|p| p.file.as_path()));
+    files.extend(all.policy.iter().map(|p| p.file.as_path()));
     files.extend(edited.keys().map(PathBuf::as_path));
     let mut sources = Vec::new();
     for f in files {
@@ -662,30 +676,60 @@ pub(crate) fn file_diffs(edited: &BTreeMap<PathBuf, (String, String)>) -> String
     crate::render::text::printable_text(&out)
 }
 
-/// Writes each file through a temporary file beside it and a rename, so
-/// that a file is either as it was or wholly edited.
+/// Writes every file through a temporary file beside it, made new (never
+/// one already there, nor through a link), then renames them all into
+/// place: a file is either as it was or wholly edited, and a failure while
+/// writing leaves every file as it was.
 fn write_files(edited: &BTreeMap<PathBuf, (String, String)>) -> Result<()> {
-    for (file, (_, new)) in edited {
+    use std::io::Write as _;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let cleanup = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
+    for (n, (file, (_, new))) in edited.iter().enumerate() {
         let real = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-        let dir = real.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Refused(format!("{}: cannot write: {e}", dir.display())))?;
+        let dir = real.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name = real
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.ampx-edit"));
+        let tmp = dir.join(format!(".{name}.ampx-edit-{}-{n}", std::process::id()));
         let perms = std::fs::metadata(&real).map(|m| m.permissions()).ok();
-        std::fs::write(&tmp, new)
-            .and_then(|_| match perms {
-                Some(p) => std::fs::set_permissions(&tmp, p),
-                None => Ok(()),
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
             })
-            .and_then(|_| std::fs::rename(&tmp, &real))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                Error::Refused(format!("{}: cannot write: {e}", file.display()))
-            })?;
+            .and_then(|mut f| {
+                f.write_all(new.as_bytes())?;
+                f.sync_all()?;
+                match perms {
+                    Some(p) => f.set_permissions(p),
+                    None => Ok(()),
+                }
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            cleanup(&staged);
+            return Err(Error::Refused(format!(
+                "{}: cannot write: {e}; no file was changed",
+                file.display()
+            )));
+        }
+        staged.push((tmp, real));
+    }
+    for (i, (tmp, real)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, real) {
+            cleanup(&staged[i..]);
+            return Err(Error::Refused(format!(
+                "{}: cannot write: {e} (the files before it in this list were written)",
+                real.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -832,6 +876,10 @@ pub async fn adopt(
         None => PathBuf::from("."),
     };
     let mut edits = Vec::new();
+    // Each object given live values: its kind and key, its name, and the
+    // fields it must then read as.
+    type Adopted = ((Kind, String), String, Map<String, Value>);
+    let mut adopted: Vec<Adopted> = Vec::new();
     let mut added: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
     let mut notes = Vec::new();
     let (mut overridden, mut only_here, mut left_out) = (0, 0, 0);
@@ -839,8 +887,10 @@ pub async fn adopt(
         let object = format!("{} {}", k.0.noun(), k.1);
         match written.get(k) {
             Some(w) => {
-                // Only the fields the manifests manage: the rest stays unmanaged.
-                let want = managed(&w.base, &lv.value);
+                // Only the fields the manifests manage in this environment
+                // (the base's and its override's): the rest stays unmanaged.
+                let effective = in_env.get(k).map_or(&w.base, |v| &v.value);
+                let want = managed(effective, &lv.value);
                 let keys = |m: &Map<String, Value>| -> Vec<String> {
                     m.get("variants")
                         .and_then(Value::as_array)
@@ -862,10 +912,26 @@ pub async fn adopt(
                     ));
                     continue;
                 }
-                let d: Map<String, Value> = delta(&w.base, &want)
+                let mut d: Map<String, Value> = delta(&w.base, &want)
                     .into_iter()
                     .filter(|(_, v)| !v.is_null())
                     .collect();
+                // What the live project does not show keeps its override.
+                let old = w.envs.get(env).and_then(Value::as_object);
+                for (f, v) in old.into_iter().flatten() {
+                    if !want.contains_key(f) {
+                        d.insert(f.clone(), v.clone());
+                    }
+                }
+                // An override merges mappings key by key: it cannot take a
+                // key out of a payload.
+                if has_nested_null(&Value::Object(d.clone()), 0) {
+                    notes.push(format!(
+                        "{object}: a mapping in {env} lacks keys the manifest gives it (a payload?); an override cannot remove a key, so it was left as it is"
+                    ));
+                    continue;
+                }
+                adopted.push((k.clone(), object.clone(), want.clone()));
                 let before = edits.len();
                 edits.extend(override_edits(w, env, &d, &object));
                 if !in_env.contains_key(k) {
@@ -934,11 +1000,20 @@ pub async fn adopt(
         return Ok(ExitStatus::Success);
     }
     let after = reload(&all, &edited)?;
-    after.for_env(Some(env)).map_err(|d| {
+    let after = views(&after.for_env(Some(env)).map_err(|d| {
         Error::Refused(format!(
             "the adopted manifests would not load, so no file was changed:\n{d}"
         ))
-    })?;
+    })?);
+    // Each adopted object must now read, in this environment, as live.
+    for (k, object, want) in &adopted {
+        let got = after.get(k).map(|v| managed(want, &v.value));
+        if got.as_ref() != Some(want) {
+            return Err(Error::Refused(format!(
+                "{object}: the edit would not give {env} its live values, so no file was changed"
+            )));
+        }
+    }
     let mut text = file_diffs(&edited);
     text.push_str(&format!(
         "\n{} {env} (project {}): {overridden} object(s) with {env}'s own values, {only_here} only in {env}, {left_out} not in {env}, in {} file(s){}.\n",
@@ -952,6 +1027,16 @@ pub async fn adopt(
     }
     super::out(&text)?;
     Ok(ExitStatus::Success)
+}
+
+/// Whether a `null` sits inside a mapping below the top level.
+fn has_nested_null(v: &Value, depth: usize) -> bool {
+    match v {
+        Value::Null => depth > 1,
+        Value::Object(m) => m.values().any(|x| has_nested_null(x, depth + 1)),
+        Value::Array(a) => a.iter().any(|x| has_nested_null(x, depth + 1)),
+        _ => false,
+    }
 }
 
 /// `live`'s fields that `base` manages (variants: the fields each variant

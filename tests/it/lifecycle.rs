@@ -258,7 +258,7 @@ async fn lint_with_a_key_finds_a_flag_that_served_one_variant_too_long() {
     let url = e.emu.base_url.clone();
     let m = dir_with(
         "stale",
-        "apiVersion: ampx/v1\nkind: Flag\nkey: legacy-banner\ndescription: Rolled out\ntags: [\"team:web\"]\nexpires: 2027-01-01\nenabled: true\nrolloutPercentage: 100\nvariants:\n  - key: \"on\"\n",
+        "apiVersion: ampx/v1\nkind: Flag\nkey: legacy-banner\ndescription: Rolled out\ntags: [\"team:web\"]\nexpires: 2027-01-01\nenabled: true\nrolloutPercentage: 100\nvariants:\n  - key: \"on\"\nwaive: [{rule: maxRolloutStep, reason: created at 100% on purpose}]\n",
     );
     let o = Ampx::at(&url)
         .var("AMPLITUDE_MANAGEMENT_API_KEY", KEY)

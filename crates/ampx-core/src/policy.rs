@@ -94,18 +94,18 @@ pub fn validate_policy(p: &Located<PolicySpec>, errors: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(e) = &r.expiry {
-        if e.max_days < 1 {
+        if !(1..=36_500).contains(&e.max_days) {
             fail(
                 "rules.expiry.maxDays",
-                format!("maxDays must be at least 1, not {}", e.max_days),
+                format!("maxDays must be 1 to 36500, not {}", e.max_days),
             );
         }
     }
     if let Some(s) = &r.stale {
-        if s.days < 1 {
+        if !(1..=36_500).contains(&s.days) {
             fail(
                 "rules.stale.days",
-                format!("days must be at least 1, not {}", s.days),
+                format!("days must be 1 to 36500, not {}", s.days),
             );
         }
     }
@@ -367,7 +367,7 @@ pub fn check(set: &ManifestSet, live: Option<&LiveFacts>, now: i64) -> Vec<Viola
                         time::format_date(t)
                     ),
                 ),
-                Some(t) if t > now + rule.max_days * day => add(
+                Some(t) if t > now.saturating_add(rule.max_days.saturating_mul(day)) => add(
                     "expiry",
                     rule.severity,
                     "expires",
@@ -382,8 +382,14 @@ pub fn check(set: &ManifestSet, live: Option<&LiveFacts>, now: i64) -> Vec<Viola
             }
         }
         if let Some(rule) = &rules.max_rollout_step {
-            // Each step of a schedule, offline.
-            let mut prev = spec.rollout_percentage.filter(|_| spec.schedule.is_some());
+            // Each step of a schedule, offline, from the manifest's own
+            // value (the set may hold the step due now in its place).
+            let own = set
+                .schedules
+                .iter()
+                .find(|s| s.kind == spec.kind && s.key == spec.key)
+                .map_or(spec.rollout_percentage, |s| s.before);
+            let mut prev = own.filter(|_| spec.schedule.is_some());
             for (i, (at, p)) in steps(spec).into_iter().enumerate() {
                 if let Some(before) = prev {
                     if p - before > rule.points {
@@ -402,11 +408,15 @@ pub fn check(set: &ManifestSet, live: Option<&LiveFacts>, now: i64) -> Vec<Viola
                 }
                 prev = Some(p);
             }
-            // This apply, against live.
-            if let (Some(want), Some(have)) = (
-                spec.rollout_percentage,
-                live.and_then(|l| l.rollout.get(&id)),
-            ) {
+            // This apply, against live (a flag the apply creates, on, rises
+            // from nothing).
+            let have = live.and_then(|l| {
+                l.rollout
+                    .get(&id)
+                    .copied()
+                    .or((spec.enabled == Some(true)).then_some(0))
+            });
+            if let (Some(want), Some(have)) = (spec.rollout_percentage, have) {
                 if want - have > rule.points {
                     add(
                         "maxRolloutStep",

@@ -9,15 +9,22 @@ use serde::Serialize;
 
 use super::*;
 
-/// Merges `over` into `base`: mappings key by key, `variants` by variant
-/// key, anything else replaced.
+/// Merges `over` into `base`: mappings key by key, the object's own
+/// `variants` by variant key, anything else replaced.
 fn merge(base: &mut Value, over: &Value) {
+    merge_at(base, over, true)
+}
+
+/// [`merge`], where `top` says whether `base` is the object itself: only
+/// its own `variants` merge by key; a `variants` key deeper down (inside a
+/// payload) is a value like any other.
+fn merge_at(base: &mut Value, over: &Value, top: bool) {
     match (&mut *base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(bv) if k == "variants" => merge_variants(bv, v),
-                    Some(bv) if bv.is_object() && v.is_object() => merge(bv, v),
+                    Some(bv) if top && k == "variants" => merge_variants(bv, v),
+                    Some(bv) if bv.is_object() && v.is_object() => merge_at(bv, v, false),
                     _ => {
                         b.insert(k.clone(), v.clone());
                     }
@@ -36,9 +43,11 @@ fn merge_variants(base: &mut Value, over: &Value) {
         return;
     };
     for ov in o {
-        let key = ov.get("key");
-        if let Some(bv) = b.iter_mut().find(|bv| bv.get("key") == key) {
-            merge(bv, ov);
+        let Some(key) = ov.get("key").filter(|k| !k.is_null()) else {
+            continue;
+        };
+        if let Some(bv) = b.iter_mut().find(|bv| bv.get("key") == Some(key)) {
+            merge_at(bv, ov, false);
         }
     }
 }

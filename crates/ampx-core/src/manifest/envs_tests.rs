@@ -236,3 +236,14 @@ fn prune_in_one_environment_leaves_objects_declared_for_another() {
     let archived: Vec<&str> = diffs.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(archived, ["stray"], "preview is staging's, not prune's");
 }
+
+#[test]
+fn a_payload_key_named_variants_is_replaced_like_any_list() {
+    let all = load_str(&format!(
+        "{TWO}apiVersion: ampx/v1\nkind: Flag\nkey: f\nvariants:\n  - key: \"on\"\n    payload: {{variants: [a, b]}}\nenvironments:\n  prod:\n    variants:\n      - key: \"on\"\n        payload: {{variants: [x, y]}}\n"
+    ))
+    .unwrap();
+    let prod = all.for_env(Some("prod")).unwrap();
+    let v = &prod.flags[0].spec.variants.as_ref().unwrap()[0];
+    assert_eq!(v.payload, Some(serde_json::json!({"variants": ["x", "y"]})));
+}

@@ -201,3 +201,31 @@ fn a_policy_that_cannot_work_is_refused() {
     assert!(err.contains("is not a regular expression"), "{err}");
     assert!(err.contains("points must be 1 to 100, not 0"), "{err}");
 }
+
+#[test]
+fn the_schedule_steps_are_measured_from_the_manifests_own_value_once_scheduled() {
+    // 45% of its own, then 50 (due), 10 (due) and 20: each step rises at
+    // most 10 points from the one before (45 → 50, 10 → 20).
+    let text = "apiVersion: ampx/v1\nkind: Flag\nkey: f\ndescription: F\ntags: [\"team:a\"]\nexpires: 2027-01-01\nrolloutPercentage: 45\nschedule:\n  - {at: 2026-11-01T00:00:00Z, rolloutPercentage: 50}\n  - {at: 2026-11-02T00:00:00Z, rolloutPercentage: 10}\n  - {at: 2026-12-24T00:00:00Z, rolloutPercentage: 20}\n";
+    let mut s = set(text);
+    s.policy
+        .as_mut()
+        .unwrap()
+        .spec
+        .rules
+        .max_rollout_step
+        .as_mut()
+        .unwrap()
+        .points = 10;
+    s.schedules = apply_schedules(&mut s, NOW);
+    assert_eq!(s.flags[0].spec.rollout_percentage, Some(10));
+    assert_eq!(check(&s, None, NOW), vec![]);
+}
+
+#[test]
+fn a_flag_the_apply_creates_on_rises_from_nothing() {
+    let s = set("apiVersion: ampx/v1\nkind: Flag\nkey: f\ndescription: F\ntags: [\"team:a\"]\nexpires: 2027-01-01\nenabled: true\nrolloutPercentage: 100\n");
+    let v = check(&s, Some(&LiveFacts::default()), NOW);
+    assert_eq!(rules(&v), [("maxRolloutStep", "f", true)]);
+    assert!(v[0].message.contains("from 0% to 100%"), "{}", v[0].message);
+}
