@@ -875,6 +875,8 @@ pub async fn adopt(
         Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => PathBuf::from("."),
     };
+    let into_file = paths.first().filter(|p| p.is_file());
+    let mut appended: Vec<(PathBuf, String)> = Vec::new();
     let mut edits = Vec::new();
     // Each object given live values: its kind and key, its name, and the
     // fields it must then read as.
@@ -950,6 +952,13 @@ pub async fn adopt(
                 lines
                     .set(at.doc.start.line, &["onlyIn"], Some(&json!([env])))
                     .map_err(Error::Refused)?;
+                // Adopting into one file: the new object is a new document
+                // of that file, where the next run will read it.
+                if let Some(file) = into_file {
+                    appended.push((file.clone(), lines.text()));
+                    only_here += 1;
+                    continue;
+                }
                 let mut path = root.join(&at.file);
                 let mut n = 2;
                 while path.exists() || added.contains_key(&path) {
@@ -989,6 +998,19 @@ pub async fn adopt(
     }
     let mut edited = apply_edits(&edits)?;
     edited.extend(added);
+    for (file, doc) in appended {
+        if !edited.contains_key(&file) {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Refused(format!("{}: cannot read: {e}", file.display())))?;
+            edited.insert(file.clone(), (text.clone(), text));
+        }
+        let (_, text) = edited.get_mut(&file).expect("just read");
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("---\n");
+        text.push_str(&doc);
+    }
     for n in &notes {
         super::warn(n);
     }

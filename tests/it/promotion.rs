@@ -328,4 +328,33 @@ name: Prod only
     );
     assert!(out.contains("- flag banner: only in staging"), "{out}");
     assert!(out.contains("+ flag prod-only: only in prod"), "{out}");
+
+    // Adopted into one file, an object only prod has becomes a document of
+    // that file, which the next run reads.
+    let one = temp_dir("adopt-one-file");
+    write(&one, "m.yaml", &with_prod);
+    let file = one.join("m.yaml").to_string_lossy().into_owned();
+    let o = ampx(&url)
+        .args(&["--env", "prod", "export", "--into", &file])
+        .run()
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains("environments:\n  prod:\n    rolloutPercentage: 5\n"),
+        "{written}"
+    );
+    let doc = written
+        .split("\n---\n")
+        .find(|d| d.contains("key: prod-only"))
+        .unwrap_or_default();
+    assert!(doc.contains("onlyIn: [prod]"), "{written}");
+    assert!(!one.join("flags").exists());
+    for env in ["prod", "staging"] {
+        let o = ampx(&url)
+            .args(&["--env", env, "plan", &file, "--detailed-exitcode"])
+            .run()
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{env}: {:?}", text(&o));
+    }
 }
