@@ -89,6 +89,9 @@ pub fn targets_in(
     set: &ManifestSet,
     targets: &[String],
 ) -> Result<Vec<(crate::kind::Kind, String)>> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
     let named = envs::views(set);
     targets
         .iter()
