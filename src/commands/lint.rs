@@ -79,14 +79,10 @@ async fn one_variant_since(
                 .to_string(),
             format!("history of {} {}", kind.noun(), f.spec.key),
         );
-        let newest = match client.get_json(&call).await {
-            Ok(Value::Array(vs)) => vs.into_iter().next(),
-            Ok(Value::Object(mut m)) => match m.remove("versions") {
-                Some(Value::Array(vs)) => vs.into_iter().next(),
-                _ => None,
-            },
-            _ => None,
-        };
+        let newest = crate::fetch::attribution::newest_version(client, &call)
+            .await
+            .ok()
+            .flatten();
         let at = newest
             .as_ref()
             .and_then(|v| v.get("createdAt"))

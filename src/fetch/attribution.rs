@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::api::{Call, Client};
+use crate::api::{ApiError, Call, Client};
 use crate::kind::Kind;
 use crate::live::Live;
 use crate::plan::{Attribution, Plan};
@@ -25,6 +25,19 @@ fn who(v: &Value) -> Option<String> {
             .find_map(|k| m.get(*k).and_then(who)),
         other => Some(other.to_string()),
     }
+}
+
+/// The newest entry of an object's version history (`call` is its `GET
+/// …/versions`), whether the answer is a list or `{"versions": [...]}`.
+pub async fn newest_version(client: &Client, call: &Call) -> Result<Option<Value>, ApiError> {
+    Ok(match client.get_json(call).await? {
+        Value::Array(vs) => vs.into_iter().next(),
+        Value::Object(mut m) => match m.remove("versions") {
+            Some(Value::Array(vs)) => vs.into_iter().next(),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// Fills in `last_modified` for every object of the plan that exists live.
@@ -82,13 +95,8 @@ pub async fn attribute(client: &Arc<Client>, plan: &mut Plan, live: &Live) {
         let (client, permits) = (client.clone(), permits.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let newest = match client.get_json(&call).await {
-                Ok(Value::Array(vs)) => vs.into_iter().next(),
-                Ok(Value::Object(mut m)) => match m.remove("versions") {
-                    Some(Value::Array(vs)) => vs.into_iter().next(),
-                    _ => None,
-                },
-                Ok(_) => None,
+            let newest = match newest_version(&client, &call).await {
+                Ok(v) => v,
                 Err(e) => {
                     tracing::warn!("cannot read who changed it last: {e}");
                     None
